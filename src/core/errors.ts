@@ -1,0 +1,46 @@
+import type { Decision, ProviderErrorKind } from './types.js'
+
+/** Base class of every error iprisk throws. */
+export class IpRiskError extends Error {
+  override name = 'IpRiskError'
+}
+
+/**
+ * A bad option, found when the resolver, provider, policy or adapter is created (never on a request).
+ * `option` names the offending option path, e.g. `cache.ttlSeconds`.
+ */
+export class IpRiskConfigError extends IpRiskError {
+  override name = 'IpRiskConfigError'
+  constructor(
+    readonly option: string,
+    message: string,
+  ) {
+    super(`iprisk: invalid option \`${option}\`: ${message}`)
+  }
+}
+
+/**
+ * A provider lookup failed. Messages never contain the API key or the request URL's query.
+ * `retryAfterMs` is set for `rate_limited` when the provider sent `Retry-After`.
+ */
+export class ProviderError extends IpRiskError {
+  override name = 'ProviderError'
+  constructor(
+    readonly kind: ProviderErrorKind,
+    message: string,
+    readonly status?: number,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message)
+  }
+}
+
+/** Thrown (or set as `cause`) by adapters when a policy blocks a request; carries the decision. */
+export class IpRiskBlockedError extends IpRiskError {
+  override name = 'IpRiskBlockedError'
+  readonly reason: Decision['reason']
+  constructor(readonly decision: Decision) {
+    super(`iprisk: request blocked (${decision.reason})`)
+    this.reason = decision.reason
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * The shared vocabulary of iprisk: what a client IP, a risk answer, a policy and a decision look like.
+ * Every module (core, adapters, testing) speaks these types; nothing here has behaviour.
+ *
+ * @module
+ */
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Client IP
+// ---------------------------------------------------------------------------------------------------------------------
+
+/**
+ * The range an address belongs to. Only `'global'` addresses are ever sent to the provider: the others cannot have a
+ * reputation (they are your own network, a test range, or not an address a client can have).
+ */
+export type IpKind =
+  | 'global'
+  | 'unspecified'
+  | 'loopback'
+  | 'private'
+  | 'linkLocal'
+  | 'uniqueLocal'
+  | 'carrierGradeNat'
+  | 'documentation'
+  | 'multicast'
+  | 'reserved'
+
+/** Where the client IP was read from. */
+export type IpSource = 'socket' | 'x-forwarded-for' | 'forwarded' | 'x-real-ip' | 'cf-connecting-ip' | 'custom'
+
+/** The client IP of a request, or why there is none. */
+export type ClientIp =
+  | {
+      /** Canonical form: dotted IPv4, or lower-case compressed IPv6 (IPv4-mapped IPv6 is reported as IPv4). */
+      ip: string
+      source: IpSource
+      kind: IpKind
+    }
+  | { ip: null; source: null; kind: null }
+
+/** Anything `clientIp` can read: a Node `IncomingMessage`, a fetch `Request` (peer address passed alongside), or a plain object. */
+export type RequestLike =
+  | { headers: Headers; url?: string }
+  | {
+      headers: Record<string, string | string[] | undefined>
+      socket?: { remoteAddress?: string | undefined } | null
+      remoteAddress?: string | null | undefined
+    }
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Provider and risk answers
+// ---------------------------------------------------------------------------------------------------------------------
+
+/**
+ * What a provider knows about an IP, normalized. A field the provider did not send is `null`, never a silent
+ * `false` or `0`: a policy can tell "not a VPN" from "unknown".
+ */
+export interface RiskData {
+  /** 0 (clean) – 100 (certainly abusive). */
+  score: number | null
+  isVpn: boolean | null
+  isProxy: boolean | null
+  isTor: boolean | null
+  isDatacenter: boolean | null
+  /** ISO 3166-1 alpha-2, upper case. */
+  countryCode: string | null
+  asn: number | null
+  isp: string | null
+}
+
+/**
+ * - `scored`: the provider answered (now or from cache).
+ * - `pending`: a background lookup was started (`wait: false`) and nothing is cached yet.
+ * - `unavailable`: no answer could be had (see {@link IpRisk.error}); policies apply their fail mode.
+ * - `skipped`: no lookup was made because none is meaningful: no client IP, a non-global address, or a static
+ *   allow / deny list entry (see {@link IpRisk.listed} and {@link IpRisk.ipKind}).
+ */
+export type RiskStatus = 'scored' | 'pending' | 'unavailable' | 'skipped'
+
+/** Why a lookup is `unavailable`. */
+export type LookupError =
+  | 'timeout'
+  | 'network'
+  | 'http_error'
+  | 'rate_limited'
+  | 'auth'
+  | 'bad_response'
+  | 'breaker_open'
+  | 'budget_exceeded'
+  | 'no_ip'
+
+/** Where an answer came from. `stale` is an expired cache entry served because the upstream failed. */
+export type RiskSource = 'upstream' | 'l1' | 'l2' | 'stale' | 'none'
+
+/** The risk answer for one IP: the provider's data plus how it was obtained. Treat it as read-only (it may be shared). */
+export interface IpRisk extends RiskData {
+  ip: string | null
+  ipKind: IpKind | null
+  status: RiskStatus
+  /** Set when `status` is `unavailable` (and on a `stale` answer: what failed). */
+  error: LookupError | null
+  /** A static list or the automatic blocklist matched this IP. */
+  listed: 'allow' | 'deny' | 'blocklist' | null
+  source: RiskSource
+  /** Time spent obtaining this answer (0 for an L1 hit). */
+  lookupMs: number
+}
+
+/** Kinds of provider failure; see {@link ProviderError}. */
+export type ProviderErrorKind = 'timeout' | 'network' | 'http_error' | 'rate_limited' | 'auth' | 'bad_response' | 'aborted'
+
+/**
+ * A source of IP intelligence. IPASIS (`ipasis()`) is the default; plug in another service or your own function.
+ *
+ * @example
+ * ```ts
+ * const provider: Provider = {
+ *   name: 'mine',
+ *   async lookup(ip, signal) {
+ *     const r = await fetch(`https://intel.example/${ip}`, { signal })
+ *     const j = await r.json()
+ *     return { score: j.score, isVpn: j.vpn, isProxy: null, isTor: null, isDatacenter: null, countryCode: null, asn: null, isp: null }
+ *   },
+ * }
+ * ```
+ */
+export interface Provider {
+  /** Short identifier, part of cache keys (`[a-z0-9-]`). */
+  readonly name: string
+  /**
+   * Score one validated, canonical, global IP. Must honour `signal` and throw a `ProviderError` (or any error, which
+   * is treated as `network`) on failure; it is never called with attacker-controlled text.
+   */
+  lookup(ip: string, signal: AbortSignal): Promise<RiskData>
+  /** Release sockets and timers. */
+  close?(): Promise<void>
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Policies and decisions
+// ---------------------------------------------------------------------------------------------------------------------
+
+/** What to do when no verdict can be had: let the request through (`open`) or refuse it (`closed`). */
+export type FailMode = 'open' | 'closed'
+
+/**
+ * When to block. Every field is optional; an empty policy blocks nothing but listed IPs.
+ *
+ * @example
+ * ```ts
+ * const checkout: Policy = { threshold: 70, blockTor: true, blockDatacenter: true, onUnavailable: 'block' }
+ * ```
+ */
+export interface Policy {
+  /** A name for logs and events (presets set it). */
+  name?: string
+  /** Block when `score >= threshold` (0–100). */
+  threshold?: number
+  blockTor?: boolean
+  blockVpn?: boolean
+  blockProxy?: boolean
+  /** Block every datacenter / hosting IP. */
+  blockDatacenter?: boolean
+  /** Block datacenter IPs whose score is strictly greater than this (the guide's "datacenter with score > 60"). */
+  datacenterThreshold?: number
+  /** Fail mode for this policy; defaults to the resolver's `failMode` (`'open'` → `'allow'`). */
+  onUnavailable?: 'allow' | 'block'
+  /** Dry run: decide and report, never block. The decision tells what would have happened. */
+  monitor?: boolean
+}
+
+/** Why a decision was taken. The first group blocks (or would, in monitor mode); the second allows. */
+export type DecisionReason =
+  | 'risk_score_exceeded'
+  | 'tor_exit_node'
+  | 'vpn_detected'
+  | 'proxy_detected'
+  | 'datacenter_ip'
+  | 'denylisted'
+  | 'blocklisted'
+  | 'lookup_unavailable'
+  | 'clean'
+  | 'allowlisted'
+  | 'non_global_ip'
+
+/** The verdict of one policy on one risk answer. */
+export interface Decision {
+  /** What happens to the request. `monitor` policies always `allow`. */
+  action: 'allow' | 'block'
+  reason: DecisionReason
+  /** True when the policy would block (equals `action === 'block'` unless monitored). */
+  wouldBlock: boolean
+  /** True when the policy is in monitor mode and would have blocked. */
+  monitored: boolean
+  /** True for an allow that happened only because no verdict could be had (fail open). */
+  failOpen: boolean
+  risk: IpRisk
+  policy: Policy
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Resolver
+// ---------------------------------------------------------------------------------------------------------------------
+
+/** What an adapter knows about the request a decision was taken for; added to security events. */
+export interface RequestInfo {
+  adapter?: 'trpc' | 'graphql' | (string & {})
+  /** tRPC procedure path, or `Operation.field` for GraphQL. */
+  path?: string
+  /** tRPC `query` / `mutation` / `subscription`, or the GraphQL operation type. */
+  method?: string
+  operationName?: string | null
+  userAgent?: string | null
+}
+
+export interface LookupOptions {
+  /**
+   * `true` (default): wait for a verdict (cache, then upstream within the budget).
+   * `false`: answer at once from cache, or `status: 'pending'` while the lookup runs in the background.
+   */
+  wait?: boolean
+}
+
+/** The shared engine behind every adapter. Create one per process with `createRiskResolver`. */
+export interface RiskResolver {
+  /** The client IP of a request under the resolver's trust settings. Synchronous, no I/O. */
+  clientIp(req: RequestLike, peerAddress?: string | null): ClientIp
+  /**
+   * The cached answer for an IP if L1 holds a fresh one (lists and the blocklist applied), else `undefined`.
+   * Synchronous and allocation-free: adapters call it before `lookup` to keep the warm path free of promises.
+   */
+  peek(ip: string | null): IpRisk | undefined
+  /** Risk for one IP: L1, L2, then the provider (single-flight, budgets, breaker). Never rejects. */
+  lookup(ip: string | null, options?: LookupOptions): Promise<IpRisk>
+  /** `clientIp` + `lookup`. Never rejects. */
+  fromRequest(req: RequestLike, options?: LookupOptions & { peerAddress?: string | null }): Promise<IpRisk>
+  /** Validate a policy once (throws `IpRiskConfigError`); the result is frozen and can be passed to `check`. */
+  compile(policy: Policy): Policy
+  /** Apply a policy to an answer. Pure and synchronous; uses the resolver's `failMode` when the policy has none. */
+  check(risk: IpRisk, policy?: Policy): Decision
+  /** Emit a decision to the configured logger, hooks and metrics. Never throws, never waits. */
+  report(decision: Decision, info?: RequestInfo): void
+  /** Hard-block an IP for `seconds` (default: the blocklist TTL), shared through L2 when configured. */
+  block(ip: string, seconds?: number): Promise<void>
+  unblock(ip: string): Promise<void>
+  /** Stop background work and release sockets and timers. */
+  close(): Promise<void>
+}
