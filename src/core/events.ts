@@ -1,0 +1,460 @@
+/**
+ * Security events: one structured record per policy decision (the guide's `SecurityEventLogger`), delivered to a
+ * pino-compatible logger and to application hooks, plus the single warning iprisk prints for a configuration error.
+ *
+ * Reporting never throws and never waits: the logger is called inline (inside `try`), hooks run after the current
+ * request code has yielded (`setImmediate`), their exceptions and rejections are caught, and their promises are never
+ * awaited.
+ *
+ * @module
+ */
+
+import type { MeterProvider } from '@opentelemetry/api'
+import { z } from 'zod'
+import { IpRiskConfigError } from './errors.js'
+import { createMetrics, type HookName, type Metrics } from './metrics.js'
+import type { Decision, DecisionReason, LookupError, RequestInfo, RiskStatus } from './types.js'
+
+/**
+ * The logging interface iprisk needs: pino, bunyan, `console` and most structured loggers fit. Methods are called as
+ * methods (`logger.warn(obj, msg)`), so bound `this` is preserved.
+ *
+ * @example
+ * ```ts
+ * import pino from 'pino'
+ * const logger: Logger = pino({ name: 'iprisk' })
+ * ```
+ */
+export interface Logger {
+  info(obj: object, msg?: string): void
+  warn(obj: object, msg?: string): void
+  error?(obj: object, msg?: string): void
+}
+
+/**
+ * One policy decision, as logged and passed to hooks. Field names are snake_case like the guide's security log, so
+ * existing SIEM parsers and dashboards keep working. Only these fields exist: never the API key, never a header dump.
+ *
+ * @example
+ * ```json
+ * { "timestamp": "2025-01-01T00:00:00.000Z", "event": "bot_detection", "action": "block", "reason": "tor_exit_node",
+ *   "fail_open": false, "policy": "human", "ip": "185.220.101.1", "path": "user.signup", "method": "mutation",
+ *   "operation_name": null, "adapter": "trpc", "risk_score": 97, "is_vpn": false, "is_proxy": false, "is_tor": true,
+ *   "is_datacenter": true, "country": "DE", "asn": 60729, "isp": "Example Hosting", "user_agent": "curl/8.5.0",
+ *   "cached": true, "lookup_ms": 0, "monitored": false, "status": "scored", "error": null }
+ * ```
+ */
+export interface SecurityEvent {
+  /** ISO 8601, when the decision was reported. */
+  timestamp: string
+  event: 'bot_detection'
+  /** `monitor` is a would-block of a policy in monitor mode: the request went through. */
+  action: 'allow' | 'block' | 'monitor'
+  reason: DecisionReason
+  /** The request was allowed only because no verdict could be had. */
+  fail_open: boolean
+  /** The policy's `name`, or `null` for an unnamed policy. */
+  policy: string | null
+  ip: string | null
+  /** tRPC procedure path, or `Operation.field` for GraphQL (at most 200 characters). */
+  path: string | null
+  /** tRPC procedure type, or GraphQL operation type (at most 200 characters). */
+  method: string | null
+  /** GraphQL operation name as sent by the client (at most 200 characters). */
+  operation_name: string | null
+  adapter: string | null
+  risk_score: number | null
+  is_vpn: boolean | null
+  is_proxy: boolean | null
+  is_tor: boolean | null
+  is_datacenter: boolean | null
+  /** ISO 3166-1 alpha-2. */
+  country: string | null
+  asn: number | null
+  isp: string | null
+  /** The `User-Agent` header, truncated to 200 characters. */
+  user_agent: string | null
+  /** The answer came from a cache (L1, L2, or a stale entry), not from a provider call made for this request. */
+  cached: boolean
+  /** Time spent obtaining the answer. */
+  lookup_ms: number
+  /** The policy is in monitor mode and would have blocked. */
+  monitored: boolean
+  status: RiskStatus
+  error: LookupError | null
+}
+
+/**
+ * A hook receiving security events. It may be async; it is never awaited and its failures are only logged.
+ *
+ * @example
+ * ```ts
+ * const onBlock: SecurityEventHook = async (event) => {
+ *   await fetch(webhookUrl, { method: 'POST', body: JSON.stringify(event), signal: AbortSignal.timeout(3000) })
+ * }
+ * ```
+ */
+export type SecurityEventHook = (event: SecurityEvent) => void | Promise<void>
+
+/**
+ * Where decisions are reported: options of `createRiskResolver`. Every field is optional; with none, decisions are
+ * only counted in metrics (on the global OpenTelemetry meter provider, a no-op unless an SDK is registered).
+ *
+ * @example
+ * ```ts
+ * const resolver = createRiskResolver({
+ *   logger: pino(),
+ *   sampleAllows: 0.01,
+ *   onBlock: (event) => alerts.push(event),
+ *   onHighRisk: (event) => notifyOnCall(event),
+ * })
+ * ```
+ */
+export interface ObservabilityOptions {
+  /** Receives every emitted event as `logger.warn(event, 'iprisk decision')` for blocks and monitored would-blocks, `logger.info` for allows. */
+  logger?: Logger
+  /**
+   * Fraction of allow decisions emitted to `logger` and `onDecision`, from 0 (none: allows are only counted in
+   * metrics) to 1 (all). Blocks and monitored would-blocks are always emitted; `onBlock` and `onHighRisk` are never
+   * sampled.
+   * @default 1
+   */
+  sampleAllows?: number
+  /** Every emitted event (allows subject to `sampleAllows`). */
+  onDecision?: SecurityEventHook
+  /** Every request actually blocked (`action: 'block'`); not monitored would-blocks. */
+  onBlock?: SecurityEventHook
+  /** Every decision whose risk score is at least `highRiskScore`, whatever the action. */
+  onHighRisk?: SecurityEventHook
+  /** Score (0–100) from which `onHighRisk` fires. @default 95 */
+  highRiskScore?: number
+  /** OpenTelemetry `MeterProvider` for iprisk's metrics. Default: the global one of `@opentelemetry/api`. */
+  meterProvider?: MeterProvider
+}
+
+/**
+ * {@link ObservabilityOptions} plus what the resolver (or a test) shares with the reporter.
+ *
+ * @example
+ * ```ts
+ * // Deterministic reporter for a test: fixed clock, every second allow sampled.
+ * let i = 0
+ * const options: ReporterOptions = { logger, sampleAllows: 0.5, now: () => 0, random: () => (i++ % 2) / 2 }
+ * ```
+ */
+export interface ReporterOptions extends ObservabilityOptions {
+  /** Use these metrics instead of creating them from `meterProvider`. */
+  metrics?: Metrics
+  /** Clock in epoch milliseconds, for event timestamps and the hook-error log interval. @default Date.now */
+  now?: () => number
+  /** Source of randomness in [0, 1) for `sampleAllows`. @default Math.random */
+  random?: () => number
+}
+
+/**
+ * Emits decisions and configuration errors. Created by {@link createReporter}; the resolver owns one.
+ *
+ * @example
+ * ```ts
+ * const reporter: Reporter = createReporter({ logger })
+ * reporter.decision(decision, { adapter: 'graphql', path: 'Mutation.login', operationName: 'Login' })
+ * reporter.configError('apiKey', 'the provider rejected the API key (HTTP 401)')
+ * reporter.metrics.cache('l1')
+ * ```
+ */
+export interface Reporter {
+  /**
+   * Count a decision and, when someone listens, build its {@link SecurityEvent} and emit it. Synchronous, never
+   * throws; hooks run later and are never awaited.
+   */
+  decision(decision: Decision, info?: RequestInfo): void
+  /**
+   * Report a configuration problem found at run time (bad API key, unreachable Redis, ...). Reported once per
+   * `option`: via `logger.warn`, or `console.warn` when no logger is configured — the only output iprisk ever
+   * produces without a logger. `message` must not contain secrets.
+   */
+  configError(option: string, message: string): void
+  /** The metrics this reporter records into (shared with the resolver). */
+  readonly metrics: Metrics
+}
+
+/**
+ * The message of every decision log line.
+ *
+ * @example
+ * ```ts
+ * // jq filter on a pino log file:  select(.msg == "iprisk decision" and .action == "block")
+ * lines.filter((l) => l.msg === DECISION_LOG_MESSAGE)
+ * ```
+ */
+export const DECISION_LOG_MESSAGE = 'iprisk decision'
+
+/** Longest string copied from the request into an event. */
+const MAX_TEXT = 200
+/** A failing hook is logged at most once per this interval (failures in between are counted and reported with it). */
+const HOOK_ERROR_LOG_INTERVAL_MS = 60_000
+/** Distinct options remembered by `configError`; beyond, further distinct options are dropped (they are a bug). */
+const MAX_CONFIG_ERRORS = 100
+
+function clip(text: string | null | undefined): string | null {
+  if (typeof text !== 'string') return null
+  if (text.length <= MAX_TEXT) return text
+  // Do not cut a surrogate pair in half: a lone surrogate is invalid UTF-8 for some log sinks.
+  const code = text.charCodeAt(MAX_TEXT - 1)
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? MAX_TEXT - 1 : MAX_TEXT)
+}
+
+/**
+ * Build the security event of a decision. Exposed for applications that emit events through their own channel
+ * (e.g. attach it to an audit record); the reporter uses the same function.
+ *
+ * @param decision A decision from `evaluate` / `resolver.check`.
+ * @param info What the adapter knows about the request.
+ * @param timestamp Epoch milliseconds (default: now).
+ * @returns A frozen event.
+ *
+ * @example
+ * ```ts
+ * const event = securityEvent(resolver.check(risk, policies.human), { adapter: 'trpc', path: 'user.signup' })
+ * audit.write(JSON.stringify(event))
+ * ```
+ */
+export function securityEvent(decision: Decision, info?: RequestInfo, timestamp: number = Date.now()): SecurityEvent {
+  const risk = decision.risk
+  const source = risk.source
+  return Object.freeze<SecurityEvent>({
+    timestamp: new Date(Number.isFinite(timestamp) ? timestamp : Date.now()).toISOString(),
+    event: 'bot_detection',
+    action: decision.monitored ? 'monitor' : decision.action,
+    reason: decision.reason,
+    fail_open: decision.failOpen,
+    policy: decision.policy.name ?? null,
+    ip: risk.ip,
+    path: clip(info?.path),
+    method: clip(info?.method),
+    operation_name: clip(info?.operationName),
+    adapter: clip(info?.adapter),
+    risk_score: risk.score,
+    is_vpn: risk.isVpn,
+    is_proxy: risk.isProxy,
+    is_tor: risk.isTor,
+    is_datacenter: risk.isDatacenter,
+    country: risk.countryCode,
+    asn: risk.asn,
+    isp: risk.isp,
+    user_agent: clip(info?.userAgent),
+    cached: source === 'l1' || source === 'l2' || source === 'stale',
+    lookup_ms: risk.lookupMs,
+    monitored: decision.monitored,
+    status: risk.status,
+    error: risk.error,
+  })
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------------------------------------------------
+
+const isFunction = (value: unknown): boolean => typeof value === 'function'
+const hook = z.custom<SecurityEventHook>(isFunction, { error: 'must be a function (event) => void | Promise<void>' })
+
+const optionsSchema = z.object({
+  logger: z
+    .custom<Logger>(
+      (value) => {
+        if (typeof value !== 'object' || value === null) return false
+        const l = value as Record<string, unknown>
+        return isFunction(l.info) && isFunction(l.warn) && (l.error === undefined || isFunction(l.error))
+      },
+      { error: 'must be a logger with info(obj, msg) and warn(obj, msg) methods (pino, console, ...)' },
+    )
+    .optional(),
+  sampleAllows: z
+    .number({ error: 'must be a number from 0 to 1' })
+    .min(0, { error: 'must be a number from 0 to 1' })
+    .max(1, { error: 'must be a number from 0 to 1' })
+    .optional(),
+  onDecision: hook.optional(),
+  onBlock: hook.optional(),
+  onHighRisk: hook.optional(),
+  highRiskScore: z
+    .number({ error: 'must be a number from 0 to 100' })
+    .min(0, { error: 'must be a number from 0 to 100' })
+    .max(100, { error: 'must be a number from 0 to 100' })
+    .optional(),
+  meterProvider: z
+    .custom<MeterProvider>(
+      (value) => typeof value === 'object' && value !== null && isFunction((value as Record<string, unknown>).getMeter),
+      { error: 'must be an OpenTelemetry MeterProvider (an object with getMeter())' },
+    )
+    .optional(),
+  metrics: z
+    .custom<Metrics>(
+      (value) => typeof value === 'object' && value !== null && isFunction((value as Record<string, unknown>).decision),
+      { error: 'must be a Metrics object from createMetrics()' },
+    )
+    .optional(),
+  now: z.custom<() => number>(isFunction, { error: 'must be a function returning epoch milliseconds' }).optional(),
+  random: z.custom<() => number>(isFunction, { error: 'must be a function returning a number in [0, 1)' }).optional(),
+})
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Reporter
+// ---------------------------------------------------------------------------------------------------------------------
+
+/** Bits telling which hooks an event is queued for. */
+const TO_DECISION = 1
+const TO_BLOCK = 2
+const TO_HIGH_RISK = 4
+
+/** Run `fn` after the current synchronous work and its pending promise jobs: the request's own code goes first. */
+const later: (fn: () => void) => void =
+  typeof setImmediate === 'function' ? (fn) => void setImmediate(fn) : (fn) => queueMicrotask(fn)
+
+/**
+ * Create the reporter behind `resolver.report`. Options are validated here, once.
+ *
+ * @throws {IpRiskConfigError} naming the bad option (`sampleAllows`, `logger`, `onBlock`, ...).
+ *
+ * @example
+ * ```ts
+ * import pino from 'pino'
+ * import { createReporter, evaluate, policies } from 'iprisk'
+ *
+ * const reporter = createReporter({ logger: pino(), sampleAllows: 0.05, onBlock: (e) => void sendAlert(e) })
+ * reporter.decision(evaluate(risk, policies.human), { adapter: 'trpc', path: 'user.signup', userAgent })
+ * ```
+ */
+export function createReporter(options: ReporterOptions = {}): Reporter {
+  const parsed = optionsSchema.safeParse(options)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    if (issue === undefined || issue.path.length === 0) throw new IpRiskConfigError('options', 'must be an object')
+    throw new IpRiskConfigError(issue.path.map(String).join('.'), issue.message)
+  }
+  const { logger, onDecision, onBlock, onHighRisk } = options
+  const sampleAllows = options.sampleAllows ?? 1
+  const highRiskScore = options.highRiskScore ?? 95
+  const now = options.now ?? Date.now
+  const random = options.random ?? Math.random
+  const metrics = options.metrics ?? createMetrics(options.meterProvider)
+
+  const sampledSinks = logger !== undefined || onDecision !== undefined
+  const listening = sampledSinks || onBlock !== undefined || onHighRisk !== undefined
+
+  // Hook queue: drained once per turn of the event loop, whatever the number of decisions in between.
+  let events: SecurityEvent[] = []
+  let targets: number[] = []
+  let scheduled = false
+
+  const hookErrorLoggedAt: Record<HookName, number> = { onDecision: -Infinity, onBlock: -Infinity, onHighRisk: -Infinity }
+  const hookErrorsSuppressed: Record<HookName, number> = { onDecision: 0, onBlock: 0, onHighRisk: 0 }
+
+  function hookFailed(name: HookName, error: unknown): void {
+    try {
+      metrics.hookError(name)
+      if (logger === undefined) return
+      const t = now()
+      if (t - hookErrorLoggedAt[name] < HOOK_ERROR_LOG_INTERVAL_MS) {
+        hookErrorsSuppressed[name]++
+        return
+      }
+      hookErrorLoggedAt[name] = t
+      const suppressed = hookErrorsSuppressed[name]
+      hookErrorsSuppressed[name] = 0
+      const entry = { hook: name, err: error, suppressed }
+      const message = `iprisk ${name} hook failed`
+      if (typeof logger.error === 'function') logger.error(entry, message)
+      else logger.warn(entry, message)
+    } catch {
+      // A failing logger must not turn a hook failure into an uncaught exception.
+    }
+  }
+  // Bound once: a hook returning a promise gets its rejection handler without a closure per call.
+  const rejected: Record<HookName, (error: unknown) => void> = {
+    onDecision: (error) => hookFailed('onDecision', error),
+    onBlock: (error) => hookFailed('onBlock', error),
+    onHighRisk: (error) => hookFailed('onHighRisk', error),
+  }
+
+  function invoke(name: HookName, fn: SecurityEventHook, event: SecurityEvent): void {
+    try {
+      const result: unknown = fn(event)
+      if (typeof result === 'object' && result !== null && typeof (result as PromiseLike<unknown>).then === 'function') {
+        ;(result as PromiseLike<unknown>).then(undefined, rejected[name])
+      }
+    } catch (error) {
+      hookFailed(name, error)
+    }
+  }
+
+  function drain(): void {
+    const batch = events
+    const masks = targets
+    events = []
+    targets = []
+    scheduled = false
+    for (let i = 0; i < batch.length; i++) {
+      const event = batch[i] as SecurityEvent
+      const mask = masks[i] as number
+      if ((mask & TO_DECISION) !== 0 && onDecision !== undefined) invoke('onDecision', onDecision, event)
+      if ((mask & TO_BLOCK) !== 0 && onBlock !== undefined) invoke('onBlock', onBlock, event)
+      if ((mask & TO_HIGH_RISK) !== 0 && onHighRisk !== undefined) invoke('onHighRisk', onHighRisk, event)
+    }
+  }
+
+  const reportedOptions = new Set<string>()
+
+  return {
+    metrics,
+
+    decision(decision, info) {
+      try {
+        metrics.decision(decision.monitored ? 'monitor' : decision.action, decision.reason)
+        if (!listening) return
+
+        const wouldBlock = decision.wouldBlock
+        const score = decision.risk.score
+        const sampled =
+          sampledSinks && (wouldBlock || sampleAllows >= 1 || (sampleAllows > 0 && random() < sampleAllows))
+        const blocked = onBlock !== undefined && decision.action === 'block'
+        const highRisk = onHighRisk !== undefined && score !== null && score >= highRiskScore
+        if (!sampled && !blocked && !highRisk) return
+
+        const event = securityEvent(decision, info, now())
+        if (sampled && logger !== undefined) {
+          try {
+            if (wouldBlock) logger.warn(event, DECISION_LOG_MESSAGE)
+            else logger.info(event, DECISION_LOG_MESSAGE)
+          } catch {
+            // Logging is best effort; the request must go on.
+          }
+        }
+        const mask =
+          (sampled && onDecision !== undefined ? TO_DECISION : 0) | (blocked ? TO_BLOCK : 0) | (highRisk ? TO_HIGH_RISK : 0)
+        if (mask !== 0) {
+          events.push(event)
+          targets.push(mask)
+          if (!scheduled) {
+            scheduled = true
+            later(drain)
+          }
+        }
+      } catch {
+        // Reporting never breaks a request (e.g. a malformed decision from a JavaScript caller).
+      }
+    },
+
+    configError(option, message) {
+      if (reportedOptions.has(option) || reportedOptions.size >= MAX_CONFIG_ERRORS) return
+      reportedOptions.add(option)
+      const text = `iprisk: configuration problem with \`${option}\`: ${message}`
+      try {
+        if (logger !== undefined) logger.warn({ event: 'config_error', option }, text)
+        else console.warn(text)
+      } catch {
+        // Nothing else to try.
+      }
+    },
+  }
+}
