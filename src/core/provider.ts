@@ -1,0 +1,304 @@
+/**
+ * The IPASIS provider: one keep-alive undici `Pool`, a hard per-lookup time budget, and a tolerant, validated reading of
+ * both answer shapes IPASIS gives.
+ *
+ * @module
+ */
+import { Pool, type Dispatcher } from 'undici'
+import { IpRiskConfigError, IpRiskError, ProviderError } from './errors.js'
+import {
+  IpasisSchemaError,
+  describeUntrusted,
+  isCanonicalIp,
+  parseIpasisBody,
+  parseRetryAfter,
+} from './provider-schema.js'
+import type { Provider, RiskData } from './types.js'
+
+/**
+ * Options of {@link ipasis}.
+ *
+ * @example
+ * ```ts
+ * const options: IpasisOptions = { apiKey: process.env.IPASIS_API_KEY!, timeoutMs: 800 }
+ * ```
+ */
+export interface IpasisOptions {
+  /** Your IPASIS API key (required, visible ASCII, no whitespace). Never appears in an error, log line or event. */
+  apiKey: string
+  /**
+   * Base URL of the API: `http:` or `https:`, no credentials, query or fragment. A path prefix is kept
+   * (`https://gateway.example/ipasis` → `https://gateway.example/ipasis/v1/ip/{ip}`); a trailing slash is tolerated.
+   * @default 'https://api.ipasis.com'
+   */
+  baseUrl?: string
+  /**
+   * Time budget of one lookup in milliseconds (integer, 1–60 000), from the call to the parsed body: connecting,
+   * waiting for headers and reading the body all count. Enforced by our own timer (undici's timeouts are too coarse
+   * below a second).
+   * @default 1500
+   */
+  timeoutMs?: number
+  /**
+   * `'path'`: `GET {baseUrl}/v1/ip/{ip}` (the integration guide's contract).
+   * `'query'`: `GET {baseUrl}/v1/lookup?ip={ip}`.
+   * Both answer shapes are accepted whatever the style.
+   * @default 'path'
+   */
+  style?: 'path' | 'query'
+  /**
+   * How the key is sent: `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+   * @default 'bearer' with style 'path', 'x-api-key' with style 'query'
+   */
+  auth?: 'bearer' | 'x-api-key'
+  /**
+   * Maximum number of keep-alive connections to the API (integer, 1–1024).
+   * @default 16
+   */
+  connections?: number
+  /**
+   * An undici `Dispatcher` (`Pool`, `Agent`, `MockAgent`, a proxy agent…) to send requests through instead of a new
+   * `Pool`. It stays yours: {@link Provider.close} does not close it, and `connections` is ignored.
+   */
+  dispatcher?: Dispatcher
+}
+
+const DEFAULT_BASE_URL = 'https://api.ipasis.com'
+const DEFAULT_TIMEOUT_MS = 1500
+const DEFAULT_CONNECTIONS = 16
+/** Largest body read from the API. A real answer is ~300 bytes; anything near this is not an IPASIS answer. */
+const MAX_BODY_BYTES = 64 * 1024
+const BODY_HIGH_WATER_MARK = 16 * 1024
+
+/**
+ * Create the IPASIS provider.
+ *
+ * Lookups never follow redirects, never retry (the resolver owns retries, budgets and the breaker) and fail with a
+ * {@link ProviderError} whose `kind` tells what happened:
+ *
+ * | outcome | kind |
+ * | --- | --- |
+ * | 2xx with a valid body | resolves to {@link RiskData} (fields not sent are `null`) |
+ * | 2xx that is not JSON, has none of the known fields, a field of the wrong type, or a body over 64 KiB | `bad_response` |
+ * | 401 / 403 | `auth` (check the API key) |
+ * | 429 | `rate_limited`, `retryAfterMs` from `Retry-After` (seconds or HTTP date, capped at 1 h) |
+ * | any other status | `http_error`, `status` set |
+ * | `timeoutMs` elapsed | `timeout` |
+ * | the caller's `signal` aborted | `aborted` |
+ * | connection refused / reset, DNS, TLS | `network` (`cause` is the socket error) |
+ *
+ * `lookup` only accepts a canonical IP (what the resolver passes): anything else rejects with a plain
+ * {@link IpRiskError} (not a `ProviderError`: it is a caller bug, not an upstream failure) before any I/O, so attacker
+ * text can never reach the upstream URL.
+ *
+ * @throws {@link IpRiskConfigError} naming the option when an option is invalid.
+ *
+ * @example
+ * ```ts
+ * import { ipasis } from 'iprisk'
+ *
+ * const provider = ipasis({ apiKey: process.env.IPASIS_API_KEY!, timeoutMs: 800 })
+ * const risk = await provider.lookup('203.0.113.7', AbortSignal.timeout(2000))
+ * // { score: 12, isVpn: false, isProxy: false, isTor: false, isDatacenter: false, countryCode: 'US', asn: 7922, isp: 'Comcast' }
+ * await provider.close()
+ * ```
+ */
+export function ipasis(options: IpasisOptions): Provider {
+  if (typeof options !== 'object' || options === null) {
+    throw new IpRiskConfigError('options', 'ipasis() expects an options object with at least `apiKey`')
+  }
+  const apiKey = validateApiKey(options.apiKey)
+  const { origin, prefix } = validateBaseUrl(options.baseUrl)
+  const timeoutMs = validateInteger('timeoutMs', options.timeoutMs, DEFAULT_TIMEOUT_MS, 1, 60_000)
+  const style = options.style ?? 'path'
+  if (style !== 'path' && style !== 'query') {
+    throw new IpRiskConfigError('style', "must be 'path' or 'query'")
+  }
+  const auth = options.auth ?? (style === 'path' ? 'bearer' : 'x-api-key')
+  if (auth !== 'bearer' && auth !== 'x-api-key') {
+    throw new IpRiskConfigError('auth', "must be 'bearer' or 'x-api-key'")
+  }
+  const connections = validateInteger('connections', options.connections, DEFAULT_CONNECTIONS, 1, 1024)
+  if (options.dispatcher !== undefined && typeof options.dispatcher?.request !== 'function') {
+    throw new IpRiskConfigError('dispatcher', 'must be an undici Dispatcher (Pool, Agent, …)')
+  }
+
+  // The key lives only in this closure-held, frozen header object: not on the provider, not in any error.
+  const headers: Record<string, string> = { accept: 'application/json' }
+  if (auth === 'bearer') headers.authorization = `Bearer ${apiKey}`
+  else headers['x-api-key'] = apiKey
+  Object.freeze(headers)
+  const ownsDispatcher = options.dispatcher === undefined
+  const dispatcher: Dispatcher = options.dispatcher ?? new Pool(origin, { connections, pipelining: 1 })
+  const pathFor =
+    style === 'path'
+      ? (ip: string) => `${prefix}/v1/ip/${encodeURIComponent(ip)}`
+      : (ip: string) => `${prefix}/v1/lookup?ip=${encodeURIComponent(ip)}`
+  let closing: Promise<void> | null = null
+
+  async function lookup(ip: string, signal?: AbortSignal): Promise<RiskData> {
+    // Validation before any I/O: only a canonical IP is ever written into the URL (and encoded on top of that).
+    if (!isCanonicalIp(ip)) {
+      throw new IpRiskError(`iprisk: ipasis lookup refused ${describeUntrusted(ip)}: not a canonical IP address`)
+    }
+    if (closing) throw new ProviderError('network', 'ipasis: the provider is closed')
+    if (signal?.aborted) throw new ProviderError('aborted', 'ipasis: lookup aborted by the caller')
+
+    const controller = new AbortController()
+    let ended: 'timeout' | 'aborted' | null = null
+    const timer = setTimeout(() => {
+      ended = 'timeout'
+      controller.abort(new Error('ipasis lookup timeout'))
+    }, timeoutMs)
+    const onCallerAbort = (): void => {
+      ended ??= 'aborted'
+      controller.abort(new Error('ipasis lookup aborted'))
+    }
+    signal?.addEventListener('abort', onCallerAbort, { once: true })
+    try {
+      const response = await dispatcher.request({
+        origin,
+        path: pathFor(ip),
+        method: 'GET',
+        headers,
+        signal: controller.signal,
+        // A real answer is ~300 bytes. A small buffer means an unread body blocks its socket instead of hiding in
+        // memory, which is why every body is read or dumped.
+        highWaterMark: BODY_HIGH_WATER_MARK,
+      })
+      return await readResponse(response, controller.signal)
+    } catch (error) {
+      throw toProviderError(error, ended, timeoutMs)
+    } finally {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onCallerAbort)
+    }
+  }
+
+  return {
+    name: 'ipasis',
+    lookup,
+    close(): Promise<void> {
+      closing ??= ownsDispatcher ? dispatcher.close() : Promise.resolve()
+      return closing
+    },
+  }
+}
+
+async function readResponse(response: Dispatcher.ResponseData, signal: AbortSignal): Promise<RiskData> {
+  const { statusCode, body } = response
+  if (statusCode < 200 || statusCode > 299) {
+    // Read (up to the cap) and discard, so the socket goes back to the pool; over the cap undici destroys it.
+    await body.dump({ limit: MAX_BODY_BYTES, signal }).catch(() => undefined)
+    if (statusCode === 401 || statusCode === 403) {
+      const message = `ipasis: the API refused the credentials (HTTP ${statusCode}); check the \`apiKey\` option`
+      throw new ProviderError('auth', message, statusCode)
+    }
+    if (statusCode === 429) {
+      const retryAfterMs = parseRetryAfter(response.headers['retry-after'])
+      throw new ProviderError('rate_limited', 'ipasis: rate limited by the API (HTTP 429)', statusCode, retryAfterMs)
+    }
+    // 3xx included: redirects are never followed (the key would travel with them).
+    throw new ProviderError('http_error', `ipasis: unexpected HTTP status ${statusCode}`, statusCode)
+  }
+
+  const text = await readCapped(response)
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    throw new ProviderError('bad_response', 'ipasis: the response body is not valid JSON', statusCode)
+  }
+  try {
+    return parseIpasisBody(json)
+  } catch (error) {
+    const detail = error instanceof IpasisSchemaError ? error.message : 'unreadable body'
+    throw new ProviderError('bad_response', `ipasis: ${detail}`, statusCode)
+  }
+}
+
+/** Read a body as UTF-8 text, refusing more than {@link MAX_BODY_BYTES} (undici has no body size limit of its own). */
+async function readCapped(response: Dispatcher.ResponseData): Promise<string> {
+  const { body } = response
+  const declared = Number(response.headers['content-length'])
+  if (declared > MAX_BODY_BYTES) {
+    body.destroy()
+    throw new ProviderError('bad_response', `ipasis: the response body exceeds ${MAX_BODY_BYTES} bytes`, response.statusCode)
+  }
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > MAX_BODY_BYTES) {
+      body.destroy() // closes this socket; the pool opens another one
+      throw new ProviderError('bad_response', `ipasis: the response body exceeds ${MAX_BODY_BYTES} bytes`, response.statusCode)
+    }
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks, size).toString('utf8')
+}
+
+function toProviderError(error: unknown, ended: 'timeout' | 'aborted' | null, timeoutMs: number): ProviderError {
+  if (error instanceof ProviderError) return error
+  if (ended === 'timeout') return new ProviderError('timeout', `ipasis: lookup timed out after ${timeoutMs} ms`)
+  if (ended === 'aborted') return new ProviderError('aborted', 'ipasis: lookup aborted by the caller')
+  const code = safeCode(error)
+  const wrapped = new ProviderError('network', `ipasis: network error${code ? ` (${code})` : ''}`)
+  // The socket error (connection refused, reset, TLS…) helps diagnosis and never carries request headers.
+  wrapped.cause = error
+  return wrapped
+}
+
+function safeCode(error: unknown): string | null {
+  if (typeof error !== 'object' || error === null) return null
+  const code = (error as { code?: unknown }).code
+  return typeof code === 'string' && /^[A-Z0-9_]{1,64}$/.test(code) ? code : null
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Option validation (start-up only)
+// ---------------------------------------------------------------------------------------------------------------------
+
+function validateApiKey(value: unknown): string {
+  if (typeof value !== 'string' || value === '') {
+    throw new IpRiskConfigError('apiKey', 'is required: pass your IPASIS API key (a non-empty string)')
+  }
+  // Never echo the value. Visible ASCII only: a key read from a file with a trailing newline would otherwise become
+  // an invalid (or injected) header.
+  if (!/^[\x21-\x7e]+$/.test(value)) {
+    throw new IpRiskConfigError('apiKey', 'contains whitespace, control or non-ASCII characters (trim it?)')
+  }
+  return value
+}
+
+function validateBaseUrl(value: unknown): { origin: string; prefix: string } {
+  if (value === undefined) return { origin: DEFAULT_BASE_URL, prefix: '' }
+  if (typeof value !== 'string' || value === '') {
+    throw new IpRiskConfigError('baseUrl', 'must be an absolute http(s) URL such as https://api.ipasis.com')
+  }
+  // The value is not echoed: it might carry credentials.
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new IpRiskConfigError('baseUrl', 'is not a valid absolute URL')
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new IpRiskConfigError('baseUrl', 'must use http: or https:')
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new IpRiskConfigError('baseUrl', 'must not contain credentials; pass the key as `apiKey`')
+  }
+  if (/[?#]/.test(value)) {
+    throw new IpRiskConfigError('baseUrl', 'must not contain a query string or fragment')
+  }
+  return { origin: url.origin, prefix: url.pathname.replace(/\/+$/, '') }
+}
+
+function validateInteger(option: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new IpRiskConfigError(option, `must be an integer between ${min} and ${max}`)
+  }
+  return value
+}
