@@ -1,0 +1,247 @@
+/**
+ * CIDR lists (trusted proxies, allow / deny lists) compiled once at start-up into fast matchers, and the cache key
+ * of an address (IPv6 clients are keyed by their network prefix).
+ *
+ * Parsing is strict: an entry is a plain IPv4 or IPv6 address, optionally followed by `/prefix` (or, for IPv4, a
+ * dotted netmask), or one of the named ranges of proxy-addr (`loopback`, `linklocal`, `uniquelocal`) plus
+ * `private`. Anything else is an {@link IpRiskConfigError} naming the option.
+ *
+ * @module
+ */
+import { isIP } from 'node:net'
+import ipaddr from 'ipaddr.js'
+import { IpRiskConfigError } from './errors.js'
+import {
+  embeddedIpv4,
+  groupsToIpv6,
+  ipv4ToUint32,
+  ipv6Groups,
+  isMappedGroups,
+  parseValidIpv6,
+  uint32ToIpv4,
+} from './ip-address.js'
+
+// ---------------------------------------------------------------------------------------------------------------------
+// CIDR lists
+// ---------------------------------------------------------------------------------------------------------------------
+
+/**
+ * Named ranges. `loopback`, `linklocal` and `uniquelocal` are exactly proxy-addr's (Express's `trust proxy`) sets;
+ * `private` is `loopback` + `uniquelocal`: the addresses a reverse proxy on the same host or on a private network
+ * (RFC 1918, IPv6 ULA) has. Link-local is deliberately not in `private`.
+ */
+const NAMED_RANGES: Readonly<Record<string, readonly string[]>> = {
+  loopback: ['127.0.0.1/8', '::1/128'],
+  linklocal: ['169.254.0.0/16', 'fe80::/10'],
+  uniquelocal: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+  private: ['127.0.0.1/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+}
+
+const CIDR_RANGE_NAMES: readonly string[] = Object.keys(NAMED_RANGES)
+
+interface V4Range {
+  net: number
+  mask: number
+}
+interface V6Range {
+  net: number[]
+  mask: number[]
+}
+
+const PREFIX_RE = /^(?:0|[1-9]\d{0,2})$/
+
+function describe(entry: string): string {
+  return JSON.stringify(entry.length > 80 ? `${entry.slice(0, 80)}…` : entry)
+}
+
+function v4Mask(prefix: number): number {
+  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0
+}
+
+function v6Mask(prefix: number): number[] {
+  const mask: number[] = []
+  for (let i = 0; i < 8; i++) {
+    const bits = Math.max(0, Math.min(16, prefix - i * 16))
+    mask.push(bits === 0 ? 0 : (0xffff << (16 - bits)) & 0xffff)
+  }
+  return mask
+}
+
+function parseEntry(entry: string, option: string, v4: V4Range[], v6: V6Range[]): void {
+  const name = entry.toLowerCase()
+  if (Object.hasOwn(NAMED_RANGES, name)) {
+    for (const range of NAMED_RANGES[name] ?? []) parseEntry(range, option, v4, v6)
+    return
+  }
+  const slash = entry.indexOf('/')
+  const address = slash === -1 ? entry : entry.slice(0, slash)
+  const prefixText = slash === -1 ? null : entry.slice(slash + 1)
+  const family = address.includes('%') ? 0 : isIP(address)
+  if (family === 0) {
+    let hint = ''
+    if (entry === 'true' || entry === 'false') hint = ` (did you mean the boolean ${entry}?)`
+    else if (/^\d+$/.test(entry)) hint = ' (a hop count must be a number, not a string)'
+    throw new IpRiskConfigError(
+      option,
+      `${describe(entry)} is not an IP address, a CIDR range or one of ${CIDR_RANGE_NAMES.join(', ')}${hint}`,
+    )
+  }
+
+  let prefix: number
+  if (family === 4) {
+    if (prefixText === null) prefix = 32
+    else if (PREFIX_RE.test(prefixText)) prefix = Number(prefixText)
+    else if (isIP(prefixText) === 4) {
+      const fromMask = ipaddr.IPv4.parse(prefixText).prefixLengthFromSubnetMask()
+      if (fromMask === null) {
+        throw new IpRiskConfigError(option, `${describe(entry)} has a non-contiguous netmask`)
+      }
+      prefix = fromMask
+    } else prefix = -1
+    if (prefix < 0 || prefix > 32) {
+      throw new IpRiskConfigError(option, `${describe(entry)} has an invalid prefix length (0–32 for IPv4)`)
+    }
+    const mask = v4Mask(prefix)
+    v4.push({ net: (ipv4ToUint32(address) & mask) >>> 0, mask })
+    return
+  }
+
+  prefix = prefixText === null ? 128 : PREFIX_RE.test(prefixText) ? Number(prefixText) : -1
+  if (prefix < 0 || prefix > 128) {
+    throw new IpRiskConfigError(option, `${describe(entry)} has an invalid prefix length (0–128 for IPv6)`)
+  }
+  const groups = ipv6Groups(address)
+  if (groups === null) {
+    throw new IpRiskConfigError(option, `${describe(entry)} is not a valid IPv6 address or range`)
+  }
+  // Clients on IPv4-mapped addresses are matched as IPv4, so a mapped range is stored as the IPv4 range it covers.
+  if (isMappedGroups(groups) && prefix >= 96) {
+    const mask = v4Mask(prefix - 96)
+    v4.push({ net: (embeddedIpv4(groups) & mask) >>> 0, mask })
+    return
+  }
+  const mask = v6Mask(prefix)
+  v6.push({ net: groups.map((g, i) => g & (mask[i] ?? 0)), mask })
+}
+
+/**
+ * Compile a list of addresses, CIDR ranges and named ranges into a matcher, once, at start-up.
+ *
+ * - Entries: `203.0.113.7`, `10.0.0.0/8`, `10.0.0.0/255.0.0.0` (IPv4 netmask), `2001:db8::/32`, `::ffff:10.0.0.0/104`
+ *   (an IPv4-mapped range is stored as the IPv4 range it covers), and the names `loopback` (127.0.0.0/8, ::1),
+ *   `linklocal` (169.254.0.0/16, fe80::/10), `uniquelocal` (10/8, 172.16/12, 192.168/16, fc00::/7) — proxy-addr's —
+ *   plus `private` (`loopback` + `uniquelocal`). Names are case-insensitive.
+ * - A string is split on commas (`'loopback, 10.0.0.0/8'`), and so is each entry of an array. An empty array matches
+ *   nothing; an empty string or entry is an error (it is usually an unset environment variable).
+ * - IPv4 addresses (including IPv4-mapped IPv6 input) match only IPv4 ranges; IPv6 addresses only IPv6 ranges.
+ *
+ * The matcher expects a canonical address (as returned by `parseIp`); other valid spellings (upper case, mapped,
+ * with a zone id) are accepted too, and anything that is not an IP address never matches. It never throws.
+ *
+ * @param list - the entries.
+ * @param optionName - the option path reported in errors, e.g. `'allowList'`.
+ * @throws IpRiskConfigError naming `optionName` when an entry cannot be parsed.
+ *
+ * @example
+ * ```ts
+ * const isOffice = compileCidrList(['203.0.113.0/24', '2001:db8:1::/48'], 'allowList')
+ * isOffice('203.0.113.7') // true
+ * isOffice('2001:db8:1:2::5') // true
+ * isOffice('198.51.100.1') // false
+ * compileCidrList('10.0.0.0/33', 'trustProxy') // throws IpRiskConfigError: invalid option `trustProxy`: ...
+ * ```
+ */
+export function compileCidrList(
+  list: string | readonly string[],
+  optionName: string,
+): (canonicalIp: string) => boolean {
+  let items: readonly unknown[]
+  if (typeof list === 'string') items = [list]
+  else if (Array.isArray(list)) items = list
+  else {
+    throw new IpRiskConfigError(
+      optionName,
+      'must be a string or an array of strings (IP addresses, CIDR ranges or range names)',
+    )
+  }
+  const v4: V4Range[] = []
+  const v6: V6Range[] = []
+  for (const item of items) {
+    if (typeof item !== 'string') {
+      throw new IpRiskConfigError(optionName, `entries must be strings, got ${item === null ? 'null' : typeof item}`)
+    }
+    for (const part of item.split(',')) {
+      const entry = part.trim()
+      if (entry === '') {
+        throw new IpRiskConfigError(optionName, `contains an empty entry in ${describe(item)}`)
+      }
+      parseEntry(entry, optionName, v4, v6)
+    }
+  }
+  return makeMatcher(v4, v6)
+}
+
+function makeMatcher(v4: readonly V4Range[], v6: readonly V6Range[]): (canonicalIp: string) => boolean {
+  if (v4.length === 0 && v6.length === 0) return () => false
+
+  const matchV4 = (n: number): boolean => {
+    for (const r of v4) if (((n & r.mask) >>> 0) === r.net) return true
+    return false
+  }
+  const matchV6 = (g: readonly number[]): boolean => {
+    outer: for (const r of v6) {
+      for (let i = 0; i < 8; i++) if (((g[i] ?? 0) & (r.mask[i] ?? 0)) !== r.net[i]) continue outer
+      return true
+    }
+    return false
+  }
+
+  return (ip: string): boolean => {
+    if (typeof ip !== 'string') return false
+    const family = isIP(ip)
+    if (family === 4) return v4.length !== 0 && matchV4(ipv4ToUint32(ip))
+    if (family !== 6) return false
+    // net.isIP allows a zone id; the address before it is valid on its own.
+    const pct = ip.indexOf('%')
+    const groups = parseValidIpv6(pct === -1 ? ip : ip.slice(0, pct))
+    if (isMappedGroups(groups)) return v4.length !== 0 && matchV4(embeddedIpv4(groups))
+    return v6.length !== 0 && matchV6(groups)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Cache keys
+// ---------------------------------------------------------------------------------------------------------------------
+
+/**
+ * The cache key of a client address. An IPv4 address is its own key. An IPv6 client usually owns a whole prefix
+ * (a /64 or more; it can rotate addresses within it at will), so IPv6 addresses are keyed by their network prefix in
+ * canonical form, always with the length: `2001:db8:1:2::/64`. IPv4-mapped input is keyed as the IPv4 address.
+ *
+ * @param canonicalIp - a valid IP address, normally the canonical one from `parseIp` / `clientIp`.
+ * @param ipv6PrefixLength - an integer from 1 to 128 (default 64; 128 keys every address on its own).
+ * @throws IpRiskConfigError (option `ipv6PrefixLength`) for a prefix length that is not an integer in 1–128.
+ * @throws TypeError when `canonicalIp` is not an IP address (callers pass validated addresses only).
+ *
+ * @example
+ * ```ts
+ * cacheKeyForIp('203.0.113.7') // '203.0.113.7'
+ * cacheKeyForIp('2001:db8:1:2:aaaa:bbbb:cccc:dddd') // '2001:db8:1:2::/64'
+ * cacheKeyForIp('2001:db8:1:2:aaaa::1', 48) // '2001:db8:1::/48'
+ * ```
+ */
+export function cacheKeyForIp(canonicalIp: string, ipv6PrefixLength = 64): string {
+  if (!Number.isInteger(ipv6PrefixLength) || ipv6PrefixLength < 1 || ipv6PrefixLength > 128) {
+    throw new IpRiskConfigError('ipv6PrefixLength', `must be an integer from 1 to 128, got ${String(ipv6PrefixLength)}`)
+  }
+  const family = typeof canonicalIp === 'string' ? isIP(canonicalIp) : 0
+  if (family === 4) return canonicalIp
+  if (family === 6) {
+    const pct = canonicalIp.indexOf('%')
+    const groups = parseValidIpv6(pct === -1 ? canonicalIp : canonicalIp.slice(0, pct))
+    if (isMappedGroups(groups)) return uint32ToIpv4(embeddedIpv4(groups))
+    const mask = v6Mask(ipv6PrefixLength)
+    return `${groupsToIpv6(groups.map((g, i) => g & (mask[i] ?? 0)))}/${ipv6PrefixLength}`
+  }
+  throw new TypeError('iprisk: cacheKeyForIp expects a valid IP address')
+}

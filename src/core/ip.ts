@@ -1,0 +1,653 @@
+/**
+ * The client IP of a request, under a trust model Express / proxy-addr users know: the socket peer is the client
+ * unless it is a trusted proxy, in which case `X-Forwarded-For` is walked from the right through trusted hops only.
+ * Every address is strictly parsed and canonicalized; a malformed entry ends the walk and is never returned.
+ *
+ * Performance: the reader is compiled once; per request it validates with `net.isIP` (~17 ns), reads at most
+ * `maxHops` list entries scanning from the right (never splitting the whole header), and canonicalizes IPv6 with
+ * a single char loop (see `parseValidIpv6` in ip-address.ts for why that is hand-written).
+ *
+ * @module
+ */
+import { isIP } from 'node:net'
+import { compileCidrList } from './cidr.js'
+import { IpRiskConfigError } from './errors.js'
+import {
+  embeddedIpv4,
+  groupsToIpv6,
+  ipv4ToUint32,
+  isMappedGroups,
+  parseValidIpv6,
+  uint32ToIpv4,
+} from './ip-address.js'
+import type { ClientIp, IpKind, IpSource, RequestLike } from './types.js'
+
+/**
+ * Which proxies to trust, as in Express's `trust proxy` setting:
+ * - `false` (default): trust none; the socket peer is the client.
+ * - `true`: trust every hop; the client is the furthest (leftmost) usable address.
+ * - a number `n`: trust the `n` closest hops (the socket peer is hop 0).
+ * - a string or list of addresses, CIDR ranges and the names `loopback`, `linklocal`, `uniquelocal`, `private`
+ *   (a string may be comma-separated).
+ * - a function `(addr, hop) => boolean`, given the canonical address and its hop number (0 = the socket peer).
+ *
+ * @example
+ * ```ts
+ * const behindNginx: TrustProxy = 'loopback'
+ * const behindTwoProxies: TrustProxy = 2
+ * const behindMyNetwork: TrustProxy = ['10.0.0.0/8', 'fd00::/8']
+ * const custom: TrustProxy = (addr, hop) => hop === 0 || addr.startsWith('10.')
+ * ```
+ */
+export type TrustProxy = boolean | number | string | readonly string[] | ((addr: string, hop: number) => boolean)
+
+/**
+ * Options of {@link createClientIpReader} and {@link clientIp}.
+ *
+ * @example
+ * ```ts
+ * // Cloudflare in front of the app: trust its ranges, prefer the header it overwrites
+ * const options: ClientIpOptions = { trustProxy: cloudflareRanges, headers: ['cf-connecting-ip'] }
+ * ```
+ */
+export interface ClientIpOptions {
+  /** Which proxies to trust; see {@link TrustProxy}. @default false */
+  trustProxy?: TrustProxy
+  /**
+   * Extra headers, opt-in, honoured only when the socket peer is trusted, in the order listed and before
+   * `X-Forwarded-For`. Enable only headers that your trusted proxy sets or overwrites on every request.
+   * @default []
+   */
+  headers?: readonly ('x-real-ip' | 'cf-connecting-ip' | 'forwarded')[]
+  /**
+   * The most `X-Forwarded-For` entries / `Forwarded` elements examined per request (an integer from 1 to 1024), so
+   * a giant header costs bounded work. When the walk reaches it while still on trusted hops, the last address read
+   * is the client. A hop-count `trustProxy` may not exceed it.
+   * @default 32
+   */
+  maxHops?: number
+}
+
+/** The default of {@link ClientIpOptions.maxHops}. */
+const DEFAULT_MAX_HOPS = 32
+const MAX_MAX_HOPS = 1024
+/** Longest address text read: an X-Forwarded-For entry, an X-Real-IP value, a `for=` node, `parseIp` input. */
+const MAX_ADDRESS_CHARS = 64
+/** Longest RFC 7239 element (`for=...;by=...;proto=...;host=...`) read. */
+const MAX_FORWARDED_ELEMENT_CHARS = 256
+/** Interface names and numeric scope ids; anything else after `%` is not a zone id. */
+const ZONE_RE = /^[0-9A-Za-z._~-]{1,32}$/
+const OPTIONAL_HEADERS = ['x-real-ip', 'cf-connecting-ip', 'forwarded'] as const
+type OptionalHeader = (typeof OPTIONAL_HEADERS)[number]
+
+const NO_CLIENT_IP: ClientIp = Object.freeze({ ip: null, source: null, kind: null })
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------------------------------------------------
+
+function isOws(c: number): boolean {
+  return c === 32 || c === 9
+}
+
+/** Digits 1–65535 (1–5 digits), or with `obfuscated`, RFC 7239's `_` + 1*(ALPHA / DIGIT / "." / "_" / "-"). */
+function isPort(s: string, from: number, obfuscated: boolean): boolean {
+  const n = s.length - from
+  if (n < 1) return false
+  if (obfuscated && s.charCodeAt(from) === 95 /* _ */) {
+    if (n < 2) return false
+    for (let i = from + 1; i < s.length; i++) {
+      const c = s.charCodeAt(i)
+      const alnum = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
+      const ok = alnum || c === 46 /* . */ || c === 95 /* _ */ || c === 45 /* - */
+      if (!ok) return false
+    }
+    return true
+  }
+  if (n > 5) return false
+  let value = 0
+  for (let i = from; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 48 || c > 57) return false
+    value = value * 10 + (c - 48)
+  }
+  return value <= 65535
+}
+
+/** `::ffff:` in any case at the start of `s`. */
+function startsWithMappedPrefix(s: string): boolean {
+  if (s.length < 14 || s.charCodeAt(0) !== 58 || s.charCodeAt(1) !== 58 || s.charCodeAt(6) !== 58) return false
+  for (let i = 2; i < 6; i++) if ((s.charCodeAt(i) | 0x20) !== 102 /* f */) return false
+  return true
+}
+
+/** Canonical form of a bare IPv6 address with an optional zone id; IPv4-mapped addresses become IPv4. */
+function canonicalIpv6(text: string): string | null {
+  let host = text
+  const pct = host.indexOf('%')
+  if (pct !== -1) {
+    if (!ZONE_RE.test(host.slice(pct + 1))) return null
+    host = host.slice(0, pct)
+  }
+  // Node's dual-stack sockets report every IPv4 client as `::ffff:a.b.c.d`: the cheapest case comes first.
+  if (startsWithMappedPrefix(host)) {
+    const v4 = host.slice(7)
+    if (isIP(v4) === 4) return v4
+  }
+  if (isIP(host) !== 6) return null
+  const groups = parseValidIpv6(host)
+  return isMappedGroups(groups) ? uint32ToIpv4(embeddedIpv4(groups)) : groupsToIpv6(groups)
+}
+
+/**
+ * Parse a trimmed address with an optional port: `1.2.3.4`, `1.2.3.4:443`, `2001:db8::1`, `fe80::1%eth0`,
+ * `[2001:db8::1]`, `[2001:db8::1]:443`. With `forwardedNode` (RFC 7239 `for=` values) IPv6 must be bracketed and
+ * the port may be obfuscated (`:_p1`).
+ */
+function parseAddress(s: string, forwardedNode: boolean): string | null {
+  if (s.charCodeAt(0) === 91 /* [ */) {
+    const close = s.indexOf(']')
+    if (close === -1) return null
+    if (close + 1 !== s.length && !(s.charCodeAt(close + 1) === 58 && isPort(s, close + 2, forwardedNode))) return null
+    return canonicalIpv6(s.slice(1, close))
+  }
+  const colon = s.indexOf(':')
+  if (colon === -1) return isIP(s) === 4 ? s : null
+  if (s.indexOf(':', colon + 1) === -1) {
+    // Exactly one colon: IPv4 with a port (an IPv6 address has at least two).
+    if (!isPort(s, colon + 1, forwardedNode)) return null
+    const host = s.slice(0, colon)
+    return isIP(host) === 4 ? host : null
+  }
+  return forwardedNode ? null : canonicalIpv6(s)
+}
+
+/**
+ * Strictly parse and canonicalize one IP address, or return `null`.
+ *
+ * - Trims spaces and tabs (only: a CR, LF or any other character makes the text invalid).
+ * - Strips a port (`1.2.3.4:443`, `[2001:db8::1]:443`) and a zone id (`fe80::1%eth0`).
+ * - Maps IPv4-mapped IPv6 (`::ffff:1.2.3.4`, `::ffff:7f00:1`) to IPv4.
+ * - Rejects leading-zero octets (`01.2.3.4`), hex (`0x7f.0.0.1`) and short IPv4 forms (`127.1`, `2130706433`),
+ *   unbracketed IPv6 with a port, non-ASCII digits, and text longer than 64 characters after trimming.
+ * - IPv6 comes out lower-case and compressed as RFC 5952 says (`2001:DB8:0:0::1` → `2001:db8::1`).
+ *
+ * @example
+ * ```ts
+ * parseIp(' [2001:DB8::1]:443 ') // '2001:db8::1'
+ * parseIp('::ffff:203.0.113.7') // '203.0.113.7'
+ * parseIp('127.1') // null
+ * ```
+ */
+export function parseIp(text: string): string | null {
+  if (typeof text !== 'string') return null
+  let start = 0
+  let end = text.length
+  while (start < end && isOws(text.charCodeAt(start))) start++
+  while (end > start && isOws(text.charCodeAt(end - 1))) end--
+  if (end === start || end - start > MAX_ADDRESS_CHARS) return null
+  return parseAddress(start === 0 && end === text.length ? text : text.slice(start, end), false)
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Classification
+// ---------------------------------------------------------------------------------------------------------------------
+
+/** IANA IPv4 special-purpose registry, reduced to the kinds iprisk acts on. */
+function classifyIpv4(n: number): IpKind {
+  const a = n >>> 24
+  const b = (n >>> 16) & 255
+  const c = (n >>> 8) & 255
+  if (n === 0) return 'unspecified'
+  if (a === 0) return 'reserved' // 0.0.0.0/8 "this network"
+  if (a === 10) return 'private'
+  if (a === 100 && (b & 0xc0) === 64) return 'carrierGradeNat' // 100.64.0.0/10
+  if (a === 127) return 'loopback'
+  if (a === 169 && b === 254) return 'linkLocal'
+  if (a === 172 && (b & 0xf0) === 16) return 'private' // 172.16.0.0/12
+  if (a === 192) {
+    if (b === 168) return 'private'
+    if (b === 0 && c === 0) return 'reserved' // IETF protocol assignments
+    if (b === 0 && c === 2) return 'documentation' // TEST-NET-1
+    if (b === 88 && c === 99) return 'reserved' // deprecated 6to4 relay anycast
+  }
+  if (a === 198) {
+    if ((b & 0xfe) === 18) return 'reserved' // 198.18.0.0/15 benchmarking
+    if (b === 51 && c === 100) return 'documentation' // TEST-NET-2
+  }
+  if (a === 203 && b === 0 && c === 113) return 'documentation' // TEST-NET-3
+  if (a >= 224 && a < 240) return 'multicast'
+  if (a >= 240) return 'reserved' // 240.0.0.0/4 and the limited broadcast address
+  return 'global'
+}
+
+/** IANA IPv6 special-purpose registry, reduced; only 2000::/3 (global unicast) is `global`. */
+function classifyIpv6(g: readonly number[]): IpKind {
+  const g0 = g[0] ?? 0
+  const g1 = g[1] ?? 0
+  if (g0 === 0 && g1 === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0 && g[6] === 0) {
+    if (g[7] === 0) return 'unspecified'
+    if (g[7] === 1) return 'loopback'
+  }
+  if (isMappedGroups(g)) return classifyIpv4(embeddedIpv4(g))
+  // 64:ff9b::/96, NAT64 well-known prefix: the address stands for the embedded IPv4 one.
+  if (g0 === 0x64 && g1 === 0xff9b && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0) {
+    return classifyIpv4(embeddedIpv4(g))
+  }
+  if ((g0 & 0xffc0) === 0xfe80) return 'linkLocal' // fe80::/10
+  if ((g0 & 0xfe00) === 0xfc00) return 'uniqueLocal' // fc00::/7
+  if ((g0 & 0xff00) === 0xff00) return 'multicast' // ff00::/8
+  if (g0 === 0x2001 && g1 === 0x0db8) return 'documentation' // 2001:db8::/32
+  if (g0 === 0x3fff && (g1 & 0xf000) === 0) return 'documentation' // 3fff::/20 (RFC 9637)
+  if (g0 === 0x2001 && g1 < 0x0200) return g1 === 0 ? 'global' : 'reserved' // 2001::/23, except Teredo 2001::/32
+  if ((g0 & 0xe000) === 0x2000) return 'global' // 2000::/3
+  return 'reserved' // unassigned space, ::/96 IPv4-compatible, 100::/64 discard, fec0::/10 site-local, ...
+}
+
+/**
+ * The kind of range an address belongs to. Only `'global'` addresses can have a reputation: the resolver never sends
+ * the others upstream. Follows the IANA special-purpose registries:
+ *
+ * | kind | IPv4 | IPv6 |
+ * | --- | --- | --- |
+ * | `unspecified` | 0.0.0.0 | :: |
+ * | `loopback` | 127.0.0.0/8 | ::1 |
+ * | `private` | 10/8, 172.16/12, 192.168/16 | |
+ * | `linkLocal` | 169.254/16 | fe80::/10 |
+ * | `uniqueLocal` | | fc00::/7 |
+ * | `carrierGradeNat` | 100.64/10 | |
+ * | `documentation` | 192.0.2/24, 198.51.100/24, 203.0.113/24 | 2001:db8::/32, 3fff::/20 |
+ * | `multicast` | 224/4 | ff00::/8 |
+ * | `reserved` | 0/8, 192.0.0/24, 192.88.99/24, 198.18/15, 240/4, 255.255.255.255 | outside 2000::/3, 2001::/23 (not Teredo) |
+ *
+ * IPv4-mapped and NAT64 (64:ff9b::/96) addresses are classified by their IPv4 address. Any valid spelling is
+ * accepted; text that is not an IP address is classified `'reserved'` (so it is never looked up).
+ *
+ * @example
+ * ```ts
+ * classifyIp('8.8.8.8') // 'global'
+ * classifyIp('100.64.1.2') // 'carrierGradeNat'
+ * classifyIp('203.0.113.7') // 'documentation'
+ * classifyIp('fd12:3456::1') // 'uniqueLocal'
+ * ```
+ */
+export function classifyIp(canonicalIp: string): IpKind {
+  if (typeof canonicalIp !== 'string') return 'reserved'
+  const family = isIP(canonicalIp)
+  if (family === 4) return classifyIpv4(ipv4ToUint32(canonicalIp))
+  if (family === 6 && !canonicalIp.includes('%')) return classifyIpv6(parseValidIpv6(canonicalIp))
+  const parsed = parseIp(canonicalIp)
+  return parsed === null || parsed === canonicalIp ? 'reserved' : classifyIp(parsed)
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Trust
+// ---------------------------------------------------------------------------------------------------------------------
+
+const TRUST_NONE = (): boolean => false
+const TRUST_ALL = (): boolean => true
+
+/**
+ * Compile a {@link TrustProxy} value into a predicate `(canonicalAddr, hop) => boolean`, once, at start-up.
+ * `hop` 0 is the socket peer, 1 the closest `X-Forwarded-For` entry, and so on (proxy-addr's numbering).
+ *
+ * A user function is called with canonical addresses (IPv4-mapped already mapped to IPv4); it must return `true`
+ * to trust (a merely truthy value does not), and if it throws, the hop is not trusted.
+ *
+ * @param trust - see {@link TrustProxy}.
+ * @param optionName - the option path reported in errors (default `'trustProxy'`).
+ * @throws IpRiskConfigError for a negative or fractional hop count, an unparsable range, or another type.
+ *
+ * @example
+ * ```ts
+ * const trusted = compileTrust('loopback, 10.0.0.0/8')
+ * trusted('10.1.2.3', 0) // true
+ * compileTrust(2)('203.0.113.7', 1) // true: hops 0 and 1 are trusted
+ * ```
+ */
+export function compileTrust(trust: TrustProxy, optionName = 'trustProxy'): (addr: string, hop: number) => boolean {
+  if (trust === false) return TRUST_NONE
+  if (trust === true) return TRUST_ALL
+  if (typeof trust === 'number') {
+    if (!Number.isInteger(trust) || trust < 0) {
+      throw new IpRiskConfigError(
+        optionName,
+        `a hop count must be a non-negative integer, got ${String(trust)} (use true to trust every hop)`,
+      )
+    }
+    const hops = trust
+    return hops === 0 ? TRUST_NONE : (_addr: string, hop: number): boolean => hop < hops
+  }
+  if (typeof trust === 'string' || Array.isArray(trust)) {
+    return compileCidrList(trust as string | readonly string[], optionName)
+  }
+  if (typeof trust === 'function') {
+    const fn = trust
+    return (addr: string, hop: number): boolean => {
+      try {
+        return fn(addr, hop) === true
+      } catch {
+        return false
+      }
+    }
+  }
+  throw new IpRiskConfigError(
+    optionName,
+    `must be a boolean, a hop count, an address / CIDR string or list, or a function (addr, hop) => boolean; got ${
+      trust === null ? 'null' : typeof trust
+    }`,
+  )
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Headers
+// ---------------------------------------------------------------------------------------------------------------------
+
+/** RFC 9110 tchar. */
+const TCHAR = new Uint8Array(128)
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
+  TCHAR[c.charCodeAt(0)] = 1
+}
+
+function isTchar(c: number): boolean {
+  return c < 128 && TCHAR[c] === 1
+}
+
+/** RFC 9110 qdtext and quoted-pair characters: HTAB, SP, VCHAR, obs-text. */
+function isQuotedChar(c: number): boolean {
+  return c === 9 || (c >= 32 && c !== 127 && c <= 255)
+}
+
+/**
+ * The `for=` address of one RFC 7239 element (`for=192.0.2.60;proto=http;by=203.0.113.43`), or `null` when the
+ * element is malformed, has no `for`, or names an `unknown` / obfuscated (`_hidden`) node.
+ */
+function parseForwardedElement(el: string): string | null {
+  const n = el.length
+  let i = 0
+  let forValue: string | null = null
+  for (;;) {
+    while (i < n && isOws(el.charCodeAt(i))) i++
+    if (i < n && el.charCodeAt(i) !== 59 /* ; */) {
+      const nameStart = i
+      while (i < n && isTchar(el.charCodeAt(i))) i++
+      if (i === nameStart || i >= n || el.charCodeAt(i) !== 61 /* = */) return null
+      const isFor = i - nameStart === 3 && el.slice(nameStart, i).toLowerCase() === 'for'
+      i++
+      let value: string
+      if (i < n && el.charCodeAt(i) === 34 /* " */) {
+        i++
+        value = ''
+        let run = i
+        for (;;) {
+          if (i >= n) return null
+          const c = el.charCodeAt(i)
+          if (c === 34) break
+          if (!isQuotedChar(c)) return null
+          if (c === 92 /* \ */) {
+            value += el.slice(run, i)
+            i++
+            if (i >= n || !isQuotedChar(el.charCodeAt(i))) return null
+            run = i
+          }
+          i++
+        }
+        value += el.slice(run, i)
+        i++
+      } else {
+        const valueStart = i
+        while (i < n && isTchar(el.charCodeAt(i))) i++
+        if (i === valueStart) return null
+        value = el.slice(valueStart, i)
+      }
+      if (isFor) {
+        if (forValue !== null) return null // a parameter may appear once per element (RFC 7239 §4)
+        forValue = value
+      }
+      while (i < n && isOws(el.charCodeAt(i))) i++
+    }
+    if (i >= n) break
+    if (el.charCodeAt(i) !== 59) return null
+    i++
+  }
+  if (forValue === null || forValue.length > MAX_ADDRESS_CHARS) return null
+  // `unknown` and obfuscated identifiers (`_hidden`) are not addresses: parseAddress rejects them.
+  return parseAddress(forValue, true)
+}
+
+/**
+ * Walk a comma-separated list header (`X-Forwarded-For`, or `Forwarded` elements) from the right, starting at the
+ * trusted socket peer: each trusted hop's claim about the next hop is believed, until an untrusted hop, a malformed
+ * entry, the end of the list, or `maxHops` entries. Returns the client address, or `null` when not even one entry
+ * could be used (so the caller falls back to the next source).
+ *
+ * Work is bounded: each entry is found by scanning at most its length limit to the left, never the whole header.
+ */
+function walkList(
+  values: readonly unknown[],
+  forwarded: boolean,
+  peer: string,
+  trust: (addr: string, hop: number) => boolean,
+  maxHops: number,
+): string | null {
+  const window = forwarded ? MAX_FORWARDED_ELEMENT_CHARS : MAX_ADDRESS_CHARS
+  let vi = values.length - 1
+  let v = values[vi]
+  let end = typeof v === 'string' ? v.length : 0
+  let addr = peer
+  let hop = 0
+  while (hop < maxHops && vi >= 0) {
+    if (typeof v !== 'string') break
+    const lowest = Math.max(0, end - window - 1)
+    let i = end - 1
+    let inQuote = false
+    for (; i >= lowest; i--) {
+      const c = v.charCodeAt(i)
+      if (c === 44 /* , */ && !inQuote) break
+      if (forwarded && c === 34 /* " */) {
+        if (!inQuote) inQuote = true
+        else {
+          // An opening quote is preceded by an even number of backslashes; `\"` inside a quoted string is not one.
+          let j = i - 1
+          while (j >= lowest && v.charCodeAt(j) === 92) j--
+          if ((i - 1 - j) % 2 === 0) inQuote = false
+        }
+      }
+    }
+    // An unterminated quote, or an entry longer than the limit (no comma within it): malformed.
+    if (inQuote || end - i - 1 > window) break
+    const raw = v.slice(i + 1, end)
+    if (i < 0) {
+      vi--
+      v = values[vi]
+      end = typeof v === 'string' ? v.length : 0
+    } else end = i
+    const next = forwarded ? parseForwardedElement(raw) : parseIp(raw)
+    if (next === null) break
+    addr = next
+    hop++
+    if (!trust(addr, hop)) break
+  }
+  return hop === 0 ? null : addr
+}
+
+type HeaderValue = string | readonly unknown[]
+
+/** A header from a fetch `Headers`, a Node headers object (lower-case keys) or a plain object (any case). */
+function readHeader(req: RequestLike, name: string): HeaderValue | undefined {
+  const headers = (req as { headers?: unknown }).headers
+  if (headers === null || typeof headers !== 'object') return undefined
+  const get = (headers as { get?: unknown }).get
+  if (typeof get === 'function') {
+    try {
+      const value: unknown = get.call(headers, name)
+      return typeof value === 'string' ? value : undefined
+    } catch {
+      return undefined
+    }
+  }
+  const record = headers as Record<string, unknown>
+  let value = record[name]
+  // Node lower-cases header names (and keeps the raw ones in `rawHeaders`); a user's plain object may not.
+  if (value === undefined && !Array.isArray((req as { rawHeaders?: unknown }).rawHeaders)) {
+    for (const key of Object.keys(record)) {
+      if (key.length === name.length && key.toLowerCase() === name) {
+        value = record[key]
+        break
+      }
+    }
+  }
+  return typeof value === 'string' || Array.isArray(value) ? value : undefined
+}
+
+/** A header that must hold exactly one address (`X-Real-IP`, `CF-Connecting-IP`). A list is not one address. */
+function readSingleAddress(value: HeaderValue): string | null {
+  const text = typeof value === 'string' ? value : value.length === 1 ? value[0] : undefined
+  if (typeof text !== 'string' || text.length > MAX_ADDRESS_CHARS) return null
+  return parseIp(text)
+}
+
+function socketAddressOf(req: RequestLike): string | undefined {
+  const r = req as { socket?: { remoteAddress?: unknown } | null; remoteAddress?: unknown }
+  const fromSocket = r.socket?.remoteAddress
+  if (typeof fromSocket === 'string') return fromSocket
+  return typeof r.remoteAddress === 'string' ? r.remoteAddress : undefined
+}
+
+/** `ip` is canonical (from parseIp): skip classifyIp's validation. */
+function result(ip: string, source: IpSource): ClientIp {
+  const kind = ip.includes(':') ? classifyIpv6(parseValidIpv6(ip)) : classifyIpv4(ipv4ToUint32(ip))
+  return { ip, source, kind }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Readers
+// ---------------------------------------------------------------------------------------------------------------------
+
+function validateHeaders(value: unknown): readonly OptionalHeader[] {
+  if (value === undefined) return []
+  if (!Array.isArray(value)) {
+    throw new IpRiskConfigError('headers', `must be an array of ${OPTIONAL_HEADERS.join(', ')}`)
+  }
+  const out: OptionalHeader[] = []
+  for (const entry of value as unknown[]) {
+    const name = typeof entry === 'string' ? entry.toLowerCase() : entry
+    if (name === 'x-forwarded-for') {
+      throw new IpRiskConfigError(
+        'headers',
+        'X-Forwarded-For is always read when trustProxy trusts the peer; do not list it',
+      )
+    }
+    if (!OPTIONAL_HEADERS.includes(name as OptionalHeader)) {
+      throw new IpRiskConfigError(
+        'headers',
+        `unknown header ${JSON.stringify(entry)}; expected ${OPTIONAL_HEADERS.join(', ')}`,
+      )
+    }
+    if (out.includes(name as OptionalHeader)) {
+      throw new IpRiskConfigError('headers', `${JSON.stringify(entry)} is listed twice`)
+    }
+    out.push(name as OptionalHeader)
+  }
+  return out
+}
+
+/**
+ * Compile the client IP options once and return a fast reader `(req, peerAddress?) => ClientIp`.
+ * This is the hot-path API; {@link clientIp} recompiles on every call.
+ *
+ * How the client IP is chosen:
+ * 1. The socket peer: `peerAddress` when it is a string, else `req.socket.remoteAddress`, else `req.remoteAddress`.
+ *    None, or one that does not parse, gives `{ ip: null, source: null, kind: null }`.
+ * 2. If the peer is not trusted (hop 0), it is the client (`source: 'socket'`). Headers are not even read.
+ * 3. Else each header of `headers`, in the order listed: `x-real-ip` / `cf-connecting-ip` when they hold exactly one
+ *    valid address; `forwarded` when its walk (like below) reaches at least one valid `for=` address.
+ * 4. Else `X-Forwarded-For`, walked from the right through trusted hops (`source: 'x-forwarded-for'`): the first
+ *    untrusted hop is the client; a malformed entry, the start of the list or `maxHops` ends the walk at the last
+ *    valid address.
+ * 5. Else the peer itself (`source: 'socket'`).
+ *
+ * The reader never throws; all addresses are canonical (see {@link parseIp}) and classified (see {@link classifyIp}).
+ *
+ * @throws IpRiskConfigError when an option is invalid (naming `trustProxy`, `headers` or `maxHops`).
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http'
+ * const readIp = createClientIpReader({ trustProxy: 'loopback' }) // nginx on the same host
+ * createServer((req, res) => {
+ *   const { ip, kind } = readIp(req) // Node: the peer is req.socket.remoteAddress
+ *   res.end(`${ip} (${kind})`)
+ * })
+ * // fetch Request (Bun): pass the peer address alongside
+ * // Bun.serve({ fetch: (req, server) => Response.json(readIp(req, server.requestIP(req)?.address)) })
+ * ```
+ */
+export function createClientIpReader(
+  options?: ClientIpOptions,
+): (req: RequestLike, peerAddress?: string | null) => ClientIp {
+  const opts: ClientIpOptions = options ?? {}
+  if (typeof opts !== 'object' || opts === null) {
+    throw new IpRiskConfigError('options', 'client IP options must be an object')
+  }
+  const trustOption = opts.trustProxy ?? false
+  const trust = compileTrust(trustOption, 'trustProxy')
+  const maxHops = opts.maxHops ?? DEFAULT_MAX_HOPS
+  if (!Number.isInteger(maxHops) || maxHops < 1 || maxHops > MAX_MAX_HOPS) {
+    throw new IpRiskConfigError('maxHops', `must be an integer from 1 to ${MAX_MAX_HOPS}, got ${String(maxHops)}`)
+  }
+  if (typeof trustOption === 'number' && trustOption > maxHops) {
+    throw new IpRiskConfigError(
+      'trustProxy',
+      `trusts ${trustOption} hops but only maxHops (${maxHops}) entries are read; raise maxHops`,
+    )
+  }
+  const headers = validateHeaders(opts.headers)
+  const trustsNothing = trust === TRUST_NONE
+
+  return function readClientIp(req: RequestLike, peerAddress?: string | null): ClientIp {
+    if (req === null || typeof req !== 'object') return NO_CLIENT_IP
+    const rawPeer = typeof peerAddress === 'string' ? peerAddress : socketAddressOf(req)
+    if (rawPeer === undefined) return NO_CLIENT_IP
+    const peer = parseIp(rawPeer)
+    if (peer === null) return NO_CLIENT_IP
+    if (trustsNothing || !trust(peer, 0)) return result(peer, 'socket')
+
+    for (const name of headers) {
+      const value = readHeader(req, name)
+      if (value === undefined) continue
+      if (name === 'forwarded') {
+        const ip = walkList(typeof value === 'string' ? [value] : value, true, peer, trust, maxHops)
+        if (ip !== null) return result(ip, 'forwarded')
+      } else {
+        const ip = readSingleAddress(value)
+        if (ip !== null) return result(ip, name)
+      }
+    }
+    const xff = readHeader(req, 'x-forwarded-for')
+    if (xff !== undefined) {
+      const ip = walkList(typeof xff === 'string' ? [xff] : xff, false, peer, trust, maxHops)
+      if (ip !== null) return result(ip, 'x-forwarded-for')
+    }
+    return result(peer, 'socket')
+  }
+}
+
+/**
+ * The client IP of one request. Convenience for scripts and tests: it compiles the options on every call, so in a
+ * server create the reader once with {@link createClientIpReader} (or use the resolver's `clientIp`).
+ *
+ * @throws IpRiskConfigError when an option is invalid.
+ *
+ * @example
+ * ```ts
+ * const req = { headers: { 'x-forwarded-for': '203.0.113.7, 10.0.0.2' }, remoteAddress: '10.0.0.1' }
+ * clientIp(req, { trustProxy: 'private' })
+ * // { ip: '203.0.113.7', source: 'x-forwarded-for', kind: 'documentation' }
+ * clientIp(new Request('http://localhost/'), { peerAddress: '198.51.100.4' })
+ * // { ip: '198.51.100.4', source: 'socket', kind: 'documentation' }
+ * ```
+ */
+export function clientIp(req: RequestLike, options?: ClientIpOptions & { peerAddress?: string | null }): ClientIp {
+  return createClientIpReader(options)(req, options?.peerAddress)
+}
