@@ -76,7 +76,7 @@ export interface SecurityEvent {
   user_agent: string | null
   /** The answer came from a cache (L1, L2, or a stale entry), not from a provider call made for this request. */
   cached: boolean
-  /** Time spent obtaining the answer. */
+  /** Time spent obtaining the answer, in milliseconds rounded to 0.01 ms. */
   lookup_ms: number
   /** The policy is in monitor mode and would have blocked. */
   monitored: boolean
@@ -244,7 +244,7 @@ export function securityEvent(decision: Decision, info?: RequestInfo, timestamp:
     isp: risk.isp,
     user_agent: clip(info?.userAgent),
     cached: source === 'l1' || source === 'l2' || source === 'stale',
-    lookup_ms: risk.lookupMs,
+    lookup_ms: Math.round(risk.lookupMs * 100) / 100,
     monitored: decision.monitored,
     status: risk.status,
     error: risk.error,

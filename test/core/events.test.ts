@@ -256,6 +256,15 @@ describe('securityEvent: exact shape for every reason and action', () => {
     expect(securityEvent(decide(risk({ source })), INFO, T0).cached).toBe(cached)
   })
 
+  it.each([
+    [7.794786000000386, 7.79],
+    [0.004, 0],
+    [12.345, 12.35],
+    [150, 150],
+  ])('rounds lookup_ms %s to %s (0.01 ms)', (lookupMs, expected) => {
+    expect(securityEvent(decide(risk({ lookupMs })), INFO, T0).lookup_ms).toBe(expected)
+  })
+
   it('fills request fields with null when no request info is given', () => {
     const event = securityEvent(decide(risk()), undefined, T0)
     expect(event).toStrictEqual({ ...BASE_EVENT, path: null, method: null, operation_name: null, adapter: null, user_agent: null })
