@@ -1,0 +1,454 @@
+/**
+ * `useIpRisk`: the Envelop plugin (graphql-yoga 5 or any Envelop set-up).
+ *
+ * Per request it sets `context.ipRisk`; per operation it enforces the policies of the protected fields the operation
+ * selects, before execution (`onExecute` / `onSubscribe`), so a blocked mutation never reaches its resolver. Resolvers
+ * are never wrapped: the per-field cost is zero.
+ *
+ * @module
+ */
+
+import type { Plugin } from '@envelop/core'
+import { GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql'
+import { IpRiskConfigError, IpRiskError } from '../core/errors.js'
+import type { Decision, FailMode, IpRisk, LookupOptions, Policy, RiskResolver } from '../core/types.js'
+import { activeSelections, OperationAnalyzer, type OperationAnalysis, type ProtectedSelection } from './analysis.js'
+import { createPolicyCompiler, readSchemaProtection, type FieldPolicies, type PolicyCompiler } from './directives.js'
+import { readRequest, requestKey, type GetClientIp, type RequestSource } from './ip.js'
+
+/**
+ * What the plugin adds to the GraphQL context. Intersect it with your own context type.
+ *
+ * @example
+ * ```ts
+ * import type { YogaInitialContext } from 'graphql-yoga'
+ * import type { IpRiskContext } from 'iprisk/envelop'
+ *
+ * type Context = YogaInitialContext & IpRiskContext
+ * const feed = (_: unknown, __: unknown, ctx: Context) => (ctx.ipRisk.isVpn ? 'short' : 'full')
+ * ```
+ */
+export interface IpRiskContext {
+  /**
+   * The risk answer for the caller's IP, shared by every operation of the HTTP request. For an operation that selects
+   * a protected field it is a verdict (`scored`, `unavailable` or `skipped`); otherwise, with the default
+   * `lookup: 'auto'`, it may be `pending` on an IP's first request (use {@link waitForIpRisk} when a resolver needs a
+   * verdict).
+   */
+  ipRisk: IpRisk
+}
+
+/**
+ * When the plugin looks the caller's IP up:
+ * - `'auto'` (default): operations selecting a protected field wait for a verdict; the others never wait (cache, or
+ *   a background lookup that fills the cache: the guide's async mode).
+ * - `'always-wait'`: every operation waits for a verdict (the guide's synchronous middleware).
+ * - `'on-demand'`: only operations selecting a protected field look up; the others get the cached answer if there is
+ *   one, else a placeholder with `status: 'skipped'` and no data (no lookup, no upstream traffic).
+ *
+ * @example
+ * ```ts
+ * useIpRisk({ resolver: risk, lookup: 'always-wait', policy: policies.baseline }) // the guide's synchronous middleware
+ * ```
+ */
+export type IpRiskLookupMode = 'auto' | 'always-wait' | 'on-demand'
+
+/**
+ * Options of {@link useIpRisk}. Only `resolver` is required.
+ *
+ * @example
+ * ```ts
+ * const options: UseIpRiskOptions = {
+ *   resolver: risk,
+ *   policy: policies.baseline,                          // block score >= 90 everywhere
+ *   fieldPolicies: { 'Mutation.signup': policies.human }, // code-first
+ *   failMode: 'closed',
+ * }
+ * ```
+ */
+export interface UseIpRiskOptions<TContext extends object = Record<string, unknown>> {
+  /** The shared risk resolver (`createRiskResolver`). Required. */
+  resolver: RiskResolver
+  /** When to look up (default `'auto'`); see {@link IpRiskLookupMode}. */
+  lookup?: IpRiskLookupMode
+  /**
+   * A plugin-wide policy applied to every operation (the guide's global middleware: `policies.baseline` blocks scores
+   * of 90 or more). Default: none. With `lookup: 'auto'` it applies once the IP's answer is known (an operation that
+   * selects no protected field does not wait for it); use `'always-wait'` to enforce it on an IP's first request too.
+   */
+  policy?: Policy
+  /**
+   * Policies for code-first schemas, by schema coordinate: `'Type.field'` guards a field, `'Type'` every field of an
+   * object type (or of every implementation of an interface). Validated against the schema at start-up: an unknown
+   * type or field throws `IpRiskConfigError`. They add to the schema's directives.
+   */
+  fieldPolicies?: FieldPolicies
+  /** Dry run: decide and report every decision, never block (default `false`). */
+  monitor?: boolean
+  /**
+   * Fail mode for policies that set no `onUnavailable`: `'open'` allows and `'closed'` blocks when no verdict can be
+   * had. Default: the resolver's `failMode`.
+   */
+  failMode?: FailMode
+  /**
+   * Reads the client IP from the context instead of the request (e.g. from your own auth gateway's header, already
+   * verified). The result is parsed and classified like any IP; invalid text, `null` or a throw mean "no IP".
+   * Default: `resolver.clientIp(context.request, <peer address of context.req>)`, under the resolver's trust settings.
+   */
+  getClientIp?: GetClientIp<TContext>
+  /** The error message of a blocked operation (default `'Request blocked'`). */
+  message?: string
+  /** Add the risk score to the error's `extensions.score` (default `false`: the score is not disclosed). */
+  exposeScore?: boolean
+}
+
+/**
+ * `extensions.code` of the error a blocked operation gets.
+ *
+ * @example
+ * ```ts
+ * const blocked = result.errors?.some((e) => e.extensions?.code === IP_RISK_BLOCKED)
+ * ```
+ */
+export const IP_RISK_BLOCKED = 'IP_RISK_BLOCKED'
+
+const DEFAULT_MESSAGE = 'Request blocked'
+const WAIT: LookupOptions = Object.freeze({ wait: true })
+const NO_WAIT: LookupOptions = Object.freeze({ wait: false })
+const OPTION_KEYS = [
+  'resolver',
+  'lookup',
+  'policy',
+  'fieldPolicies',
+  'monitor',
+  'failMode',
+  'getClientIp',
+  'message',
+  'exposeScore',
+] as const satisfies readonly (keyof UseIpRiskOptions)[]
+const RESOLVER_METHODS = ['clientIp', 'peek', 'lookup', 'compile', 'check', 'report'] as const
+
+/** Everything the plugin knows about one HTTP request; shared by the operations of a batch. */
+interface RequestState {
+  readonly source: RequestSource
+  readonly plugin: PluginCore
+  /** The best answer so far (never a placeholder). */
+  risk: IpRisk | undefined
+  verdict: Promise<IpRisk> | undefined
+  background: Promise<IpRisk> | undefined
+}
+
+/** Where the request state hides in the context, for {@link waitForIpRisk}. */
+const STATE = Symbol('iprisk.envelop.state')
+
+interface PluginCore {
+  verdict(state: RequestState): Promise<IpRisk>
+}
+
+function emptyRisk(ip: string | null, ipKind: IpRisk['ipKind'], status: IpRisk['status'], error: IpRisk['error']): IpRisk {
+  return {
+    score: null,
+    isVpn: null,
+    isProxy: null,
+    isTor: null,
+    isDatacenter: null,
+    countryCode: null,
+    asn: null,
+    isp: null,
+    ip,
+    ipKind,
+    status,
+    error,
+    listed: null,
+    source: 'none',
+    lookupMs: 0,
+  }
+}
+
+function validateOptions(options: UseIpRiskOptions<never>): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new IpRiskConfigError('options', 'useIpRisk needs an options object with a `resolver`')
+  }
+  for (const key of Object.keys(options)) {
+    if (!(OPTION_KEYS as readonly string[]).includes(key)) {
+      throw new IpRiskConfigError(key, `unknown option (known options: ${OPTION_KEYS.join(', ')})`)
+    }
+  }
+  const resolver = options.resolver as unknown
+  if (typeof resolver !== 'object' || resolver === null) {
+    throw new IpRiskConfigError('resolver', 'is required: pass the resolver from createRiskResolver()')
+  }
+  for (const method of RESOLVER_METHODS) {
+    if (typeof (resolver as Record<string, unknown>)[method] !== 'function') {
+      throw new IpRiskConfigError('resolver', `is not a RiskResolver (no \`${method}\` method)`)
+    }
+  }
+  const { lookup, monitor, failMode, getClientIp, message, exposeScore } = options
+  if (lookup !== undefined && lookup !== 'auto' && lookup !== 'always-wait' && lookup !== 'on-demand') {
+    throw new IpRiskConfigError('lookup', `must be 'auto', 'always-wait' or 'on-demand', got ${JSON.stringify(lookup)}`)
+  }
+  if (monitor !== undefined && typeof monitor !== 'boolean') {
+    throw new IpRiskConfigError('monitor', `must be true or false, got ${typeof monitor}`)
+  }
+  if (failMode !== undefined && failMode !== 'open' && failMode !== 'closed') {
+    throw new IpRiskConfigError('failMode', `must be 'open' or 'closed', got ${JSON.stringify(failMode)}`)
+  }
+  if (getClientIp !== undefined && typeof getClientIp !== 'function') {
+    throw new IpRiskConfigError('getClientIp', `must be a function, got ${typeof getClientIp}`)
+  }
+  if (message !== undefined && (typeof message !== 'string' || message.length === 0)) {
+    throw new IpRiskConfigError('message', 'must be a non-empty string')
+  }
+  if (exposeScore !== undefined && typeof exposeScore !== 'boolean') {
+    throw new IpRiskConfigError('exposeScore', `must be true or false, got ${typeof exposeScore}`)
+  }
+}
+
+/** The per-operation arguments both hooks share. */
+interface OperationArgs {
+  schema: GraphQLSchema
+  document: DocumentNode
+  operationName?: string | null | undefined
+  variableValues?: Readonly<Record<string, unknown>> | null | undefined
+}
+
+/**
+ * The Envelop plugin: sets `context.ipRisk` once per HTTP request and enforces the iprisk directives
+ * (`@requireLowRisk`, `@requireHuman`, `@requireNotBot`, `@ipRisk`), `fieldPolicies` and the optional plugin-wide
+ * `policy` before each operation executes.
+ *
+ * A blocked operation is not executed at all (no resolver runs) and gets one `GraphQLError`: message
+ * `'Request blocked'`, `path` = the response path of the first blocked field, `extensions` =
+ * `{ code: 'IP_RISK_BLOCKED', reason, http: { status: 403 } }` (Yoga answers HTTP 403). Every decision is reported
+ * through `resolver.report` with `{ adapter: 'graphql', path: 'Type.field', method, operationName, userAgent }`.
+ *
+ * @throws {IpRiskConfigError} at start-up (plugin creation, or Envelop's first schema) for a bad option, an unknown
+ *   `fieldPolicies` coordinate or a bad directive argument.
+ *
+ * @example
+ * ```ts
+ * import { createYoga, createSchema } from 'graphql-yoga'
+ * import { createRiskResolver, ipasis, policies } from 'iprisk'
+ * import { useIpRisk, ipRiskTypeDefs } from 'iprisk/envelop'
+ *
+ * const risk = createRiskResolver({ provider: ipasis({ apiKey: process.env.IPASIS_API_KEY! }) })
+ * const yoga = createYoga({
+ *   schema: createSchema({
+ *     typeDefs: [ipRiskTypeDefs, 'type Query { hello: String! } type Mutation { signup(email: String!): Boolean! @requireHuman }'],
+ *     resolvers: { Query: { hello: (_, __, ctx) => `your score: ${ctx.ipRisk.score}` }, Mutation: { signup: () => true } },
+ *   }),
+ *   plugins: [useIpRisk({ resolver: risk, policy: policies.baseline })],
+ * })
+ * ```
+ */
+export function useIpRisk<TContext extends object = Record<string, unknown>>(
+  options: UseIpRiskOptions<TContext>,
+): Plugin<IpRiskContext> {
+  validateOptions(options as UseIpRiskOptions<never>)
+  const resolver = options.resolver
+  const mode: IpRiskLookupMode = options.lookup ?? 'auto'
+  const message = options.message ?? DEFAULT_MESSAGE
+  const exposeScore = options.exposeScore === true
+  const getClientIp = options.getClientIp
+  const fieldPolicies = options.fieldPolicies
+  const compile: PolicyCompiler = createPolicyCompiler(resolver, {
+    monitor: options.monitor === true,
+    failMode: options.failMode,
+  })
+  const globalPolicy = options.policy === undefined ? undefined : compile(options.policy, 'policy')
+
+  const analyzers = new WeakMap<GraphQLSchema, OperationAnalyzer>()
+  const analyzerFor = (schema: GraphQLSchema): OperationAnalyzer => {
+    let analyzer = analyzers.get(schema)
+    if (analyzer === undefined) {
+      analyzer = new OperationAnalyzer(readSchemaProtection(schema, compile, fieldPolicies))
+      analyzers.set(schema, analyzer)
+    }
+    return analyzer
+  }
+
+  const states = new WeakMap<object, RequestState>()
+
+  /** `lookup` never rejects by contract; this guard keeps a broken resolver from failing the request open by crash. */
+  const safeLookup = (state: RequestState, options: LookupOptions): Promise<IpRisk> => {
+    const client = state.source.client
+    let pending: Promise<IpRisk>
+    try {
+      pending = resolver.lookup(client.ip, options)
+    } catch {
+      return Promise.resolve(emptyRisk(client.ip, client.kind, 'unavailable', 'network'))
+    }
+    return pending.then(
+      (risk) => risk,
+      () => emptyRisk(client.ip, client.kind, 'unavailable', 'network'),
+    )
+  }
+
+  const core: PluginCore = {
+    verdict(state) {
+      const risk = state.risk ?? resolver.peek(state.source.client.ip)
+      if (risk !== undefined && risk.status !== 'pending') return Promise.resolve((state.risk = risk))
+      return (state.verdict ??= safeLookup(state, WAIT).then((answer) => (state.risk = answer)))
+    },
+  }
+
+  const stateFor = (context: object): RequestState => {
+    let state = states.get(requestKey(context))
+    if (state === undefined) {
+      const source = readRequest(context as TContext, resolver, getClientIp)
+      state = { source, plugin: core, risk: undefined, verdict: undefined, background: undefined }
+      states.set(source.key, state)
+    }
+    return state
+  }
+
+  const report = (decision: Decision, path: string, analysis: OperationAnalysis, args: OperationArgs, state: RequestState) => {
+    try {
+      resolver.report(decision, {
+        adapter: 'graphql',
+        path,
+        method: analysis.operationType ?? undefined,
+        operationName: args.operationName ?? null,
+        userAgent: state.source.userAgent,
+      })
+    } catch {
+      // report() never throws by contract; a broken logger must not turn into a failed request.
+    }
+  }
+
+  /** Applies the policies; returns the error to answer with, or `undefined` to let the operation run. */
+  const enforce = (
+    risk: IpRisk,
+    isVerdict: boolean,
+    selections: readonly ProtectedSelection[],
+    analysis: OperationAnalysis,
+    args: OperationArgs,
+    state: RequestState,
+  ): GraphQLError | undefined => {
+    let blocked: Decision | undefined
+    let blockedAt: ProtectedSelection | undefined
+    if (selections.length > 0) {
+      // One decision per distinct policy (fields commonly share one), reported once, in document order.
+      const checked: Readonly<Policy>[] = []
+      const decisions: Decision[] = []
+      for (const selection of selections) {
+        for (const policy of selection.policies) {
+          let index = checked.indexOf(policy)
+          if (index === -1) {
+            const decision = resolver.check(risk, policy)
+            index = checked.push(policy) - 1
+            decisions.push(decision)
+            report(decision, selection.coordinate, analysis, args, state)
+          }
+          const decision = decisions[index] as Decision
+          if (blocked === undefined && decision.action === 'block') {
+            blocked = decision
+            blockedAt = selection
+          }
+        }
+      }
+    }
+    if (globalPolicy !== undefined && isVerdict && !analysis.introspectionOnly) {
+      const decision = resolver.check(risk, globalPolicy)
+      report(decision, analysis.rootTypeName ?? 'Operation', analysis, args, state)
+      if (blocked === undefined && decision.action === 'block') blocked = decision
+    }
+    if (blocked === undefined) return undefined
+    const extensions: Record<string, unknown> = {
+      code: IP_RISK_BLOCKED,
+      reason: blocked.reason,
+      http: { status: 403 },
+    }
+    if (exposeScore) extensions.score = blocked.risk.score
+    return new GraphQLError(message, {
+      nodes: blockedAt === undefined ? undefined : [blockedAt.node],
+      path: blockedAt === undefined ? undefined : blockedAt.path,
+      extensions,
+    })
+  }
+
+  /** The per-operation work. Synchronous on the warm path (answer in L1); a promise only when it must wait. */
+  const handle = (
+    args: OperationArgs,
+    context: object,
+    extendContext: (extension: Partial<IpRiskContext>) => void,
+    stop: (result: ExecutionResult) => void,
+  ): void | Promise<void> => {
+    const analysis = analyzerFor(args.schema).analyze(args.document, args.operationName)
+    const selections = activeSelections(analysis, args.variableValues)
+    const state = stateFor(context)
+    const needVerdict = selections.length > 0 || mode === 'always-wait'
+
+    const finish = (risk: IpRisk, isVerdict: boolean): void => {
+      extendContext({ ipRisk: risk, [STATE]: state } as Partial<IpRiskContext>)
+      const error = enforce(risk, isVerdict, selections, analysis, args, state)
+      if (error !== undefined) stop({ errors: [error] })
+    }
+
+    let risk = state.risk
+    if (risk === undefined || (needVerdict && risk.status === 'pending')) {
+      const cached = resolver.peek(state.source.client.ip)
+      if (cached !== undefined) state.risk = risk = cached
+    }
+    if (risk !== undefined && (risk.status !== 'pending' || !needVerdict)) {
+      finish(risk, risk.status !== 'pending')
+      return
+    }
+    if (needVerdict) return core.verdict(state).then((answer) => finish(answer, true))
+    if (mode === 'on-demand') {
+      finish(emptyRisk(state.source.client.ip, state.source.client.kind, 'skipped', null), false)
+      return
+    }
+    // 'auto': never delay an unprotected operation beyond the cache read; the lookup completes in the background.
+    return (state.background ??= safeLookup(state, NO_WAIT)).then((answer) => {
+      state.risk ??= answer
+      const best = state.risk
+      finish(best, best.status !== 'pending')
+    })
+  }
+
+  return {
+    onSchemaChange({ schema }) {
+      // Read the directives and validate `fieldPolicies` as soon as Envelop has the schema (start-up).
+      analyzerFor(schema as GraphQLSchema)
+    },
+    onExecute({ args, context, extendContext, setResultAndStopExecution }) {
+      return handle(args as OperationArgs, context, extendContext, setResultAndStopExecution)
+    },
+    onSubscribe({ args, context, extendContext, setResultAndStopExecution }) {
+      return handle(args as OperationArgs, context, extendContext, setResultAndStopExecution)
+    },
+  }
+}
+
+/**
+ * A verdict for the current request, for resolvers that decide for themselves (the guide's contact-form check): with
+ * `lookup: 'auto'` an operation that selects no protected field may see `context.ipRisk.status === 'pending'` on an
+ * IP's first request; this waits for the lookup (at most the resolver's budget), updates `context.ipRisk` and returns
+ * the answer. Shared with the other operations of the request; free when the answer is already known.
+ *
+ * @throws {IpRiskError} (as a rejected promise) when `useIpRisk` has not run for this context.
+ *
+ * @example
+ * ```ts
+ * const resolvers = {
+ *   Mutation: {
+ *     async sendMessage(_, args, context) {
+ *       const risk = await waitForIpRisk(context)
+ *       if (risk.score !== null && risk.score >= 70) return { accepted: false, message: 'Please try again later.' }
+ *       return { accepted: true, message: 'Thanks!' }
+ *     },
+ *   },
+ * }
+ * ```
+ */
+export function waitForIpRisk(context: IpRiskContext): Promise<IpRisk> {
+  const state = (context as unknown as { [STATE]?: RequestState })[STATE]
+  if (state === undefined) {
+    return Promise.reject(new IpRiskError('iprisk: waitForIpRisk() needs a context prepared by the useIpRisk plugin'))
+  }
+  return state.plugin.verdict(state).then((risk) => {
+    context.ipRisk = risk
+    return risk
+  })
+}
