@@ -1,0 +1,20 @@
+export * from './types.js'
+export * from './errors.js'
+export * from './provider.js'
+export * from './policy.js'
+export * from './events.js'
+export * from './metrics.js'
+export * from './ip.js'
+export * from './cidr.js'
+export { CACHE_KEY_VERSION, blockCacheKey, riskCacheKey, type KeyvLike } from './cache.js'
+export {
+  createRiskResolver,
+  resolverDefaults,
+  FLAGGED_SCORE,
+  type BlocklistOptions,
+  type BreakerOptions,
+  type BudgetOptions,
+  type CacheOptions,
+  type ListOptions,
+  type RiskResolverOptions,
+} from './resolver.js'
