@@ -39,7 +39,7 @@ export interface Logger {
  * ```json
  * { "timestamp": "2025-01-01T00:00:00.000Z", "event": "bot_detection", "action": "block", "reason": "tor_exit_node",
  *   "fail_open": false, "policy": "human", "ip": "185.220.101.1", "path": "user.signup", "method": "mutation",
- *   "operation_name": null, "adapter": "trpc", "risk_score": 97, "is_vpn": false, "is_proxy": false, "is_tor": true,
+ *   "operation_name": null, "adapter": "trpc", "risk_score": 92, "is_vpn": false, "is_proxy": false, "is_tor": true,
  *   "is_datacenter": true, "country": "DE", "asn": 60729, "isp": "Example Hosting", "user_agent": "curl/8.5.0",
  *   "cached": true, "lookup_ms": 0, "monitored": false, "status": "scored", "error": null }
  * ```

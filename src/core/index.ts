@@ -11,6 +11,7 @@ export {
   createRiskResolver,
   resolverDefaults,
   FLAGGED_SCORE,
+  unscoredRisk,
   type BlocklistOptions,
   type BreakerOptions,
   type BudgetOptions,

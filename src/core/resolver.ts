@@ -98,6 +98,25 @@ function makeRisk(
   })
 }
 
+/**
+ * An answer with no provider data: for adapters that must answer without a lookup (no verdict could be had, or none
+ * was asked for). Frozen, like every answer.
+ *
+ * @example
+ * ```ts
+ * const answer = unscoredRisk('203.0.113.7', 'documentation', 'unavailable', 'network')
+ * risk.check(answer, policies.human) // fail mode decides: allow (failOpen) by default
+ * ```
+ */
+export function unscoredRisk(
+  ip: string | null,
+  ipKind: IpKind | null,
+  status: RiskStatus,
+  error: LookupError | null,
+): IpRisk {
+  return makeRisk(ip, ipKind, status, error, null, 'none', 0, null)
+}
+
 /** The same answer for another address (another IPv6 address of the same cached prefix). */
 function withIp(risk: IpRisk, ip: string): IpRisk {
   return risk.ip === ip ? risk : Object.freeze({ ...risk, ip })

@@ -11,6 +11,7 @@
 import type { Plugin } from '@envelop/core'
 import { GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql'
 import { IpRiskConfigError, IpRiskError } from '../core/errors.js'
+import { unscoredRisk } from '../core/resolver.js'
 import type { Decision, FailMode, IpRisk, LookupOptions, Policy, RiskResolver } from '../core/types.js'
 import { activeSelections, OperationAnalyzer, type OperationAnalysis, type ProtectedSelection } from './analysis.js'
 import { createPolicyCompiler, readSchemaProtection, type FieldPolicies, type PolicyCompiler } from './directives.js'
@@ -145,26 +146,6 @@ interface PluginCore {
   verdict(state: RequestState): Promise<IpRisk>
 }
 
-function emptyRisk(ip: string | null, ipKind: IpRisk['ipKind'], status: IpRisk['status'], error: IpRisk['error']): IpRisk {
-  return {
-    score: null,
-    isVpn: null,
-    isProxy: null,
-    isTor: null,
-    isDatacenter: null,
-    countryCode: null,
-    asn: null,
-    isp: null,
-    ip,
-    ipKind,
-    status,
-    error,
-    listed: null,
-    source: 'none',
-    lookupMs: 0,
-  }
-}
-
 function validateOptions(options: UseIpRiskOptions<never>): void {
   if (typeof options !== 'object' || options === null) {
     throw new IpRiskConfigError('options', 'useIpRisk needs an options object with a `resolver`')
@@ -276,11 +257,11 @@ export function useIpRisk<TContext extends object = Record<string, unknown>>(
     try {
       pending = resolver.lookup(client.ip, options)
     } catch {
-      return Promise.resolve(emptyRisk(client.ip, client.kind, 'unavailable', 'network'))
+      return Promise.resolve(unscoredRisk(client.ip, client.kind, 'unavailable', 'network'))
     }
     return pending.then(
       (risk) => risk,
-      () => emptyRisk(client.ip, client.kind, 'unavailable', 'network'),
+      () => unscoredRisk(client.ip, client.kind, 'unavailable', 'network'),
     )
   }
 
@@ -396,7 +377,7 @@ export function useIpRisk<TContext extends object = Record<string, unknown>>(
     }
     if (needVerdict) return core.verdict(state).then((answer) => finish(answer, true))
     if (mode === 'on-demand') {
-      finish(emptyRisk(state.source.client.ip, state.source.client.kind, 'skipped', null), false)
+      finish(unscoredRisk(state.source.client.ip, state.source.client.kind, 'skipped', null), false)
       return
     }
     // 'auto': never delay an unprotected operation beyond the cache read; the lookup completes in the background.

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { IpRiskConfigError, IpRiskError, ProviderError } from '../../src/core/errors.js'
 import { policies } from '../../src/core/policy.js'
 import { ipasis } from '../../src/core/provider.js'
-import { createRiskResolver, resolverInternals, type RiskResolverOptions } from '../../src/core/resolver.js'
+import { createRiskResolver, resolverInternals, unscoredRisk, type RiskResolverOptions } from '../../src/core/resolver.js'
 import type { IpRisk, Provider, RiskData, RiskResolver } from '../../src/core/types.js'
 import { createMemoryProvider, startIpasisSimulator, type IpasisSimulator } from '../../src/testing/index.js'
 
@@ -840,6 +840,21 @@ describe('client IP (trustProxy, clientIpHeaders, maxHops)', () => {
 // ---------------------------------------------------------------------------------------------------------------------
 // close
 // ---------------------------------------------------------------------------------------------------------------------
+
+describe('unscoredRisk', () => {
+  it('builds a frozen answer with no provider data, from no source, that policies treat by the fail mode', () => {
+    const answer = unscoredRisk('192.0.2.1', 'documentation', 'unavailable', 'network')
+    expect(answer).toEqual({
+      ip: '192.0.2.1', ipKind: 'documentation', status: 'unavailable', error: 'network', listed: null, source: 'none',
+      lookupMs: 0, score: null, isVpn: null, isProxy: null, isTor: null, isDatacenter: null, countryCode: null,
+      asn: null, isp: null,
+    })
+    expect(Object.isFrozen(answer)).toBe(true)
+    const risk = createRiskResolver({ provider: createMemoryProvider({}), failMode: 'closed' })
+    expect(risk.check(answer, policies.human)).toMatchObject({ action: 'block', reason: 'lookup_unavailable' })
+    return risk.close()
+  })
+})
 
 describe('close', () => {
   it('aborts lookups in flight (they answer, never reject), closes the provider, and later misses call nothing', async () => {
