@@ -343,6 +343,8 @@ export interface SharedTierOptions {
   timeoutMs: number
   /** Called once per breaker opening, with what failed (never contains secrets: error messages of the client). */
   onOpen?: (reason: string) => void
+  /** Called for every failed read or write (for the `iprisk.cache.l2_errors` metric). Must not throw. */
+  onFailure?: (kind: 'timeout' | 'error') => void
   /** Release what the tier owns (a Redis client it created). Not called for a user's Keyv. */
   dispose?: () => void
   /** Clock, epoch ms. */
@@ -376,6 +378,7 @@ export class SharedTier {
   readonly #ready: Promise<KeyvLike | undefined>
   readonly #timeoutMs: number
   readonly #onOpen: ((reason: string) => void) | undefined
+  readonly #onFailure: ((kind: 'timeout' | 'error') => void) | undefined
   readonly #dispose: (() => void) | undefined
   readonly #now: () => number
   #failures = 0
@@ -393,6 +396,7 @@ export class SharedTier {
   constructor(source: KeyvLike | Promise<KeyvLike>, options: SharedTierOptions) {
     this.#timeoutMs = options.timeoutMs
     this.#onOpen = options.onOpen
+    this.#onFailure = options.onFailure
     this.#dispose = options.dispose
     this.#now = options.now ?? Date.now
     if (isKeyvLike(source)) {
@@ -443,8 +447,13 @@ export class SharedTier {
     this.#probing = false
   }
 
-  #failure(reason: string): void {
+  #failure(reason: string, kind: 'timeout' | 'error' = 'error'): void {
     this.stats.failures++
+    try {
+      this.#onFailure?.(kind)
+    } catch {
+      // reporting is best effort
+    }
     this.#failures++
     const wasProbing = this.#probing
     this.#probing = false
@@ -487,7 +496,7 @@ export class SharedTier {
     }
     if (values === TIMEOUT) {
       this.stats.timeouts++
-      this.#failure(`no answer within ${this.#timeoutMs} ms`)
+      this.#failure(`no answer within ${this.#timeoutMs} ms`, 'timeout')
       return undefined
     }
     if (this.#errorEvents !== errorsBefore) {
@@ -533,7 +542,7 @@ export class SharedTier {
     }
     withTimeout(pending, this.#timeoutMs * 4).then(
       (result) => {
-        if (result === TIMEOUT) this.#failure('write timed out')
+        if (result === TIMEOUT) this.#failure('write timed out', 'timeout')
         else if (this.#errorEvents !== errorsBefore) this.#failure(this.#lastError)
       },
       (error: unknown) => this.#failure(errorText(error)),
@@ -569,7 +578,7 @@ export class SharedTier {
       throw new IpRiskError(`iprisk: the shared cache (L2) did not accept the write: ${errorText(error)}`)
     }
     if (result === TIMEOUT) {
-      this.#failure('write timed out')
+      this.#failure('write timed out', 'timeout')
       throw new IpRiskError(`iprisk: the shared cache (L2) did not answer within ${L2_OPERATOR_TIMEOUT_MS} ms`)
     }
     if (this.#errorEvents !== errorsBefore) {

@@ -40,6 +40,8 @@ export const metricNames = Object.freeze({
   budgetRejections: 'iprisk.budget.rejections',
   /** Counter; attribute `hook` (`onDecision` / `onBlock` / `onHighRisk`). */
   hookErrors: 'iprisk.hook.errors',
+  /** Counter; attribute `kind` (`timeout` / `error`): shared-cache (L2) reads and writes that failed. */
+  l2Errors: 'iprisk.cache.l2_errors',
 } as const)
 
 /**
@@ -111,6 +113,8 @@ export interface Metrics {
   budgetRejected(kind: 'in_flight' | 'per_minute'): void
   /** Count one hook that threw or rejected (`iprisk.hook.errors`). */
   hookError(hook: HookName): void
+  /** Count one failed shared-cache (L2) read or write (`iprisk.cache.l2_errors`). */
+  l2Error(kind: 'timeout' | 'error'): void
   /** Stop reporting the breaker gauge (call when the resolver closes). Recording afterwards is harmless. */
   close(): void
 }
@@ -205,6 +209,12 @@ export function createMetrics(meterProvider?: MeterProvider): Metrics {
     unit: '{error}',
   })
 
+  const l2Errors: Counter = meter.createCounter(metricNames.l2Errors, {
+    description: 'Shared-cache (L2) reads and writes that failed or timed out; iprisk answered without L2.',
+    unit: '{error}',
+  })
+  const l2ErrorAttrs = Object.freeze({ timeout: Object.freeze({ kind: 'timeout' }), error: Object.freeze({ kind: 'error' }) })
+
   const decisionAttrs = Object.create(null) as Record<ReportedAction, Record<DecisionReason, Attributes>>
   for (const action of ACTIONS) {
     decisionAttrs[action] = Object.create(null) as Record<DecisionReason, Attributes>
@@ -245,6 +255,9 @@ export function createMetrics(meterProvider?: MeterProvider): Metrics {
     },
     hookError(hook) {
       hookErrors.add(1, hookAttrs[hook] ?? { hook: String(hook) })
+    },
+    l2Error(kind) {
+      l2Errors.add(1, l2ErrorAttrs[kind] ?? l2ErrorAttrs.error)
     },
     close() {
       breakerGauge.removeCallback(observeBreaker)

@@ -352,12 +352,13 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
         opts.l2Option,
         `the shared cache (L2) is failing (${reason}); answering from L1 and the provider, probing it again every few seconds`,
       )
+    const onFailure = (kind: 'timeout' | 'error'): void => reporter.metrics.l2Error(kind)
     if (opts.l2.kind === 'url') {
       assertRedisAdapterInstalled(opts.l2Option)
       const redis = connectRedisKeyv(opts.l2.url, () => undefined)
-      l2 = new SharedTier(redis.keyv, { timeoutMs: opts.l2TimeoutMs, onOpen, dispose: redis.destroy })
+      l2 = new SharedTier(redis.keyv, { timeoutMs: opts.l2TimeoutMs, onOpen, onFailure, dispose: redis.destroy })
     } else {
-      l2 = new SharedTier(opts.l2.keyv, { timeoutMs: opts.l2TimeoutMs, onOpen })
+      l2 = new SharedTier(opts.l2.keyv, { timeoutMs: opts.l2TimeoutMs, onOpen, onFailure })
     }
   }
   const keyMemo = new LRUCache<string, { ip: string; key: string }>({ max: KEY_MEMO_MAX })

@@ -63,6 +63,7 @@ describe('createMetrics', () => {
       breakerState: 'iprisk.breaker.state',
       budgetRejections: 'iprisk.budget.rejections',
       hookErrors: 'iprisk.hook.errors',
+      l2Errors: 'iprisk.cache.l2_errors',
     })
   })
 

@@ -6,6 +6,7 @@
  * the counts, and `resolver.close()` stops the breaker gauge.
  */
 import { createClient } from '@keyv/redis'
+import { createServer, type AddressInfo } from 'node:net'
 import { metrics as otelMetrics } from '@opentelemetry/api'
 import {
   AggregationTemporality,
@@ -348,6 +349,34 @@ describe('iprisk.hook.errors', () => {
     await vi.waitFor(async () =>
       expect(values(await tm.read(), metricNames.hookErrors)).toStrictEqual({ 'hook=onBlock': 2, 'hook=onHighRisk': 2 }),
     )
+  })
+})
+
+describe('iprisk.cache.l2_errors', () => {
+  it('counts shared-cache reads that fail (no Redis listening on the L2 port), while every lookup still answers', async () => {
+    const tm = telemetry()
+    const port = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as AddressInfo
+        server.close(() => resolve(port))
+      })
+    })
+    const resolver = resolverFor(sim, {
+      meterProvider: tm.meterProvider,
+      cache: { l2: `redis://127.0.0.1:${port}` },
+      logger: { info: () => undefined, warn: () => undefined },
+    })
+    try {
+      await vi.waitFor(
+        async () => {
+          expect((await resolver.lookup(freshIp(sim, 'clean'))).status).toBe('scored')
+          expect(values(await tm.read(), metricNames.l2Errors)['kind=error'] ?? 0).toBeGreaterThan(0)
+        },
+        { timeout: 10_000, interval: 50 },
+      )
+    } finally {
+      await resolver.close()
+    }
   })
 })
 
