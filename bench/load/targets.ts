@@ -1,0 +1,66 @@
+/**
+ * The two frameworks under load: how to start the protected server (the example), the unprotected baseline, and
+ * which request each scenario sends.
+ */
+import type { RiskResolver } from '../../src/core/index.js'
+import { startTrpcExample } from '../../examples/trpc/server.js'
+import { startYogaExample } from '../../examples/graphql/server.js'
+import type { Framework } from '../lib/results.js'
+import { startTrpcMirror } from '../servers/trpc.js'
+import { startYogaBaseline } from '../servers/graphql.js'
+import type { LoadJob } from './protocol.js'
+
+export interface ServerHandle {
+  /** `http://127.0.0.1:<port>` */
+  origin: string
+  close(): Promise<void>
+}
+
+export type EndpointKind = 'gated' | 'background'
+
+export type Endpoint = Pick<LoadJob, 'method' | 'path' | 'body' | 'headers'>
+
+export interface FrameworkTarget {
+  framework: Framework
+  /** The same API without iprisk. */
+  startBaseline(): Promise<ServerHandle>
+  /** The protected server whose `kind` endpoint a scenario calls. */
+  startProtected(resolver: RiskResolver, kind: EndpointKind): Promise<ServerHandle>
+  endpoint(kind: EndpointKind): Endpoint
+}
+
+function handle(server: { url: string; close(): Promise<void> }): ServerHandle {
+  return { origin: new URL(server.url).origin, close: () => server.close() }
+}
+
+/**
+ * tRPC: the gated call is `orders` (`riskGate(70)` after `withIpRisk()`, the guide's `@require_low_risk`), the
+ * background call is `hello` with `withIpRisk({ wait: false })`. The baseline serves both without iprisk.
+ */
+export const trpcTarget: FrameworkTarget = {
+  framework: 'trpc',
+  startBaseline: async () => handle(await startTrpcMirror(null)),
+  startProtected: async (resolver, kind) =>
+    handle(kind === 'gated' ? await startTrpcExample({ resolver, port: 0, host: '127.0.0.1' }) : await startTrpcMirror(resolver)),
+  endpoint: (kind) => ({ method: 'GET', path: kind === 'gated' ? '/orders' : '/hello', headers: {} }),
+}
+
+const gatedQuery = JSON.stringify({ query: 'query Account { user(id: "1") { id email createdAt } }', operationName: 'Account' })
+const backgroundQuery = JSON.stringify({ query: 'query Posts { posts { id title } }', operationName: 'Posts' })
+
+/**
+ * GraphQL: the gated operation selects `user`, whose type implements `Account @requireLowRisk(threshold: 80)`; the
+ * background operation selects only public fields (`posts`), which with the plugin's default `lookup: 'auto'` never
+ * waits. The baseline is Yoga on the example's schema and resolvers without the plugin.
+ */
+export const graphqlTarget: FrameworkTarget = {
+  framework: 'graphql',
+  startBaseline: async () => handle(await startYogaBaseline()),
+  startProtected: async (resolver) => handle(await startYogaExample({ resolver, port: 0, host: '127.0.0.1' })),
+  endpoint: (kind) => ({
+    method: 'POST',
+    path: '/graphql',
+    body: kind === 'gated' ? gatedQuery : backgroundQuery,
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+  }),
+}
