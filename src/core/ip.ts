@@ -604,14 +604,35 @@ export function createClientIpReader(
   }
   const headers = validateHeaders(opts.headers)
   const trustsNothing = trust === TRUST_NONE
+  // Behind a proxy nearly every request comes from the same peer (the proxy): remember the last peer's parse and
+  // trust verdict, so the hot path skips both. Only for the trust we compiled ourselves (pure functions of the
+  // address); a user's function is asked every time. No library offers this for a single string key without a Map
+  // lookup, hence by hand.
+  const memoizePeer = typeof trustOption !== 'function'
+  let lastRawPeer: string | undefined
+  let lastPeer: string | null = null
+  let lastPeerTrusted = false
 
   return function readClientIp(req: RequestLike, peerAddress?: string | null): ClientIp {
     if (req === null || typeof req !== 'object') return NO_CLIENT_IP
     const rawPeer = typeof peerAddress === 'string' ? peerAddress : socketAddressOf(req)
     if (rawPeer === undefined) return NO_CLIENT_IP
-    const peer = parseIp(rawPeer)
+    let peer: string | null
+    let peerTrusted: boolean
+    if (rawPeer === lastRawPeer) {
+      peer = lastPeer
+      peerTrusted = lastPeerTrusted
+    } else {
+      peer = parseIp(rawPeer)
+      peerTrusted = peer !== null && !trustsNothing && trust(peer, 0)
+      if (memoizePeer) {
+        lastRawPeer = rawPeer
+        lastPeer = peer
+        lastPeerTrusted = peerTrusted
+      }
+    }
     if (peer === null) return NO_CLIENT_IP
-    if (trustsNothing || !trust(peer, 0)) return result(peer, 'socket')
+    if (!peerTrusted) return result(peer, 'socket')
 
     for (const name of headers) {
       const value = readHeader(req, name)

@@ -628,6 +628,34 @@ describe('the X-Forwarded-For walk (proxy-addr semantics)', () => {
   })
 })
 
+describe('one reader, many peers: the remembered peer never leaks into another request', () => {
+  it('alternating trusted and untrusted peers each get their own verdict', () => {
+    const read = createClientIpReader({ trustProxy: '10.0.0.0/8' })
+    const xff = { 'x-forwarded-for': '203.0.113.7' }
+    const sequence = [
+      ['10.0.0.1', '203.0.113.7', 'x-forwarded-for'],
+      ['198.51.100.9', '198.51.100.9', 'socket'],
+      ['198.51.100.9', '198.51.100.9', 'socket'],
+      ['::ffff:10.0.0.1', '203.0.113.7', 'x-forwarded-for'],
+      ['10.0.0.1', '203.0.113.7', 'x-forwarded-for'],
+      ['not an ip', null, null],
+      ['10.0.0.1', '203.0.113.7', 'x-forwarded-for'],
+    ] as const
+    for (const [peer, ip, source] of sequence) {
+      expect(read({ headers: xff, remoteAddress: peer })).toMatchObject({ ip, source })
+    }
+  })
+
+  it("asks a user's trust function on every request (it may not be a pure function of the address)", () => {
+    const trust = vi.fn((addr: string, hop: number) => hop === 0 && addr === '10.0.0.1')
+    const read = createClientIpReader({ trustProxy: trust })
+    const req = { headers: { 'x-forwarded-for': '203.0.113.7' }, remoteAddress: '10.0.0.1' }
+    read(req)
+    read(req)
+    expect(trust.mock.calls.filter(([, hop]) => hop === 0)).toHaveLength(2)
+  })
+})
+
 describe('hostile X-Forwarded-For values never become the client IP', () => {
   const hostile = [
     '1.2.3.4/../../admin',
