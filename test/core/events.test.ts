@@ -11,41 +11,10 @@ import {
 } from '../../src/core/events.js'
 import { compilePolicy, evaluate, policies } from '../../src/core/policy.js'
 import type { Decision, FailMode, IpRisk, Policy, RequestInfo } from '../../src/core/types.js'
+import { NO_DATA, risk } from '../support/risk.js'
 
 const T0 = Date.UTC(2025, 0, 1, 12, 0, 0)
 const ISO0 = '2025-01-01T12:00:00.000Z'
-
-function risk(overrides: Partial<IpRisk> = {}): IpRisk {
-  return {
-    ip: '81.2.69.160',
-    ipKind: 'global',
-    status: 'scored',
-    error: null,
-    listed: null,
-    source: 'upstream',
-    lookupMs: 42,
-    score: 10,
-    isVpn: false,
-    isProxy: false,
-    isTor: false,
-    isDatacenter: false,
-    countryCode: 'GB',
-    asn: 20712,
-    isp: 'Example ISP',
-    ...overrides,
-  }
-}
-
-const NO_DATA = {
-  score: null,
-  isVpn: null,
-  isProxy: null,
-  isTor: null,
-  isDatacenter: null,
-  countryCode: null,
-  asn: null,
-  isp: null,
-} as const
 
 const INFO: RequestInfo = {
   adapter: 'trpc',

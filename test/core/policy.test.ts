@@ -2,39 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { IpRiskConfigError } from '../../src/core/errors.js'
 import { compilePolicy, evaluate, policies } from '../../src/core/policy.js'
 import type { Decision, DecisionReason, FailMode, IpRisk, Policy } from '../../src/core/types.js'
-
-/** A scored, clean answer for a global IP; cases override what they are about. */
-function risk(overrides: Partial<IpRisk> = {}): IpRisk {
-  return {
-    ip: '81.2.69.160',
-    ipKind: 'global',
-    status: 'scored',
-    error: null,
-    listed: null,
-    source: 'upstream',
-    lookupMs: 42,
-    score: 10,
-    isVpn: false,
-    isProxy: false,
-    isTor: false,
-    isDatacenter: false,
-    countryCode: 'GB',
-    asn: 20712,
-    isp: 'Example ISP',
-    ...overrides,
-  }
-}
-
-const NO_DATA = {
-  score: null,
-  isVpn: null,
-  isProxy: null,
-  isTor: null,
-  isDatacenter: null,
-  countryCode: null,
-  asn: null,
-  isp: null,
-} as const
+import { NO_DATA, risk } from '../support/risk.js'
 
 /** Representative answers: the rows of the preset matrix. */
 const RISKS = {
