@@ -6,56 +6,25 @@
 import type { IncomingMessage } from 'node:http'
 import { createSchema, createYoga, type YogaServerInstance } from 'graphql-yoga'
 import { expect } from 'vitest'
-import { createRiskResolver, ipasis, type RiskResolver, type RiskResolverOptions } from '../../src/core/index.js'
-import type { Decision, RequestInfo } from '../../src/core/types.js'
+import type { RiskResolverOptions } from '../../src/core/index.js'
 import { ipRiskTypeDefs, useIpRisk, type IpRiskContext, type UseIpRiskOptions } from '../../src/envelop/index.js'
-import { startIpasisSimulator, type IpasisSimulator } from '../../src/testing/index.js'
+import { createSimulatedResolver, type Fixture as BaseFixture, type Profile } from '../support/fixture.js'
+import type { RiskResolver } from '../../src/core/types.js'
+import type { IpasisSimulator } from '../../src/testing/index.js'
 
-/** One documentation-range address per simulator profile (scores: clean 5, vpn 45, proxy 60, datacenter 55, tor 92, high-risk 97). */
-export const ips = {
-  clean: '203.0.113.10',
-  vpn: '203.0.113.20',
-  proxy: '203.0.113.30',
-  tor: '203.0.113.40',
-  datacenter: '203.0.113.50',
-  highRisk: '203.0.113.60',
-} as const
-export type Profile = keyof typeof ips
+export { ips, type Profile } from '../support/fixture.js'
 
-export interface Fixture {
-  sim: IpasisSimulator
-  resolver: RiskResolver
-  /** Every decision reported through `resolver.report`, in order. */
-  reports: { decision: Decision; info: RequestInfo | undefined }[]
+export interface Fixture extends BaseFixture {
   /** Calls to `resolver.compile`. */
   compiles: { count: number }
   /** Calls to `resolver.lookup`, in order: the IP and whether it waited. */
   lookups: { ip: string | null; wait: boolean }[]
-  close(): Promise<void>
 }
 
-/** A fresh simulator with the demo profiles and a resolver on it (no breaker, no automatic blocklist by default). */
+/** A fresh simulator with the demo profiles and a resolver on it that also counts compilations and lookups. */
 export async function createFixture(overrides: Partial<RiskResolverOptions> = {}): Promise<Fixture> {
-  const sim = await startIpasisSimulator({ apiKey: 'test-key' })
-  sim.setProfile(ips.vpn, 'vpn')
-  sim.setProfile(ips.proxy, 'proxy')
-  sim.setProfile(ips.tor, 'tor')
-  sim.setProfile(ips.datacenter, 'datacenter')
-  sim.setProfile(ips.highRisk, 'high-risk')
-  const resolver = createRiskResolver({
-    provider: ipasis({ apiKey: 'test-key', baseUrl: sim.url }),
-    trustProxy: 'loopback',
-    scoreDocumentationRanges: true,
-    breaker: false,
-    blocklist: false,
-    ...overrides,
-  })
-  const reports: Fixture['reports'] = []
-  const report = resolver.report.bind(resolver)
-  resolver.report = (decision, info) => {
-    reports.push({ decision, info })
-    report(decision, info)
-  }
+  const base = await createSimulatedResolver(overrides)
+  const { resolver } = base
   const compiles = { count: 0 }
   const compile = resolver.compile.bind(resolver)
   resolver.compile = (policy) => {
@@ -68,17 +37,7 @@ export async function createFixture(overrides: Partial<RiskResolverOptions> = {}
     lookups.push({ ip, wait: options?.wait !== false })
     return lookup(ip, options)
   }
-  return {
-    sim,
-    resolver,
-    reports,
-    compiles,
-    lookups,
-    async close() {
-      await resolver.close()
-      await sim.close()
-    },
-  }
+  return { ...base, compiles, lookups }
 }
 
 /** The suites' schema: every directive on fields, object types and interfaces, plus public fields. */

@@ -17,67 +17,12 @@ import type { AnyTRPCRouter } from '@trpc/server'
 import { createHTTPServer } from '@trpc/server/adapters/standalone'
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch'
 import { Agent, EventSource } from 'undici'
-import {
-  createRiskResolver,
-  ipasis,
-  type Decision,
-  type RequestInfo,
-  type RiskResolver,
-  type RiskResolverOptions,
-} from '../../src/core/index.js'
-import { startIpasisSimulator, type IpasisSimulator } from '../../src/testing/index.js'
+import { createSimulatedResolver } from '../support/fixture.js'
 
-/** One documentation-range address per simulator profile (scores: clean 5, vpn 45, proxy 60, datacenter 55, tor 92, high-risk 97). */
-export const ips = {
-  clean: '203.0.113.10',
-  vpn: '203.0.113.20',
-  proxy: '203.0.113.30',
-  tor: '203.0.113.40',
-  datacenter: '203.0.113.50',
-  highRisk: '203.0.113.60',
-} as const
-export type Profile = keyof typeof ips
-
-export interface Fixture {
-  sim: IpasisSimulator
-  resolver: RiskResolver
-  /** Every decision reported through `resolver.report`, in order. */
-  reports: { decision: Decision; info: RequestInfo | undefined }[]
-  close(): Promise<void>
-}
+export { ips, type Fixture, type Profile } from '../support/fixture.js'
 
 /** A fresh simulator with the demo profiles and a resolver on it (trusting X-Forwarded-For from loopback). */
-export async function createFixture(overrides: Partial<RiskResolverOptions> = {}): Promise<Fixture> {
-  const sim = await startIpasisSimulator({ apiKey: 'test-key' })
-  sim.setProfile(ips.vpn, 'vpn')
-  sim.setProfile(ips.proxy, 'proxy')
-  sim.setProfile(ips.tor, 'tor')
-  sim.setProfile(ips.datacenter, 'datacenter')
-  sim.setProfile(ips.highRisk, 'high-risk')
-  const resolver = createRiskResolver({
-    provider: ipasis({ apiKey: 'test-key', baseUrl: sim.url }),
-    trustProxy: 'loopback',
-    scoreDocumentationRanges: true,
-    breaker: false,
-    blocklist: false,
-    ...overrides,
-  })
-  const reports: Fixture['reports'] = []
-  const report = resolver.report.bind(resolver)
-  resolver.report = (decision, info) => {
-    reports.push({ decision, info })
-    report(decision, info)
-  }
-  return {
-    sim,
-    resolver,
-    reports,
-    async close() {
-      await resolver.close()
-      await sim.close()
-    },
-  }
-}
+export const createFixture = createSimulatedResolver
 
 export interface Served {
   url: string
