@@ -14,7 +14,8 @@ import { listen, type BenchServer } from './http.js'
  * The example's Yoga without iprisk (for `yoga.fetch` in the micro benchmarks). `plugins` (default none) lets the micro
  * benchmarks measure what Yoga charges for any plugin with the same hooks.
  */
-export function createBaselineYoga(plugins: Plugin[] = []) {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- plugins extend the context with their own fields
+export function createBaselineYoga(plugins: Plugin<any>[] = []) {
   const { resolvers } = createExampleResolvers()
   return createYoga({
     schema: createSchema<ExampleContext>({ typeDefs: [...exampleTypeDefs], resolvers }),
