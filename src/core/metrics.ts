@@ -213,7 +213,7 @@ export function createMetrics(meterProvider?: MeterProvider): Metrics {
     description: 'Shared-cache (L2) reads and writes that failed or timed out; iprisk answered without L2.',
     unit: '{error}',
   })
-  const l2ErrorAttrs = Object.freeze({ timeout: Object.freeze({ kind: 'timeout' }), error: Object.freeze({ kind: 'error' }) })
+  const l2ErrorAttrs = attributeTable('kind', ['timeout', 'error'] as const)
 
   const decisionAttrs = Object.create(null) as Record<ReportedAction, Record<DecisionReason, Attributes>>
   for (const action of ACTIONS) {
