@@ -2,9 +2,9 @@
  * `createTrpcRisk`: tRPC v11 middlewares that annotate calls with the caller's IP risk (`withIpRisk`) and enforce
  * policies (`riskGate`, `requireHuman`, `requireNotBot`, `adminGate`), plus procedure-path and `.meta()` policies.
  *
- * Per call, the warm path is: a `WeakMap` read for the request's memo, a synchronous `resolver.peek` (L1), one
- * `resolver.check` per applicable policy and one small `ctx.ipRisk` object; no promise is awaited unless the cache
- * misses. Everything that can be done once (policy compilation, path matching) is done at creation or memoized.
+ * Per call, the warm path is: the client IP, a synchronous `resolver.peek` (L1), one `resolver.check` per applicable
+ * policy and one small `ctx.ipRisk` object; no promise is awaited and no per-request state is created unless the
+ * cache misses. Everything that can be done once (policy compilation, path matching) is done at creation or memoized.
  *
  * @module
  */
@@ -220,24 +220,18 @@ export interface TrpcRisk {
  */
 const REQUEST_MEMO_MS = 1_000
 
-/** What one HTTP request (a batch of calls, a subscription) shares between its calls and middlewares. */
+/**
+ * What the calls of one HTTP request (a batch, a subscription) share when the cache misses: the client IP, the
+ * lookup in flight, and its answer. The warm path (an L1 hit) never creates one.
+ */
 class RequestState {
   /** The answer of this request's last completed lookup, reused until `answerUntil`. */
   answer: IpRisk | undefined = undefined
   answerUntil = 0
   /** The lookup in flight for this request, awaited by every call of the batch. */
   inflight: Promise<IpRisk> | undefined = undefined
-  private ua: string | null | undefined = undefined
 
-  constructor(
-    readonly ip: string | null,
-    private readonly req: RequestLike | undefined,
-  ) {}
-
-  get userAgent(): string | null {
-    if (this.ua === undefined) this.ua = userAgentOf(this.req)
-    return this.ua
-  }
+  constructor(readonly ip: string | null) {}
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -348,17 +342,30 @@ export function createTrpcRisk<TContext = AnyContext>(
     return resolver.clientIp(req, peer ?? undefined).ip
   }
 
-  function stateOf(ctx: AnyContext): RequestState {
+  function requestOf(ctx: AnyContext): RequestLike | undefined {
     const found = getRequest(ctx)
     // Anything but an object (a custom getRequest returning a string…) counts as no request.
-    const req = typeof found === 'object' && found !== null ? found : undefined
+    return typeof found === 'object' && found !== null ? found : undefined
+  }
+
+  /**
+   * The caller's answer. Warm path: the client IP and an L1 read, nothing allocated, no promise awaited. On a miss the
+   * request's state (keyed by the request, or the context when there is none) shares one lookup between the calls
+   * of a batch and remembers its answer for a moment.
+   */
+  function riskOf(ctx: AnyContext, wait: boolean): IpRisk | Promise<IpRisk> {
+    const req = requestOf(ctx)
     const key: object = req ?? ctx
     let state = states.get(key)
     if (state === undefined) {
-      state = new RequestState(clientIpOf(ctx, req), req)
+      const ip = clientIpOf(ctx, req)
+      const cached = resolver.peek(ip)
+      if (cached !== undefined) return cached
+      state = new RequestState(ip)
       states.set(key, state)
+      return lookup(state, wait)
     }
-    return state
+    return resolver.peek(state.ip) ?? memoized(state) ?? lookup(state, wait)
   }
 
   function metaOf(meta: unknown, path: string): CompiledMeta {
@@ -416,15 +423,9 @@ export function createTrpcRisk<TContext = AnyContext>(
     return pending
   }
 
-  function enforce(
-    risk: IpRisk,
-    policy: Policy,
-    state: RequestState,
-    path: string,
-    type: TRPCProcedureType,
-  ): Decision {
+  function enforce(risk: IpRisk, policy: Policy, ctx: AnyContext, path: string, type: TRPCProcedureType): Decision {
     const decision = resolver.check(risk, policy)
-    resolver.report(decision, { adapter: 'trpc', path, method: type, userAgent: state.userAgent })
+    resolver.report(decision, { adapter: 'trpc', path, method: type, userAgent: userAgentOf(requestOf(ctx)) })
     if (decision.action === 'block') {
       throw new TRPCError({ code: 'FORBIDDEN', message, cause: new IpRiskBlockedError(decision) })
     }
@@ -437,7 +438,6 @@ export function createTrpcRisk<TContext = AnyContext>(
       const path = opts.path
       const prev = ctx.ipRisk instanceof RiskContext ? ctx.ipRisk : undefined
       const meta = metaOfCall(opts.meta, path)
-      const state = stateOf(ctx)
 
       // Path and meta policies are enforced once per call, by the first iprisk middleware on it.
       const first = prev === undefined || RiskContext.scopeOf(prev) !== path
@@ -449,13 +449,14 @@ export function createTrpcRisk<TContext = AnyContext>(
       let risk: IpRisk | undefined =
         prev !== undefined && (prev.risk.status !== 'pending' || !needVerdict) ? prev.risk : undefined
       if (risk === undefined) {
-        risk = resolver.peek(state.ip) ?? memoized(state) ?? (await lookup(state, needVerdict))
+        const found = riskOf(ctx, needVerdict)
+        risk = found instanceof Promise ? await found : found
       }
 
       let decision: Decision | null = null
-      if (pathPolicy !== undefined) decision = enforce(risk, pathPolicy, state, path, opts.type)
-      if (metaPolicy !== null) decision = enforce(risk, metaPolicy, state, path, opts.type)
-      if (ownPolicy !== null) decision = enforce(risk, ownPolicy, state, path, opts.type)
+      if (pathPolicy !== undefined) decision = enforce(risk, pathPolicy, ctx, path, opts.type)
+      if (metaPolicy !== null) decision = enforce(risk, metaPolicy, ctx, path, opts.type)
+      if (ownPolicy !== null) decision = enforce(risk, ownPolicy, ctx, path, opts.type)
       if (decision === null && !first && prev !== undefined) decision = prev.decision
 
       return opts.next({ ctx: { ipRisk: new RiskContext(risk, decision, path) } })
