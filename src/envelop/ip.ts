@@ -108,23 +108,30 @@ export function readRequest<TContext>(
   const key = requestKey(context)
 
   let userAgent: string | null = null
-  if (isFetchRequest(request)) userAgent = request.headers.get('user-agent')
-  else if (isNodeRequest(request)) userAgent = firstHeader(request.headers['user-agent'])
-  else if (isNodeRequest(req)) userAgent = firstHeader(req.headers['user-agent'])
-
   let client: ClientIp
   try {
-    if (getClientIp !== undefined) {
-      client = customIp(getClientIp(context))
-    } else if (isFetchRequest(request)) {
-      // Yoga: headers from the fetch Request, the peer from the Node server context (when there is one).
-      client = resolver.clientIp(request as unknown as RequestLike, peerOf(req) ?? peerOf(request))
-    } else if (isNodeRequest(request)) {
-      client = resolver.clientIp(request as RequestLike)
-    } else if (isNodeRequest(req)) {
-      client = resolver.clientIp(req as RequestLike)
+    if (isNodeRequest(req) && peerOf(req) !== null) {
+      // Yoga on Node (and Fastify, Express…): the Node request has the same headers as the fetch Request built from
+      // it, as a plain object, plus the socket: reading it is several times cheaper than `Headers#get`.
+      userAgent = firstHeader(req.headers['user-agent'])
+      client = getClientIp !== undefined ? customIp(getClientIp(context)) : resolver.clientIp(req as RequestLike)
     } else {
-      client = NO_IP
+      if (isFetchRequest(request)) userAgent = request.headers.get('user-agent')
+      else if (isNodeRequest(request)) userAgent = firstHeader(request.headers['user-agent'])
+      else if (isNodeRequest(req)) userAgent = firstHeader(req.headers['user-agent'])
+
+      if (getClientIp !== undefined) {
+        client = customIp(getClientIp(context))
+      } else if (isFetchRequest(request)) {
+        // Fetch platforms: headers from the fetch Request, the peer from the server context (when there is one).
+        client = resolver.clientIp(request as unknown as RequestLike, peerOf(req) ?? peerOf(request))
+      } else if (isNodeRequest(request)) {
+        client = resolver.clientIp(request as RequestLike)
+      } else if (isNodeRequest(req)) {
+        client = resolver.clientIp(req as RequestLike)
+      } else {
+        client = NO_IP
+      }
     }
   } catch {
     client = NO_IP

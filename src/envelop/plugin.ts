@@ -142,6 +142,12 @@ interface RequestState {
 /** Where the request state hides in the context, for {@link waitForIpRisk}. */
 const STATE = Symbol('iprisk.envelop.state')
 
+/**
+ * `context[STATE]` of an operation answered from L1 without a per-request state (the warm path): `ctx.ipRisk` is
+ * already a verdict, which is what {@link waitForIpRisk} then answers.
+ */
+const SETTLED = Symbol('iprisk.envelop.settled')
+
 interface PluginCore {
   verdict(state: RequestState): Promise<IpRisk>
 }
@@ -273,24 +279,14 @@ export function useIpRisk<TContext extends object = Record<string, unknown>>(
     },
   }
 
-  const stateFor = (context: object): RequestState => {
-    let state = states.get(requestKey(context))
-    if (state === undefined) {
-      const source = readRequest(context as TContext, resolver, getClientIp)
-      state = { source, plugin: core, risk: undefined, verdict: undefined, background: undefined }
-      states.set(source.key, state)
-    }
-    return state
-  }
-
-  const report = (decision: Decision, path: string, analysis: OperationAnalysis, args: OperationArgs, state: RequestState) => {
+  const report = (decision: Decision, path: string, analysis: OperationAnalysis, args: OperationArgs, source: RequestSource) => {
     try {
       resolver.report(decision, {
         adapter: 'graphql',
         path,
         method: analysis.operationType ?? undefined,
         operationName: args.operationName ?? null,
-        userAgent: state.source.userAgent,
+        userAgent: source.userAgent,
       })
     } catch {
       // report() never throws by contract; a broken logger must not turn into a failed request.
@@ -304,7 +300,7 @@ export function useIpRisk<TContext extends object = Record<string, unknown>>(
     selections: readonly ProtectedSelection[],
     analysis: OperationAnalysis,
     args: OperationArgs,
-    state: RequestState,
+    source: RequestSource,
   ): GraphQLError | undefined => {
     let blocked: Decision | undefined
     let blockedAt: ProtectedSelection | undefined
@@ -319,7 +315,7 @@ export function useIpRisk<TContext extends object = Record<string, unknown>>(
             const decision = resolver.check(risk, policy)
             index = checked.push(policy) - 1
             decisions.push(decision)
-            report(decision, selection.coordinate, analysis, args, state)
+            report(decision, selection.coordinate, analysis, args, source)
           }
           const decision = decisions[index] as Decision
           if (blocked === undefined && decision.action === 'block') {
@@ -331,7 +327,7 @@ export function useIpRisk<TContext extends object = Record<string, unknown>>(
     }
     if (globalPolicy !== undefined && isVerdict && !analysis.introspectionOnly) {
       const decision = resolver.check(risk, globalPolicy)
-      report(decision, analysis.rootTypeName ?? 'Operation', analysis, args, state)
+      report(decision, analysis.rootTypeName ?? 'Operation', analysis, args, source)
       if (blocked === undefined && decision.action === 'block') blocked = decision
     }
     if (blocked === undefined) return undefined
@@ -348,7 +344,27 @@ export function useIpRisk<TContext extends object = Record<string, unknown>>(
     })
   }
 
-  /** The per-operation work. Synchronous on the warm path (answer in L1); a promise only when it must wait. */
+  /** Puts the answer on the context and enforces the policies (stopping the execution on a block). */
+  const settle = (
+    risk: IpRisk,
+    isVerdict: boolean,
+    marker: RequestState | typeof SETTLED,
+    source: RequestSource,
+    selections: readonly ProtectedSelection[],
+    analysis: OperationAnalysis,
+    args: OperationArgs,
+    extendContext: (extension: Partial<IpRiskContext>) => void,
+    stop: (result: ExecutionResult) => void,
+  ): void => {
+    extendContext({ ipRisk: risk, [STATE]: marker } as Partial<IpRiskContext>)
+    const error = enforce(risk, isVerdict, selections, analysis, args, source)
+    if (error !== undefined) stop({ errors: [error] })
+  }
+
+  /**
+   * The per-operation work. Warm path (the answer in L1): synchronous, no per-request state, no closure. A state
+   * (shared by the operations of a batch) and a promise only when the cache misses.
+   */
   const handle = (
     args: OperationArgs,
     context: object,
@@ -357,33 +373,41 @@ export function useIpRisk<TContext extends object = Record<string, unknown>>(
   ): void | Promise<void> => {
     const analysis = analyzerFor(args.schema).analyze(args.document, args.operationName)
     const selections = activeSelections(analysis, args.variableValues)
-    const state = stateFor(context)
     const needVerdict = selections.length > 0 || mode === 'always-wait'
 
-    const finish = (risk: IpRisk, isVerdict: boolean): void => {
-      extendContext({ ipRisk: risk, [STATE]: state } as Partial<IpRiskContext>)
-      const error = enforce(risk, isVerdict, selections, analysis, args, state)
-      if (error !== undefined) stop({ errors: [error] })
+    let state = states.get(requestKey(context))
+    if (state === undefined) {
+      const source = readRequest(context as TContext, resolver, getClientIp)
+      const cached = resolver.peek(source.client.ip)
+      if (cached !== undefined && cached.status !== 'pending') {
+        settle(cached, true, SETTLED, source, selections, analysis, args, extendContext, stop)
+        return
+      }
+      state = { source, plugin: core, risk: cached, verdict: undefined, background: undefined }
+      states.set(source.key, state)
     }
+    const s = state
+    const finish = (risk: IpRisk, isVerdict: boolean): void =>
+      settle(risk, isVerdict, s, s.source, selections, analysis, args, extendContext, stop)
 
-    let risk = state.risk
+    let risk = s.risk
     if (risk === undefined || (needVerdict && risk.status === 'pending')) {
-      const cached = resolver.peek(state.source.client.ip)
-      if (cached !== undefined) state.risk = risk = cached
+      const cached = resolver.peek(s.source.client.ip)
+      if (cached !== undefined) s.risk = risk = cached
     }
     if (risk !== undefined && (risk.status !== 'pending' || !needVerdict)) {
       finish(risk, risk.status !== 'pending')
       return
     }
-    if (needVerdict) return core.verdict(state).then((answer) => finish(answer, true))
+    if (needVerdict) return core.verdict(s).then((answer) => finish(answer, true))
     if (mode === 'on-demand') {
-      finish(unscoredRisk(state.source.client.ip, state.source.client.kind, 'skipped', null), false)
+      finish(unscoredRisk(s.source.client.ip, s.source.client.kind, 'skipped', null), false)
       return
     }
     // 'auto': never delay an unprotected operation beyond the cache read; the lookup completes in the background.
-    return (state.background ??= safeLookup(state, NO_WAIT)).then((answer) => {
-      state.risk ??= answer
-      const best = state.risk
+    return (s.background ??= safeLookup(s, NO_WAIT)).then((answer) => {
+      s.risk ??= answer
+      const best = s.risk
       finish(best, best.status !== 'pending')
     })
   }
@@ -424,10 +448,12 @@ export function useIpRisk<TContext extends object = Record<string, unknown>>(
  * ```
  */
 export function waitForIpRisk(context: IpRiskContext): Promise<IpRisk> {
-  const state = (context as unknown as { [STATE]?: RequestState })[STATE]
+  const state = (context as unknown as { [STATE]?: RequestState | typeof SETTLED })[STATE]
   if (state === undefined) {
     return Promise.reject(new IpRiskError('iprisk: waitForIpRisk() needs a context prepared by the useIpRisk plugin'))
   }
+  // Answered from the cache: the context already holds the verdict.
+  if (state === SETTLED) return Promise.resolve(context.ipRisk)
   return state.plugin.verdict(state).then((risk) => {
     context.ipRisk = risk
     return risk

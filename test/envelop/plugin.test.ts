@@ -664,6 +664,33 @@ describe('waitForIpRisk', () => {
     expect(seen.map((r) => r.status)).toEqual(['pending', 'scored'])
   })
 
+  it('answers at once with the cached verdict when the IP is already in L1 (warm path, no lookup)', async () => {
+    const ip = freshIp(fx.sim, 'vpn')
+    await fx.resolver.lookup(ip)
+    const callsBefore = fx.sim.callsFor(ip)
+    const seen: IpRisk[] = []
+    const schema = createSchema<IpRiskContext>({
+      typeDefs: [ipRiskTypeDefs, 'type Query { check: String! }'],
+      resolvers: {
+        Query: {
+          check: async (_: unknown, __: unknown, ctx: IpRiskContext) => {
+            seen.push(ctx.ipRisk)
+            const risk = await waitForIpRisk(ctx)
+            seen.push(risk)
+            return `${risk.status}:${String(risk.score)}`
+          },
+        },
+      },
+    })
+    const { createYoga } = await import('graphql-yoga')
+    const yoga = createYoga({ schema, plugins: [useIpRisk({ resolver: fx.resolver })], logging: false })
+    const res = await gql(yoga as never, ip, { query: '{ check }' })
+    expect(res.body).toEqual({ data: { check: 'scored:45' } })
+    expect(seen.map((r) => `${r.status}/${r.source}`)).toEqual(['scored/l1', 'scored/l1'])
+    expect(seen[0]).toBe(seen[1])
+    expect(fx.sim.callsFor(ip)).toBe(callsBefore)
+  })
+
   it('rejects with IpRiskError for a context the plugin did not prepare', async () => {
     await expect(waitForIpRisk({} as IpRiskContext)).rejects.toBeInstanceOf(IpRiskError)
   })
