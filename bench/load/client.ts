@@ -4,10 +4,11 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import type { FromChild, LoadJob, LoadResult, ToChild } from './protocol.js'
+import type { FromChild, InterleaveJob, InterleaveResult, LoadJob, LoadResult, ToChild } from './protocol.js'
 
 export interface LoadGenerator {
   run(job: LoadJob): Promise<LoadResult>
+  interleave(job: InterleaveJob): Promise<InterleaveResult>
   close(): Promise<void>
 }
 
@@ -18,7 +19,8 @@ export async function startLoadGenerator(): Promise<LoadGenerator> {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   let nextId = 1
-  const pending = new Map<number, { resolve: (r: LoadResult) => void; reject: (e: Error) => void }>()
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each waiter knows the result type it asked for
+  const pending = new Map<number, { resolve: (r: any) => void; reject: (e: Error) => void }>()
   let exited = false
 
   const ready = new Promise<void>((resolve, reject) => {
@@ -33,7 +35,7 @@ export async function startLoadGenerator(): Promise<LoadGenerator> {
     const waiter = pending.get(message.id)
     if (!waiter) return
     pending.delete(message.id)
-    if (message.type === 'result') waiter.resolve(message.result)
+    if (message.type === 'result' || message.type === 'interleaved') waiter.resolve(message.result)
     else waiter.reject(new Error(`load generator: ${message.message}`))
   })
   child.on('exit', (code) => {
@@ -43,15 +45,18 @@ export async function startLoadGenerator(): Promise<LoadGenerator> {
   })
   await ready
 
+  function request<T>(message: (id: number) => ToChild): Promise<T> {
+    if (exited) return Promise.reject(new Error('load generator is not running'))
+    const id = nextId++
+    return new Promise<T>((resolve, reject) => {
+      pending.set(id, { resolve, reject })
+      child.send(message(id))
+    })
+  }
+
   return {
-    run(job) {
-      if (exited) return Promise.reject(new Error('load generator is not running'))
-      const id = nextId++
-      return new Promise<LoadResult>((resolve, reject) => {
-        pending.set(id, { resolve, reject })
-        child.send({ type: 'run', id, job } satisfies ToChild)
-      })
-    },
+    run: (job) => request<LoadResult>((id) => ({ type: 'run', id, job })),
+    interleave: (job) => request<InterleaveResult>((id) => ({ type: 'interleave', id, job })),
     async close() {
       if (exited) return
       const done = new Promise<void>((resolve) => child.once('exit', () => resolve()))

@@ -3,16 +3,17 @@
  * with the server under test. It runs autocannon jobs sent over IPC and answers with exact latency statistics.
  */
 import autocannon from 'autocannon'
+import { Client } from 'undici'
 import { SampleBuffer, summarizeLatencies } from '../lib/stats.js'
 import { newClientIp } from './ips.js'
-import type { FromChild, LoadJob, LoadResult, ToChild } from './protocol.js'
+import type { FromChild, InterleaveJob, InterleaveResult, IpPlan, LoadJob, LoadResult, ToChild } from './protocol.js'
 
 function send(message: FromChild): void {
   process.send?.(message)
 }
 
 /** Returns the function that picks the next request's client address, and a counter of distinct clients. */
-function ipSource(job: LoadJob): { next: () => string; clients: () => number } {
+function ipSource(job: { ips: IpPlan }): { next: () => string; clients: () => number } {
   const plan = job.ips
   let k = 0
   if (plan.kind === 'pool') {
@@ -90,9 +91,68 @@ function run(job: LoadJob): Promise<LoadResult> {
   })
 }
 
+/** See {@link InterleaveJob}. undici rather than autocannon: autocannon cannot alternate between two servers. */
+async function interleave(job: InterleaveJob): Promise<InterleaveResult> {
+  const clients = job.origins.map((origin) => new Client(origin, { pipelining: 1 }))
+  const ips = ipSource(job)
+  const samples = [new SampleBuffer(), new SampleBuffer()]
+  const statusCodes: Record<string, number> = {}
+  let errors = 0
+  let diffSum = 0
+  const one = async (side: number, ip: string): Promise<number> => {
+    const started = process.hrtime.bigint()
+    try {
+      const res = await clients[side]!.request({
+        method: job.method,
+        path: job.path,
+        headers: { ...job.headers, 'x-forwarded-for': ip },
+        ...(job.body === undefined ? {} : { body: job.body }),
+      })
+      await res.body.dump()
+      statusCodes[res.statusCode] = (statusCodes[res.statusCode] ?? 0) + 1
+    } catch {
+      errors++
+    }
+    return Number(process.hrtime.bigint() - started) / 1e6
+  }
+  const t0 = process.hrtime.bigint()
+  try {
+    for (let i = 0; i < job.warmup + job.requests; i++) {
+      // Same client address on both sides; A B then B A, so neither side always goes first.
+      const ip = ips.next()
+      const first = i % 2
+      const x = await one(first, ip)
+      const y = await one(1 - first, ip)
+      if (i < job.warmup) continue
+      const a = first === 0 ? x : y
+      const b = first === 0 ? y : x
+      samples[0]!.push(a)
+      samples[1]!.push(b)
+      diffSum += b - a
+    }
+  } finally {
+    await Promise.all(clients.map((c) => c.close()))
+  }
+  return {
+    a: summarizeLatencies(samples[0]!.toArray()),
+    b: summarizeLatencies(samples[1]!.toArray()),
+    meanDiff: diffSum / job.requests,
+    statusCodes,
+    errors,
+    elapsedSec: Number(process.hrtime.bigint() - t0) / 1e9,
+  }
+}
+
 process.on('message', (message: ToChild) => {
   if (message.type === 'exit') {
     process.disconnect?.()
+    return
+  }
+  if (message.type === 'interleave') {
+    interleave(message.job).then(
+      (result) => send({ type: 'interleaved', id: message.id, result }),
+      (err: unknown) => send({ type: 'error', id: message.id, message: err instanceof Error ? err.message : String(err) }),
+    )
     return
   }
   run(message.job).then(

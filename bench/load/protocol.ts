@@ -43,8 +43,42 @@ export interface LoadResult {
   clientsSent: number
 }
 
-export type ToChild = { type: 'run'; id: number; job: LoadJob } | { type: 'exit' }
+/**
+ * An interleaved A/B latency run: one keep-alive connection to each of two servers (same request, same client
+ * addresses), one request at a time, alternating A B B A …, so that both sides see the same machine at the same moment
+ * and drift cancels out. The servers are otherwise idle: a latency is the time one request takes.
+ */
+export interface InterleaveJob {
+  /** `[A, B]`: `http://127.0.0.1:<port>` each. */
+  origins: [string, string]
+  method: 'GET' | 'POST'
+  path: string
+  body?: string
+  headers: Record<string, string>
+  /** Requests per side after the warm-up. */
+  requests: number
+  /** Requests per side before measuring (not recorded). */
+  warmup: number
+  ips: IpPlan
+}
+
+export interface InterleaveResult {
+  a: LatencySummary
+  b: LatencySummary
+  /** Mean over the A B pairs of (B − A), milliseconds. */
+  meanDiff: number
+  /** Responses by status code, both sides. */
+  statusCodes: Record<string, number>
+  errors: number
+  elapsedSec: number
+}
+
+export type ToChild =
+  | { type: 'run'; id: number; job: LoadJob }
+  | { type: 'interleave'; id: number; job: InterleaveJob }
+  | { type: 'exit' }
 export type FromChild =
   | { type: 'ready' }
   | { type: 'result'; id: number; result: LoadResult }
+  | { type: 'interleaved'; id: number; result: InterleaveResult }
   | { type: 'error'; id: number; message: string }
