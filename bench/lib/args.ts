@@ -18,6 +18,12 @@ export interface BenchOptions {
   out: string | null
   /** Milliseconds per micro-benchmark task and run (each group runs three times). */
   microTimeMs: number
+  /** Warm-path A/B: paired throughput rounds, and seconds per run. */
+  abRounds: number
+  abDurationSec: number
+  /** Warm-path A/B: interleaved latency rounds, and requests per side per round. */
+  abInterleaveRounds: number
+  abRequests: number
 }
 
 export const usage = `Usage: npm run bench -- [options]
@@ -79,5 +85,9 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     upstreamLatencyMs: positiveNumber('latency', values.latency, 20, false),
     out: values['no-write'] ? null : (values.out ?? 'bench/results/latest.md'),
     microTimeMs: quick ? 40 : 250,
+    abRounds: quick ? 2 : 12,
+    abDurationSec: quick ? 0.6 : 2,
+    abInterleaveRounds: quick ? 1 : 3,
+    abRequests: quick ? 600 : 4_000,
   }
 }

@@ -4,7 +4,7 @@ import type { MicroGroup, MicroRow } from '../micro/harness.js'
 import type { BenchOptions } from './args.js'
 import type { MachineInfo } from './machine.js'
 import { isBaseline, summarize, type FrameworkResult, type ScenarioSummary } from './results.js'
-import type { TargetResult } from './targets.js'
+import { warmAbSummary, type TargetResult } from './targets.js'
 
 export interface BenchReport {
   command: string
@@ -145,6 +145,64 @@ function warnings(report: BenchReport): string[] {
   return out
 }
 
+const usOf = (ms: number): string => (Number.isFinite(ms) ? `${(ms * 1000).toFixed(1)} µs` : '–')
+const pm = (value: number, digits: number, unit: string): string =>
+  Number.isFinite(value) ? `${value < 0 ? '−' : '+'}${Math.abs(value).toFixed(digits)}${unit}` : '–'
+
+/** The warm path against the baseline on servers kept running: the three measurements of `load/warm-ab.ts`. */
+function warmAbSection(load: readonly FrameworkResult[], options: BenchOptions): string[] {
+  const out: string[] = [
+    '## Warm path against the baseline (servers kept running)',
+    '',
+    'The two warm-path targets need a resolution of a few percent and a few µs, finer than the swings between the ' +
+      'fresh-server runs above. Here the baseline and the protected server (every client in L1) are started once and ' +
+      'measured three ways:',
+    '',
+    `1. *Paired throughput*: ${options.abRounds} rounds of ${options.abDurationSec} s saturating runs ` +
+      `(${options.connections} connections), baseline and protected back to back, order alternating; the median of ` +
+      'the per-round ratios.',
+    `2. *Interleaved latency*: ${options.abInterleaveRounds} round(s) of ${options.abRequests} requests per side, one ` +
+      'connection to each server, alternating A B B A…; the mean of the per-pair differences is the time iprisk adds ' +
+      'to a request. The same run with the baseline on both sides (A/A) shows the noise of the method.',
+    '3. *Step timing*: the same request on servers with two timing hooks (tRPC middlewares, Envelop `onExecute` ' +
+      'plugins) around `riskGate(70)` / `useIpRisk`, or around nothing, one connection sending back to back (under ' +
+      'concurrency the window would also hold other requests’ work, interleaved at every `await`): the distribution ' +
+      'of the time the iprisk step takes, GC pauses that fall in it included (for tRPC, the middleware level tRPC ' +
+      'adds for the gate is inside the window too).',
+    '',
+    '| Framework | req/s ratio (median, quartiles) | CPU / req ratio | Added per request (interleaved) | A/A noise | ' +
+      'Step p50 / p99 (iprisk) | Step p50 / p99 (empty) | Step max (iprisk) | non-2xx |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|',
+  ]
+  for (const fw of load) {
+    const ab = fw.warmAb
+    if (ab === undefined) {
+      out.push(`| ${frameworkTitle[fw.framework]} | failed: ${fw.warmAbError ?? 'not run'} | | | | | | | |`)
+      continue
+    }
+    const w = warmAbSummary(ab)
+    out.push(
+      `| ${frameworkTitle[fw.framework]} | ${w.rpsRatio.toFixed(3)} (${w.rpsQuartiles.map((q) => q.toFixed(3)).join('–')}) | ` +
+        `${w.cpuRatio.toFixed(3)} | ${pm(w.addedUs, 1, ' µs')} | ${pm(w.controlUs, 1, ' µs')} | ` +
+        `${usOf(ab.stepIprisk.p50)} / ${usOf(ab.stepIprisk.p99)} | ${usOf(ab.stepBase.p50)} / ${usOf(ab.stepBase.p99)} | ` +
+        `${usOf(ab.stepIprisk.max)} | ${ab.non2xx} |`,
+    )
+  }
+  out.push('')
+  for (const fw of load) {
+    const ab = fw.warmAb
+    if (ab === undefined) continue
+    out.push(
+      `- ${frameworkTitle[fw.framework]} per round: req/s ratio ${ab.rpsRatios.map((r) => r.toFixed(3)).join(', ')}; ` +
+        `interleaved added ${ab.interleaved.map((r) => pm(r.meanDiff * 1000, 1, ' µs')).join(', ')} ` +
+        `(A/A ${ab.control.map((r) => pm(r.meanDiff * 1000, 1, ' µs')).join(', ')}); interleaved p99 ` +
+        `${ab.interleaved.map((r) => `${(r.a.p99).toFixed(2)} → ${(r.b.p99).toFixed(2)} ms`).join(', ')}.`,
+    )
+  }
+  out.push('')
+  return out
+}
+
 export function renderReport(report: BenchReport): string {
   const { machine, options } = report
   const pass = (t: TargetResult): string => (t.pass === null ? 'n/a' : t.pass ? '**PASS**' : '**FAIL**')
@@ -182,6 +240,9 @@ export function renderReport(report: BenchReport): string {
 
   for (const fw of report.load) {
     lines.push(`## Load: ${frameworkTitle[fw.framework]}`, '', ...loadTable(fw), '')
+  }
+  if (report.load.some((fw) => fw.warmAb !== undefined || fw.warmAbError !== undefined)) {
+    lines.push(...warmAbSection(report.load, options))
   }
   if (report.load.length > 0) {
     lines.push(

@@ -1,5 +1,6 @@
 /** The raw measurements of a benchmark session, and their medians. Rendering is in `report.ts`. */
 import type { LoadResult } from '../load/protocol.js'
+import type { WarmAbResult } from '../load/warm-ab.js'
 import { median } from './stats.js'
 
 export type Framework = 'trpc' | 'graphql'
@@ -57,6 +58,9 @@ export interface FrameworkResult {
   framework: Framework
   /** Baselines first. */
   scenarios: ScenarioResult[]
+  /** The warm path against the baseline on servers kept running (see `load/warm-ab.ts`); absent if it failed. */
+  warmAb?: WarmAbResult
+  warmAbError?: string
 }
 
 /** The baseline a scenario is compared with: the unprotected server answering the same request. */

@@ -1,7 +1,9 @@
 /** The performance targets of issue 8, evaluated on a session's results. */
 import { NEW_CLIENT_REPEAT } from '../load/scenarios.js'
 import type { MicroRow } from '../micro/harness.js'
+import type { WarmAbResult } from '../load/warm-ab.js'
 import { summarize, type FrameworkResult, type ScenarioResult } from './results.js'
+import { median } from './stats.js'
 
 export interface TargetResult {
   target: string
@@ -31,11 +33,58 @@ function signed(value: number, digits: number, unit: string): string {
   return `${value < 0 ? '−' : '+'}${Math.abs(value).toFixed(digits)}${unit}`
 }
 
+/** The medians of a warm-path A/B session (see `load/warm-ab.ts`). */
+export function warmAbSummary(ab: WarmAbResult) {
+  const sorted = [...ab.rpsRatios].sort((a, b) => a - b)
+  const q = (f: number) => sorted[Math.min(sorted.length - 1, Math.floor(f * sorted.length))] ?? Number.NaN
+  const rpsRatio = median(ab.rpsRatios)
+  return {
+    rpsRatio,
+    cost: 1 - rpsRatio,
+    rpsQuartiles: [q(0.25), q(0.75)] as [number, number],
+    cpuRatio: median(ab.cpuRatios),
+    baseCpuUs: median(ab.baseCpuUs),
+    /** Interleaved: mean added time per request (µs), and the same for the A/A control. */
+    addedUs: median(ab.interleaved.map((r) => r.meanDiff * 1000)),
+    controlUs: median(ab.control.map((r) => r.meanDiff * 1000)),
+    interleavedP99Ms: median(ab.interleaved.map((r) => r.b.p99 - r.a.p99)),
+    controlP99Ms: median(ab.control.map((r) => r.b.p99 - r.a.p99)),
+    stepP99AddedMs: ab.stepIprisk.p99 - ab.stepBase.p99,
+  }
+}
+
 export function evaluateTargets(load: FrameworkResult[], micro: MicroRow[]): TargetResult[] {
   const out: TargetResult[] = []
   for (const fw of load) {
     const name = frameworkTitle[fw.framework]
+    const ab = fw.warmAb
     const s = summarize(fw, 'sync-l1')
+    if (ab !== undefined) {
+      const w = warmAbSummary(ab)
+      out.push({
+        target: `${name}: a warm-cache check costs < 5% of baseline throughput`,
+        measured:
+          `cost ${signed(w.cost * 100, 1, '%')} of throughput (req/s ratio ${w.rpsRatio.toFixed(3)}, median of ` +
+          `${ab.rpsRatios.length} paired rounds, servers kept running; quartiles ${w.rpsQuartiles.map((q) => q.toFixed(3)).join('–')}); ` +
+          `server CPU per request ${signed((w.cpuRatio - 1) * 100, 1, '%')}; interleaved: ` +
+          `${signed(w.addedUs, 1, ' µs')} per request (A/A noise ${signed(w.controlUs, 1, ' µs')}) = ` +
+          `${signed((w.addedUs / w.baseCpuUs) * 100, 1, '%')} of the baseline’s ${w.baseCpuUs.toFixed(0)} µs CPU per request`,
+        limit: `< ${WARM_THROUGHPUT_COST_MAX * 100}%`,
+        pass: w.cost < WARM_THROUGHPUT_COST_MAX,
+      })
+      out.push({
+        target: `${name}: a warm-cache check adds < 0.1 ms at p99`,
+        measured:
+          `the iprisk step (one connection): p99 ${(ab.stepIprisk.p99 * 1000).toFixed(1)} µs vs ` +
+          `${(ab.stepBase.p99 * 1000).toFixed(1)} µs with nothing in it (${signed(w.stepP99AddedMs * 1000, 1, ' µs')}; ` +
+          `p50 ${signed((ab.stepIprisk.p50 - ab.stepBase.p50) * 1000, 1, ' µs')}, ${ab.stepIprisk.count} requests); ` +
+          `whole requests, interleaved on one connection: p99 ${signed(w.interleavedP99Ms * 1000, 0, ' µs')} ` +
+          `(A/A noise ${signed(w.controlP99Ms * 1000, 0, ' µs')})`,
+        limit: `< ${WARM_P99_ADDED_MAX_MS * 1000} µs`,
+        pass: w.stepP99AddedMs < WARM_P99_ADDED_MAX_MS,
+      })
+      continue
+    }
     const cost = s ? 1 - s.rpsRatio : NaN
     out.push({
       target: `${name}: a warm-cache check costs < 5% of baseline throughput`,

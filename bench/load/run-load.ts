@@ -13,6 +13,7 @@ import { clientPool, newClientIp } from './ips.js'
 import type { IpPlan, LoadResult } from './protocol.js'
 import { flushBenchKeys } from './redis.js'
 import { warmL1, warmL2 } from './warm.js'
+import { runWarmAb } from './warm-ab.js'
 import { NEW_CLIENT_REPEAT, POOL_SIZE, scenarioById, scenarios, type ScenarioSpec } from './scenarios.js'
 import type { FrameworkTarget, ServerHandle } from './targets.js'
 
@@ -210,5 +211,13 @@ export async function runLoadSuite(
     }
   }
   await flushBenchKeys().catch(() => 0) // leave nothing behind in the shared Redis
-  return { framework, scenarios: order.map((id) => results.get(id)!) }
+  const out: FrameworkResult = { framework, scenarios: order.map((id) => results.get(id)!) }
+  log(`  ${framework} warm path A/B (servers kept running)`)
+  try {
+    out.warmAb = await runWarmAb(target, options, gen, log)
+  } catch (err) {
+    out.warmAbError = err instanceof Error ? err.message : String(err)
+    log(`  ${framework} warm path A/B: FAILED: ${out.warmAbError}`)
+  }
+  return out
 }

@@ -30,3 +30,25 @@ export function createBaselineYoga(plugins: Plugin<any>[] = []) {
 export async function startYogaBaseline(): Promise<BenchServer> {
   return listen(createServer(createBaselineYoga()))
 }
+
+const T0 = Symbol('bench.t0')
+
+/**
+ * For the step timing of the warm path: the example's Yoga with two timing plugins, and `plugins` (iprisk's, or none)
+ * between them. `record` gets, per operation, the milliseconds from the first plugin's `onExecute` to the second's:
+ * what the plugins in between cost.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- plugins extend the context with their own fields
+export async function startTimedYoga(plugins: Plugin<any>[], record: (ms: number) => void): Promise<BenchServer> {
+  const start: Plugin = {
+    onExecute({ context }) {
+      ;(context as Record<symbol, number>)[T0] = performance.now()
+    },
+  }
+  const end: Plugin = {
+    onExecute({ context }) {
+      record(performance.now() - ((context as Record<symbol, number>)[T0] ?? Number.NaN))
+    },
+  }
+  return listen(createServer(createBaselineYoga([start, ...plugins, end])))
+}

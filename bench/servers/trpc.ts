@@ -19,13 +19,21 @@ interface Ctx {
   req: IncomingMessage
 }
 
-/** The example router's shape. `resolver === null`: no iprisk; otherwise public procedures never wait. */
-export function createMirrorRouter(resolver: RiskResolver | null) {
+/**
+ * The example router's shape. `resolver === null`: no iprisk; `'noop'`: no iprisk, but the procedures that would have
+ * an iprisk middleware have one that does nothing (what tRPC charges for any middleware); otherwise public procedures
+ * never wait and the others are gated.
+ */
+export function createMirrorRouter(resolver: RiskResolver | null | 'noop') {
   const t = initTRPC.context<Ctx>().meta<IpRiskMeta>().create()
-  const risk = resolver === null ? null : createTrpcRisk(resolver, { pathPolicies: { 'admin.': policies.admin } })
-  const publicProcedure = risk === null ? t.procedure : t.procedure.use(risk.withIpRisk({ wait: false }))
-  const protectedProcedure = risk === null ? t.procedure : t.procedure.use(risk.riskGate(70))
-  const humanProcedure = risk === null ? t.procedure : t.procedure.use(risk.requireHuman())
+  const noop = t.middleware(({ next }) => next())
+  const risk =
+    resolver === null || resolver === 'noop' ? null : createTrpcRisk(resolver, { pathPolicies: { 'admin.': policies.admin } })
+  const wrap = (mw: () => ReturnType<NonNullable<typeof risk>['riskGate']>) =>
+    risk !== null ? t.procedure.use(mw()) : resolver === 'noop' ? t.procedure.use(noop) : t.procedure
+  const publicProcedure = wrap(() => risk!.withIpRisk({ wait: false }))
+  const protectedProcedure = wrap(() => risk!.riskGate(70))
+  const humanProcedure = wrap(() => risk!.requireHuman())
   return t.router({
     hello: publicProcedure.query(() => ({ greeting: 'hello' })),
     whoami: publicProcedure.query(() => ({ ip: null, status: 'skipped', score: null })),
@@ -47,5 +55,22 @@ export function createMirrorRouter(resolver: RiskResolver | null) {
 /** Starts a mirror server on 127.0.0.1 (a free port). */
 export async function startTrpcMirror(resolver: RiskResolver | null): Promise<BenchServer> {
   const router = createMirrorRouter(resolver)
+  return listen(createHTTPServer({ router, createContext: ({ req }) => ({ req }) }))
+}
+
+/**
+ * For the step timing of the warm path: the `orders` procedure between two timing middlewares, with `riskGate(70)`
+ * between them when `resolver` is given. `record` gets, per call, the milliseconds from the first timing middleware
+ * calling `next()` to the second one running: what the gate (and the middleware level tRPC adds for it) costs.
+ */
+export async function startTimedTrpc(resolver: RiskResolver | null, record: (ms: number) => void): Promise<BenchServer> {
+  const t = initTRPC.context<Ctx & { benchT0?: number }>().create()
+  const start = t.middleware(({ next }) => next({ ctx: { benchT0: performance.now() } }))
+  const end = t.middleware(({ ctx, next }) => {
+    record(performance.now() - (ctx.benchT0 ?? Number.NaN))
+    return next()
+  })
+  const gated = resolver === null ? t.procedure.use(start) : t.procedure.use(start).use(createTrpcRisk(resolver).riskGate(70))
+  const router = t.router({ orders: gated.use(end).query(() => ({ orders: [] as string[], score: 5 })) })
   return listen(createHTTPServer({ router, createContext: ({ req }) => ({ req }) }))
 }

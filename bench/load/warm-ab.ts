@@ -1,0 +1,171 @@
+/**
+ * The warm path (every client already in L1) against the unprotected baseline, measured three ways on servers started
+ * once and kept warm, because a 5% or 0.1 ms difference drowns in this machine's run-to-run swings (±20%) when each
+ * run gets a fresh server:
+ *
+ * 1. **Throughput, paired**: baseline and protected saturated back to back, order alternating, many short rounds; the
+ *    per-round req/s and server-CPU ratios, then their median.
+ * 2. **Interleaved latency**: one connection to each server, requests alternating A B B A… (see `InterleaveJob`):
+ *    the mean added time per request, with drift cancelled; plus the same run with the baseline on both sides (A/A),
+ *    whose difference is the method's noise floor.
+ * 3. **Step timing**: the same request on servers with two timing hooks around the iprisk middleware / plugin
+ *    (nothing between them on the baseline), one connection sending back to back: the distribution of the time
+ *    iprisk's step takes, GC pauses that land in it included, so its p99 is what a warm check adds at p99.
+ */
+import { createServer } from 'node:http'
+import { createExampleRisk } from '../../examples/shared/setup.js'
+import { useIpRisk } from '../../src/envelop/index.js'
+import type { BenchOptions } from '../lib/args.js'
+import type { Framework } from '../lib/results.js'
+import { SampleBuffer, summarizeLatencies, type LatencySummary } from '../lib/stats.js'
+import { startTimedYoga } from '../servers/graphql.js'
+import { listen } from '../servers/http.js'
+import { startTimedTrpc } from '../servers/trpc.js'
+import type { LoadGenerator } from './client.js'
+import { clientPool } from './ips.js'
+import type { InterleaveResult } from './protocol.js'
+import { POOL_SIZE } from './scenarios.js'
+import type { FrameworkTarget, ServerHandle } from './targets.js'
+import { warmL1 } from './warm.js'
+
+export interface WarmAbResult {
+  framework: Framework
+  /** Per paired throughput round: protected ÷ baseline. */
+  rpsRatios: number[]
+  cpuRatios: number[]
+  /** Baseline server CPU per response (µs), per round. */
+  baseCpuUs: number[]
+  baseRps: number[]
+  protRps: number[]
+  /** A = baseline, B = protected. */
+  interleaved: InterleaveResult[]
+  /** A = baseline, B = another baseline server: the noise floor of the interleaved method. */
+  control: InterleaveResult[]
+  /** Step timing (ms): nothing between the timing hooks, and iprisk between them. */
+  stepBase: LatencySummary
+  stepIprisk: LatencySummary
+  non2xx: number
+}
+
+function handle(server: { url: string; close(): Promise<void> }): ServerHandle {
+  return { origin: new URL(server.url).origin, close: () => server.close() }
+}
+
+function non2xx(codes: Record<string, number>): number {
+  let n = 0
+  for (const [code, count] of Object.entries(codes)) if (!code.startsWith('2')) n += count
+  return n
+}
+
+export async function runWarmAb(
+  target: FrameworkTarget,
+  options: BenchOptions,
+  gen: LoadGenerator,
+  log: (line: string) => void,
+): Promise<WarmAbResult> {
+  const pool = clientPool(POOL_SIZE)
+  const risk = await createExampleRisk({}, {})
+  const closers: (() => Promise<void>)[] = [() => risk.close()]
+  try {
+    risk.simulator!.setLatency(0)
+    await warmL1(risk.resolver, pool)
+    const base = await target.startBaseline()
+    closers.push(() => base.close())
+    const control = await target.startBaseline()
+    closers.push(() => control.close())
+    const prot = await target.startProtected(risk.resolver, 'gated')
+    closers.push(() => prot.close())
+    const endpoint = target.endpoint('gated')
+    const ips = { kind: 'pool', ips: pool } as const
+    let bad = 0
+
+    const saturate = async (server: ServerHandle, durationSec: number, connections = options.connections) => {
+      const before = process.cpuUsage()
+      const r = await gen.run({ origin: server.origin, ...endpoint, connections, durationSec, ips })
+      const cpu = process.cpuUsage(before)
+      bad += non2xx(r.statusCodes) + r.errors
+      return { rps: r.rps, cpuUs: (cpu.user + cpu.system) / Math.max(1, r.responses) }
+    }
+
+    // Warm-up: JIT both servers' paths.
+    await saturate(base, options.quick ? 0.3 : 1.5)
+    await saturate(prot, options.quick ? 0.3 : 1.5)
+
+    const result: WarmAbResult = {
+      framework: target.framework,
+      rpsRatios: [],
+      cpuRatios: [],
+      baseCpuUs: [],
+      baseRps: [],
+      protRps: [],
+      interleaved: [],
+      control: [],
+      stepBase: summarizeLatencies(new Float64Array()),
+      stepIprisk: summarizeLatencies(new Float64Array()),
+      non2xx: 0,
+    }
+    const duration = options.abDurationSec
+    for (let round = 0; round < options.abRounds; round++) {
+      const first = round % 2 === 0
+      const a = first ? await saturate(base, duration) : undefined
+      const p = await saturate(prot, duration)
+      const b = a ?? (await saturate(base, duration))
+      result.rpsRatios.push(p.rps / b.rps)
+      result.cpuRatios.push(p.cpuUs / b.cpuUs)
+      result.baseCpuUs.push(b.cpuUs)
+      result.baseRps.push(b.rps)
+      result.protRps.push(p.rps)
+    }
+    log(`  ${target.framework} warm A/B: ${options.abRounds} paired throughput rounds done`)
+
+    const interleave = (other: ServerHandle) =>
+      gen.interleave({
+        origins: [base.origin, other.origin],
+        ...endpoint,
+        requests: options.abRequests,
+        warmup: Math.min(500, options.abRequests),
+        ips,
+      })
+    for (let round = 0; round < options.abInterleaveRounds; round++) {
+      const x = await interleave(prot)
+      const y = await interleave(control)
+      bad += non2xx(x.statusCodes) + non2xx(y.statusCodes) + x.errors + y.errors
+      result.interleaved.push(x)
+      result.control.push(y)
+    }
+    log(`  ${target.framework} warm A/B: ${options.abInterleaveRounds} interleaved rounds done`)
+
+    // Step timing, on servers of their own (the timing hooks are not part of any other measurement).
+    const samples = { base: new SampleBuffer(), iprisk: new SampleBuffer() }
+    let recording = false
+    const recorder = (buffer: SampleBuffer) => (ms: number) => {
+      if (recording) buffer.push(ms)
+    }
+    const timedBase =
+      target.framework === 'trpc'
+        ? handle(await startTimedTrpc(null, recorder(samples.base)))
+        : handle(await startTimedYoga([], recorder(samples.base)))
+    closers.push(() => timedBase.close())
+    const timedIprisk =
+      target.framework === 'trpc'
+        ? handle(await startTimedTrpc(risk.resolver, recorder(samples.iprisk)))
+        : handle(await startTimedYoga([useIpRisk({ resolver: risk.resolver })], recorder(samples.iprisk)))
+    closers.push(() => timedIprisk.close())
+    await saturate(timedBase, options.quick ? 0.3 : 1)
+    await saturate(timedIprisk, options.quick ? 0.3 : 1)
+    // One connection: under concurrency the window would also hold other requests' microtasks, interleaved at every
+    // await (time that iprisk does not add). GC pauses triggered in the window stay in it.
+    recording = true
+    for (let round = 0; round < 2; round++) {
+      await saturate(round === 0 ? timedBase : timedIprisk, duration, 1)
+      await saturate(round === 0 ? timedIprisk : timedBase, duration, 1)
+    }
+    recording = false
+    result.stepBase = summarizeLatencies(samples.base.toArray())
+    result.stepIprisk = summarizeLatencies(samples.iprisk.toArray())
+    result.non2xx = bad
+    return result
+  } finally {
+    for (const close of closers.reverse()) await close().catch(() => undefined)
+  }
+}
