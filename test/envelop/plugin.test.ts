@@ -641,8 +641,11 @@ describe('any Envelop set-up (no Yoga): the Node request in context.req', () => 
 })
 
 describe('waitForIpRisk', () => {
-  it('gives resolvers a verdict on a public operation in auto mode', async () => {
-    const ip = freshIp(fx.sim, 'proxy')
+  /**
+   * Runs `{ check }` from `ip` on Yoga with the plugin; the resolver records `ctx.ipRisk` before, and after
+   * `waitForIpRisk`, and answers `<status>:<score>` of the awaited verdict.
+   */
+  async function checkFrom(ip: string): Promise<{ body: unknown; seen: IpRisk[] }> {
     const seen: IpRisk[] = []
     const schema = createSchema<IpRiskContext>({
       typeDefs: [ipRiskTypeDefs, 'type Query { check: String! }'],
@@ -660,7 +663,12 @@ describe('waitForIpRisk', () => {
     const { createYoga } = await import('graphql-yoga')
     const yoga = createYoga({ schema, plugins: [useIpRisk({ resolver: fx.resolver })], logging: false })
     const res = await gql(yoga as never, ip, { query: '{ check }' })
-    expect(res.body).toEqual({ data: { check: 'scored:60' } })
+    return { body: res.body, seen }
+  }
+
+  it('gives resolvers a verdict on a public operation in auto mode', async () => {
+    const { body, seen } = await checkFrom(freshIp(fx.sim, 'proxy'))
+    expect(body).toEqual({ data: { check: 'scored:60' } })
     expect(seen.map((r) => r.status)).toEqual(['pending', 'scored'])
   })
 
@@ -668,24 +676,8 @@ describe('waitForIpRisk', () => {
     const ip = freshIp(fx.sim, 'vpn')
     await fx.resolver.lookup(ip)
     const callsBefore = fx.sim.callsFor(ip)
-    const seen: IpRisk[] = []
-    const schema = createSchema<IpRiskContext>({
-      typeDefs: [ipRiskTypeDefs, 'type Query { check: String! }'],
-      resolvers: {
-        Query: {
-          check: async (_: unknown, __: unknown, ctx: IpRiskContext) => {
-            seen.push(ctx.ipRisk)
-            const risk = await waitForIpRisk(ctx)
-            seen.push(risk)
-            return `${risk.status}:${String(risk.score)}`
-          },
-        },
-      },
-    })
-    const { createYoga } = await import('graphql-yoga')
-    const yoga = createYoga({ schema, plugins: [useIpRisk({ resolver: fx.resolver })], logging: false })
-    const res = await gql(yoga as never, ip, { query: '{ check }' })
-    expect(res.body).toEqual({ data: { check: 'scored:45' } })
+    const { body, seen } = await checkFrom(ip)
+    expect(body).toEqual({ data: { check: 'scored:45' } })
     expect(seen.map((r) => `${r.status}/${r.source}`)).toEqual(['scored/l1', 'scored/l1'])
     expect(seen[0]).toBe(seen[1])
     expect(fx.sim.callsFor(ip)).toBe(callsBefore)
