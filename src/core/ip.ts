@@ -81,6 +81,10 @@ const OPTIONAL_HEADERS = ['x-real-ip', 'cf-connecting-ip', 'forwarded'] as const
 type OptionalHeader = (typeof OPTIONAL_HEADERS)[number]
 
 const NO_CLIENT_IP: ClientIp = Object.freeze({ ip: null, source: null, kind: null })
+/** X-Forwarded-For values remembered per reader (then the memo starts over): a few hundred KB at most. */
+const WALK_MEMO_MAX_ENTRIES = 4096
+/** Longer X-Forwarded-For values are walked every time (they are rare, and would make the memo large). */
+const WALK_MEMO_MAX_CHARS = 160
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Parsing
@@ -612,6 +616,14 @@ export function createClientIpReader(
   let lastRawPeer: string | undefined
   let lastPeer: string | null = null
   let lastPeerTrusted = false
+  // Returning clients send the same X-Forwarded-For value again (what makes the L1 cache work): remember the walk's
+  // answer per value, so the hot path is one Map read instead of parsing, trusting and classifying each hop. The
+  // answer of a walk does not depend on the peer (only on the value and the trust, a pure function here), so the
+  // memo is read only once the peer is known to be trusted. Only without optional headers (they would take
+  // precedence) and for short values. Bounded by starting over when full: no per-hit bookkeeping (an LRU's reordering
+  // is what this avoids), and an attacker rotating values only costs the walk that would have been done anyway.
+  const memoizeWalk = memoizePeer && headers.length === 0
+  let walks = new Map<string, ClientIp | null>()
 
   return function readClientIp(req: RequestLike, peerAddress?: string | null): ClientIp {
     if (req === null || typeof req !== 'object') return NO_CLIENT_IP
@@ -633,6 +645,20 @@ export function createClientIpReader(
     }
     if (peer === null) return NO_CLIENT_IP
     if (!peerTrusted) return result(peer, 'socket')
+
+    if (memoizeWalk) {
+      const value = readHeader(req, 'x-forwarded-for')
+      if (typeof value === 'string' && value.length <= WALK_MEMO_MAX_CHARS) {
+        let known = walks.get(value)
+        if (known === undefined) {
+          const ip = walkList([value], false, peer, trust, maxHops)
+          known = ip === null ? null : Object.freeze(result(ip, 'x-forwarded-for'))
+          if (walks.size >= WALK_MEMO_MAX_ENTRIES) walks = new Map()
+          walks.set(value, known)
+        }
+        return known ?? result(peer, 'socket')
+      }
+    }
 
     for (const name of headers) {
       const value = readHeader(req, name)

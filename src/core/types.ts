@@ -28,15 +28,17 @@ export type IpKind =
 /** Where the client IP was read from. */
 export type IpSource = 'socket' | 'x-forwarded-for' | 'forwarded' | 'x-real-ip' | 'cf-connecting-ip' | 'custom'
 
-/** The client IP of a request, or why there is none. */
+/**
+ * The client IP of a request, or why there is none. Read-only: the same (frozen) object may answer several requests.
+ */
 export type ClientIp =
   | {
       /** Canonical form: dotted IPv4, or lower-case compressed IPv6 (IPv4-mapped IPv6 is reported as IPv4). */
-      ip: string
-      source: IpSource
-      kind: IpKind
+      readonly ip: string
+      readonly source: IpSource
+      readonly kind: IpKind
     }
-  | { ip: null; source: null; kind: null }
+  | { readonly ip: null; readonly source: null; readonly kind: null }
 
 /** Anything `clientIp` can read: a Node `IncomingMessage`, a fetch `Request` (peer address passed alongside), or a plain object. */
 export type RequestLike =

@@ -144,6 +144,22 @@ describe('client IP properties', () => {
     )
   })
 
+  it('one reader answering many requests (repeated headers, changing peers) agrees with the oracle on each', () => {
+    // A small pool of values, so that values come back (the reader remembers walks per value) under changing peers.
+    const request = fc.tuple(peer, xffHeader)
+    fc.assert(
+      fc.property(settings, fc.array(request, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(40), { maxLength: 40 }), (options, pool, picks) => {
+        const read = createClientIpReader(options)
+        for (const k of [0, ...picks]) {
+          const [peerText, xff] = pool[k % pool.length] as [string, string | string[]]
+          const got = read({ headers: { 'x-forwarded-for': xff }, remoteAddress: peerText })
+          expect({ ip: got.ip, source: got.source }).toEqual(naiveWalk(peerText, xff, options))
+        }
+      }),
+      { numRuns: 500 },
+    )
+  })
+
   it('never throws; the result is null, the socket address, or a complete entry in a trusted position', () => {
     const anyText = fc.oneof(xffValue, fc.string({ unit: 'binary', maxLength: 300 }))
     fc.assert(

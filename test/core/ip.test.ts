@@ -656,6 +656,66 @@ describe('one reader, many peers: the remembered peer never leaks into another r
   })
 })
 
+describe('one reader, many X-Forwarded-For values: remembered walks answer like fresh ones', () => {
+  const options = { trustProxy: 'loopback, 10.0.0.0/8' } as const
+  const cases: [peer: string, xff: string][] = [
+    ['127.0.0.1', '203.0.113.7'],
+    ['127.0.0.1', '203.0.113.7'],
+    ['10.0.0.1', '203.0.113.7'],
+    ['198.51.100.9', '203.0.113.7'], // untrusted peer: the header is not read, remembered or not
+    ['127.0.0.1', '203.0.113.8, 10.0.0.2'],
+    ['127.0.0.1', '203.0.113.8, 10.0.0.2'],
+    ['127.0.0.1', 'garbage'], // no valid hop: the trusted peer itself
+    ['::1', 'garbage'],
+    ['127.0.0.1', '2001:DB8::1'],
+    ['127.0.0.1', '2001:DB8::1'],
+    ['198.51.100.9', '2001:DB8::1'],
+    ['127.0.0.1', `${'198.51.100.1, '.repeat(20)}203.0.113.9`], // too long to remember: walked every time
+    ['127.0.0.1', `${'198.51.100.1, '.repeat(20)}203.0.113.9`],
+  ]
+  const shared = createClientIpReader(options) // answers every request below, in order
+  it.each(cases.map(([peer, xff], i) => [i, peer, xff]))('request %i (peer %s, X-Forwarded-For %s)', (_i, peer, xff) => {
+    const fresh = createClientIpReader(options)(plain(peer, { 'x-forwarded-for': xff }))
+    expect(shared(plain(peer, { 'x-forwarded-for': xff }))).toEqual(fresh)
+  })
+
+  it('answers a returning value with the same frozen object (the walk is done once)', () => {
+    const read = createClientIpReader(options)
+    const first = read(plain('127.0.0.1', { 'x-forwarded-for': '203.0.113.7' }))
+    const again = read(plain('10.0.0.3', { 'x-forwarded-for': '203.0.113.7' }))
+    expect(again).toBe(first)
+    expect(Object.isFrozen(first)).toBe(true)
+    expect(first).toEqual({ ip: '203.0.113.7', source: 'x-forwarded-for', kind: 'documentation' })
+  })
+
+  it('stays correct past its bound (20,000 distinct values, then the first ones again)', () => {
+    const read = createClientIpReader({ trustProxy: true })
+    const value = (n: number): string => `2001:db8:${((n >> 8) + 1).toString(16)}:${((n & 0xff) + 1).toString(16)}::1`
+    for (let n = 0; n < 20_000; n++) expect(read(plain('127.0.0.1', { 'x-forwarded-for': value(n) })).ip).toBe(value(n))
+    for (let n = 0; n < 10; n++) expect(read(plain('127.0.0.1', { 'x-forwarded-for': value(n) })).ip).toBe(value(n))
+  })
+
+  it("asks a user's trust function about every hop of every request (nothing is remembered)", () => {
+    const trust = vi.fn((addr: string, hop: number) => hop === 0 || addr.startsWith('10.'))
+    const read = createClientIpReader({ trustProxy: trust })
+    const req = plain('127.0.0.1', { 'x-forwarded-for': '203.0.113.7, 10.0.0.2' })
+    expect(read(req).ip).toBe('203.0.113.7')
+    expect(read(req).ip).toBe('203.0.113.7')
+    expect(trust.mock.calls).toEqual([
+      ['127.0.0.1', 0], ['10.0.0.2', 1], ['203.0.113.7', 2],
+      ['127.0.0.1', 0], ['10.0.0.2', 1], ['203.0.113.7', 2],
+    ])
+  })
+
+  it('with an opt-in header configured, that header still wins on every request', () => {
+    const read = createClientIpReader({ trustProxy: 'loopback', headers: ['x-real-ip'] })
+    const xff = '203.0.113.7'
+    expect(read(plain('127.0.0.1', { 'x-forwarded-for': xff })).ip).toBe('203.0.113.7')
+    expect(read(plain('127.0.0.1', { 'x-forwarded-for': xff, 'x-real-ip': '198.51.100.4' })).ip).toBe('198.51.100.4')
+    expect(read(plain('127.0.0.1', { 'x-forwarded-for': xff })).ip).toBe('203.0.113.7')
+  })
+})
+
 describe('hostile X-Forwarded-For values never become the client IP', () => {
   const hostile = [
     '1.2.3.4/../../admin',
