@@ -837,12 +837,19 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
 
   const compiledPolicies = new WeakMap<Policy, Policy>()
 
+  // The adapters check the same few compiled policies on every request: the last one is remembered, sparing the
+  // WeakMap read on the hot path.
+  let lastPolicy: Policy | undefined
+  let lastCompiled: Policy | undefined
   function compiled(policy: Policy): Policy {
+    if (policy === lastPolicy) return lastCompiled as Policy
     let p = compiledPolicies.get(policy)
     if (p === undefined) {
       p = compilePolicy(policy)
       compiledPolicies.set(policy, p)
     }
+    lastPolicy = policy
+    lastCompiled = p
     return p
   }
 

@@ -752,6 +752,24 @@ describe('check, compile and report', () => {
     expect(() => r.check(answer, { threshold: 101 })).toThrow(IpRiskConfigError)
   })
 
+  it('check applies the policy it is given when calls alternate between policies', async () => {
+    const r = resolver({ provider: createMemoryProvider({ '203.0.113.60': 'proxy' }) })
+    const answer = await r.lookup('203.0.113.60') // score 60, a proxy
+    const strict = r.compile({ threshold: 50 })
+    const lenient = r.compile({ threshold: 90 })
+    const noProxy = { blockProxy: true } // not compiled: validated on first use
+    const sequence = [strict, lenient, strict, noProxy, lenient, noProxy, strict].map((p) => r.check(answer, p))
+    expect(sequence.map((d) => `${d.action}:${d.reason}`)).toEqual([
+      'block:risk_score_exceeded',
+      'allow:clean',
+      'block:risk_score_exceeded',
+      'block:proxy_detected',
+      'allow:clean',
+      'block:proxy_detected',
+      'block:risk_score_exceeded',
+    ])
+  })
+
   it('compile returns a frozen policy and throws IpRiskConfigError on a bad one', () => {
     const r = resolver({ provider: createMemoryProvider({}) })
     expect(Object.isFrozen(r.compile({ threshold: 70 }))).toBe(true)
