@@ -15,7 +15,7 @@ import { unscoredRisk } from '../core/resolver.js'
 import type { Decision, FailMode, IpRisk, LookupOptions, Policy, RiskResolver } from '../core/types.js'
 import { activeSelections, OperationAnalyzer, type OperationAnalysis, type ProtectedSelection } from './analysis.js'
 import { createPolicyCompiler, readSchemaProtection, type FieldPolicies, type PolicyCompiler } from './directives.js'
-import { readRequest, requestKey, type GetClientIp, type RequestSource } from './ip.js'
+import { readClientIp, readRequest, readUserAgent, requestKey, type GetClientIp, type RequestSource } from './ip.js'
 
 /**
  * What the plugin adds to the GraphQL context. Intersect it with your own context type.
@@ -139,14 +139,11 @@ interface RequestState {
   background: Promise<IpRisk> | undefined
 }
 
-/** Where the request state hides in the context, for {@link waitForIpRisk}. */
-const STATE = Symbol('iprisk.envelop.state')
-
 /**
- * `context[STATE]` of an operation answered from L1 without a per-request state (the warm path): `ctx.ipRisk` is
- * already a verdict, which is what {@link waitForIpRisk} then answers.
+ * Where the request state hides in the context, for {@link waitForIpRisk}. Only set on a cache miss: an operation
+ * answered from L1 has a verdict in `ctx.ipRisk` and nothing else.
  */
-const SETTLED = Symbol('iprisk.envelop.settled')
+const STATE = Symbol('iprisk.envelop.state')
 
 interface PluginCore {
   verdict(state: RequestState): Promise<IpRisk>
@@ -279,14 +276,14 @@ export function useIpRisk<TContext extends object = Record<string, unknown>>(
     },
   }
 
-  const report = (decision: Decision, path: string, analysis: OperationAnalysis, args: OperationArgs, source: RequestSource) => {
+  const report = (decision: Decision, path: string, analysis: OperationAnalysis, args: OperationArgs, userAgent: string | null) => {
     try {
       resolver.report(decision, {
         adapter: 'graphql',
         path,
         method: analysis.operationType ?? undefined,
         operationName: args.operationName ?? null,
-        userAgent: source.userAgent,
+        userAgent,
       })
     } catch {
       // report() never throws by contract; a broken logger must not turn into a failed request.
@@ -300,34 +297,44 @@ export function useIpRisk<TContext extends object = Record<string, unknown>>(
     selections: readonly ProtectedSelection[],
     analysis: OperationAnalysis,
     args: OperationArgs,
-    source: RequestSource,
+    userAgent: string | null,
   ): GraphQLError | undefined => {
     let blocked: Decision | undefined
     let blockedAt: ProtectedSelection | undefined
-    if (selections.length > 0) {
-      // One decision per distinct policy (fields commonly share one), reported once, in document order.
-      const checked: Readonly<Policy>[] = []
-      const decisions: Decision[] = []
-      for (const selection of selections) {
-        for (const policy of selection.policies) {
-          let index = checked.indexOf(policy)
-          if (index === -1) {
-            const decision = resolver.check(risk, policy)
-            index = checked.push(policy) - 1
-            decisions.push(decision)
-            report(decision, selection.coordinate, analysis, args, source)
+    // One decision per distinct policy (fields commonly share one), reported once, in document order. The first
+    // policy is kept in locals: lists are only allocated when an operation meets a second one.
+    let firstPolicy: Readonly<Policy> | undefined
+    let firstDecision: Decision | undefined
+    let checked: Readonly<Policy>[] | undefined
+    let decisions: Decision[] | undefined
+    for (const selection of selections) {
+      for (const policy of selection.policies) {
+        let decision: Decision
+        if (policy === firstPolicy) decision = firstDecision as Decision
+        else {
+          const index = checked === undefined ? -1 : checked.indexOf(policy)
+          if (index !== -1) decision = (decisions as Decision[])[index] as Decision
+          else {
+            decision = resolver.check(risk, policy)
+            report(decision, selection.coordinate, analysis, args, userAgent)
+            if (firstPolicy === undefined) {
+              firstPolicy = policy
+              firstDecision = decision
+            } else {
+              ;(checked ??= []).push(policy)
+              ;(decisions ??= []).push(decision)
+            }
           }
-          const decision = decisions[index] as Decision
-          if (blocked === undefined && decision.action === 'block') {
-            blocked = decision
-            blockedAt = selection
-          }
+        }
+        if (blocked === undefined && decision.action === 'block') {
+          blocked = decision
+          blockedAt = selection
         }
       }
     }
     if (globalPolicy !== undefined && isVerdict && !analysis.introspectionOnly) {
       const decision = resolver.check(risk, globalPolicy)
-      report(decision, analysis.rootTypeName ?? 'Operation', analysis, args, source)
+      report(decision, analysis.rootTypeName ?? 'Operation', analysis, args, userAgent)
       if (blocked === undefined && decision.action === 'block') blocked = decision
     }
     if (blocked === undefined) return undefined
@@ -344,26 +351,48 @@ export function useIpRisk<TContext extends object = Record<string, unknown>>(
     })
   }
 
-  /** Puts the answer on the context and enforces the policies (stopping the execution on a block). */
+  /**
+   * Puts the answer on the context (with the request's state on a miss, for {@link waitForIpRisk}) and enforces the
+   * policies, stopping the execution on a block.
+   */
   const settle = (
     risk: IpRisk,
     isVerdict: boolean,
-    marker: RequestState | typeof SETTLED,
-    source: RequestSource,
+    state: RequestState | undefined,
+    userAgent: string | null,
     selections: readonly ProtectedSelection[],
     analysis: OperationAnalysis,
     args: OperationArgs,
     extendContext: (extension: Partial<IpRiskContext>) => void,
     stop: (result: ExecutionResult) => void,
   ): void => {
-    extendContext({ ipRisk: risk, [STATE]: marker } as Partial<IpRiskContext>)
-    const error = enforce(risk, isVerdict, selections, analysis, args, source)
+    extendContext(state === undefined ? { ipRisk: risk } : ({ ipRisk: risk, [STATE]: state } as Partial<IpRiskContext>))
+    const error = enforce(risk, isVerdict, selections, analysis, args, userAgent)
     if (error !== undefined) stop({ errors: [error] })
   }
 
+  // The last operation analysed: a server answering the same operation again (the common case) skips the lookups by
+  // schema, document and name. Identity comparisons only.
+  let lastSchema: GraphQLSchema | undefined
+  let lastDocument: DocumentNode | undefined
+  let lastName: string | null | undefined
+  let lastAnalysis: OperationAnalysis | undefined
+  const analysisOf = (args: OperationArgs): OperationAnalysis => {
+    if (args.document === lastDocument && args.operationName === lastName && args.schema === lastSchema) {
+      return lastAnalysis as OperationAnalysis
+    }
+    const analysis = analyzerFor(args.schema).analyze(args.document, args.operationName)
+    lastSchema = args.schema
+    lastDocument = args.document
+    lastName = args.operationName
+    lastAnalysis = analysis
+    return analysis
+  }
+
   /**
-   * The per-operation work. Warm path (the answer in L1): synchronous, no per-request state, no closure. A state
-   * (shared by the operations of a batch) and a promise only when the cache misses.
+   * The per-operation work. Warm path (the answer in L1): synchronous; the client IP, an L1 read and the policies, no
+   * per-request state, no closure. A state (shared by the operations of a batch) and a promise only when the cache
+   * misses.
    */
   const handle = (
     args: OperationArgs,
@@ -371,28 +400,30 @@ export function useIpRisk<TContext extends object = Record<string, unknown>>(
     extendContext: (extension: Partial<IpRiskContext>) => void,
     stop: (result: ExecutionResult) => void,
   ): void | Promise<void> => {
-    const analysis = analyzerFor(args.schema).analyze(args.document, args.operationName)
+    const analysis = analysisOf(args)
     const selections = activeSelections(analysis, args.variableValues)
     const needVerdict = selections.length > 0 || mode === 'always-wait'
 
-    let state = states.get(requestKey(context))
+    // The cache first: a hit needs neither the request's state nor its lookup (a batch's later operations included).
+    const client = readClientIp(context as TContext, resolver, getClientIp)
+    const cached = resolver.peek(client.ip)
+    if (cached !== undefined && cached.status !== 'pending') {
+      settle(cached, true, undefined, readUserAgent(context), selections, analysis, args, extendContext, stop)
+      return
+    }
+    const key = requestKey(context)
+    let state = states.get(key)
     if (state === undefined) {
-      const source = readRequest(context as TContext, resolver, getClientIp)
-      const cached = resolver.peek(source.client.ip)
-      if (cached !== undefined && cached.status !== 'pending') {
-        settle(cached, true, SETTLED, source, selections, analysis, args, extendContext, stop)
-        return
-      }
+      const source: RequestSource = { key, client, userAgent: readUserAgent(context) }
       state = { source, plugin: core, risk: cached, verdict: undefined, background: undefined }
-      states.set(source.key, state)
+      states.set(key, state)
     }
     const s = state
     const finish = (risk: IpRisk, isVerdict: boolean): void =>
-      settle(risk, isVerdict, s, s.source, selections, analysis, args, extendContext, stop)
+      settle(risk, isVerdict, s, s.source.userAgent, selections, analysis, args, extendContext, stop)
 
     let risk = s.risk
     if (risk === undefined || (needVerdict && risk.status === 'pending')) {
-      const cached = resolver.peek(s.source.client.ip)
       if (cached !== undefined) s.risk = risk = cached
     }
     if (risk !== undefined && (risk.status !== 'pending' || !needVerdict)) {
@@ -448,12 +479,16 @@ export function useIpRisk<TContext extends object = Record<string, unknown>>(
  * ```
  */
 export function waitForIpRisk(context: IpRiskContext): Promise<IpRisk> {
-  const state = (context as unknown as { [STATE]?: RequestState | typeof SETTLED })[STATE]
+  const state = (context as unknown as { [STATE]?: RequestState })[STATE]
   if (state === undefined) {
+    // Answered from the cache: the context already holds the verdict (an answer that is not a verdict, `pending`,
+    // always comes with a state).
+    const risk = (context as Partial<IpRiskContext> | null | undefined)?.ipRisk
+    if (typeof risk === 'object' && risk !== null && typeof risk.status === 'string' && risk.status !== 'pending') {
+      return Promise.resolve(risk)
+    }
     return Promise.reject(new IpRiskError('iprisk: waitForIpRisk() needs a context prepared by the useIpRisk plugin'))
   }
-  // Answered from the cache: the context already holds the verdict.
-  if (state === SETTLED) return Promise.resolve(context.ipRisk)
   return state.plugin.verdict(state).then((risk) => {
     context.ipRisk = risk
     return risk

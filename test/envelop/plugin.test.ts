@@ -186,6 +186,24 @@ describe('mutations', () => {
   })
 })
 
+describe('one document, several operations: each request enforces the operation it runs', () => {
+  // Yoga's parser cache hands the plugin the same document object each time: only the operation name differs.
+  const query = 'query Feed { posts { id } } mutation Join { signup(email: "a") }'
+  let sharedYoga: ReturnType<typeof defaultYoga>['yoga']
+  beforeAll(() => {
+    sharedYoga = defaultYoga().yoga
+  })
+  it.each([
+    ['Join', 403],
+    ['Feed', 200],
+    ['Join', 403],
+    ['Feed', 200],
+  ] as const)('%s from a Tor exit node → %i', async (operationName, status) => {
+    const res = await gql(sharedYoga, ips.tor, { query, operationName })
+    expect(res.status).toBe(status)
+  })
+})
+
 describe('the error', () => {
   it('is a single GraphQLError with code, reason, path and locations, and HTTP 403; the score is not disclosed', async () => {
     const { yoga } = defaultYoga()
@@ -505,7 +523,7 @@ describe('reports', () => {
     await gql(
       yoga,
       ips.clean,
-      { query: 'query Dash { human x: human lowRisk50 admin { count } }', operationName: 'Dash' },
+      { query: 'query Dash { human x: human lowRisk50 y: lowRisk50 admin { count } }', operationName: 'Dash' },
       { 'user-agent': 'test-agent/1.0' },
     )
     expect(fx.reports.slice(before).map((r) => [r.info, r.decision.policy.name, r.decision.action])).toEqual([
@@ -683,8 +701,12 @@ describe('waitForIpRisk', () => {
     expect(fx.sim.callsFor(ip)).toBe(callsBefore)
   })
 
-  it('rejects with IpRiskError for a context the plugin did not prepare', async () => {
-    await expect(waitForIpRisk({} as IpRiskContext)).rejects.toBeInstanceOf(IpRiskError)
+  it.each([
+    ['an empty context', {}],
+    ['a pending answer the plugin did not put there', { ipRisk: { status: 'pending' } }],
+    ['something else under ipRisk', { ipRisk: 'clean' }],
+  ])('rejects with IpRiskError for a context the plugin did not prepare: %s', async (_name, context) => {
+    await expect(waitForIpRisk(context as unknown as IpRiskContext)).rejects.toBeInstanceOf(IpRiskError)
   })
 })
 
