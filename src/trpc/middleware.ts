@@ -349,23 +349,23 @@ export function createTrpcRisk<TContext = AnyContext>(
   }
 
   /**
-   * The caller's answer. Warm path: the client IP and an L1 read, nothing allocated, no promise awaited. On a miss the
-   * request's state (keyed by the request, or the context when there is none) shares one lookup between the calls
-   * of a batch and remembers its answer for a moment.
+   * The caller's answer. Warm path: the client IP and an L1 read, nothing allocated, no promise awaited, the request's
+   * state not even looked for. On a miss the request's state (keyed by the request, or the context when there is
+   * none) shares one lookup between the calls of a batch and remembers its answer for a moment.
    */
   function riskOf(ctx: AnyContext, wait: boolean): IpRisk | Promise<IpRisk> {
     const req = requestOf(ctx)
+    const ip = clientIpOf(ctx, req)
+    const cached = resolver.peek(ip)
+    if (cached !== undefined) return cached
     const key: object = req ?? ctx
-    let state = states.get(key)
+    const state = states.get(key)
     if (state === undefined) {
-      const ip = clientIpOf(ctx, req)
-      const cached = resolver.peek(ip)
-      if (cached !== undefined) return cached
-      state = new RequestState(ip)
-      states.set(key, state)
-      return lookup(state, wait)
+      const created = new RequestState(ip)
+      states.set(key, created)
+      return lookup(created, wait)
     }
-    return resolver.peek(state.ip) ?? memoized(state) ?? lookup(state, wait)
+    return memoized(state) ?? lookup(state, wait)
   }
 
   function metaOf(meta: unknown, path: string): CompiledMeta {
