@@ -21,6 +21,14 @@
  * @module
  */
 export { createTrpcRisk } from './middleware.js'
-export type { IpRiskMeta, IpRiskMiddleware, TrpcRisk, TrpcRiskOptions, WithIpRiskOptions } from './middleware.js'
+export type {
+  IpRiskCall,
+  IpRiskGuard,
+  IpRiskMeta,
+  IpRiskMiddleware,
+  TrpcRisk,
+  TrpcRiskOptions,
+  WithIpRiskOptions,
+} from './middleware.js'
 export type { IpRiskContext, IpRiskContextJson } from './context.js'
 export { IpRiskBlockedError } from '../core/errors.js'

@@ -28,11 +28,20 @@ interface Meta extends IpRiskMeta {
 const t = initTRPC.context<Context>().meta<Meta>().create()
 const withUser = t.middleware(({ next }) => next({ ctx: { user: { id: 'u1' } } }))
 
+// guard(): inside an app middleware, the value for ctx.ipRisk is typed, and the middleware's options are accepted.
+const guard = createTrpcRisk(resolver).guard(70)
+expectTypeOf(guard).returns.toEqualTypeOf<Promise<IpRiskContext>>()
+const withGuard = t.middleware(async (opts) => opts.next({ ctx: { ipRisk: await guard(opts) } }))
+
 const publicProcedure = t.procedure.use(withIpRisk())
 const protectedProcedure = t.procedure.use(withUser).use(riskGate(70))
 
 const router = t.router({
   score: publicProcedure.query(({ ctx }) => ctx.ipRisk.score),
+  guarded: t.procedure.use(withGuard).query(({ ctx }) => {
+    expectTypeOf(ctx.ipRisk).toEqualTypeOf<IpRiskContext>()
+    return ctx.ipRisk.score
+  }),
   full: protectedProcedure.query(({ ctx }) => {
     expectTypeOf(ctx.ipRisk).toEqualTypeOf<IpRiskContext>()
     expectTypeOf(ctx.ipRisk.score).toEqualTypeOf<number | null>()
