@@ -85,8 +85,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     upstreamLatencyMs: positiveNumber('latency', values.latency, 20, false),
     out: values['no-write'] ? null : (values.out ?? 'bench/results/latest.md'),
     microTimeMs: quick ? 40 : 250,
-    abRounds: quick ? 2 : 12,
-    abDurationSec: quick ? 0.6 : 2,
+    abRounds: quick ? 2 : 24,
+    abDurationSec: quick ? 0.6 : 1,
     abInterleaveRounds: quick ? 1 : 3,
     abRequests: quick ? 600 : 4_000,
   }

@@ -4,7 +4,7 @@ import type { MicroGroup, MicroRow } from '../micro/harness.js'
 import type { BenchOptions } from './args.js'
 import type { MachineInfo } from './machine.js'
 import { isBaseline, summarize, type FrameworkResult, type ScenarioSummary } from './results.js'
-import { warmAbSummary, type TargetResult } from './targets.js'
+import { insideSummary, warmAbSummary, type TargetResult } from './targets.js'
 
 export interface BenchReport {
   command: string
@@ -170,6 +170,11 @@ function warmAbSection(load: readonly FrameworkResult[], options: BenchOptions):
       'of the time the iprisk step takes, GC pauses that fall in it included (for tRPC, the middleware level tRPC ' +
       'adds for the gate is inside the window too).',
     '',
+    'tRPC also runs the pair that `guard(70)` makes: every procedure has an app middleware of its own (an ' +
+      'authentication stand-in), with iprisk called inside it or not. That pair differs by iprisk’s work alone; the ' +
+      'reference row (that middleware against none) is what tRPC charges for any middleware level, which ' +
+      '`.use(riskGate(70))` adds on top. In each round every server is measured once, the order reversed every other round.',
+    '',
     '| Framework | req/s ratio (median, quartiles) | CPU / req ratio | Added per request (interleaved) | A/A noise | ' +
       'Step p50 / p99 (iprisk) | Step p50 / p99 (empty) | Step max (iprisk) | non-2xx |',
     '|---|--:|--:|--:|--:|--:|--:|--:|--:|',
@@ -187,6 +192,19 @@ function warmAbSection(load: readonly FrameworkResult[], options: BenchOptions):
         `${usOf(ab.stepIprisk.p50)} / ${usOf(ab.stepIprisk.p99)} | ${usOf(ab.stepBase.p50)} / ${usOf(ab.stepBase.p99)} | ` +
         `${usOf(ab.stepIprisk.max)} | ${ab.non2xx} |`,
     )
+    const inside = insideSummary(ab)
+    if (inside !== undefined && ab.inside !== undefined) {
+      const i = ab.inside
+      out.push(
+        `| ${frameworkTitle[fw.framework]}, \`guard(70)\` inside the app's middleware (vs that middleware alone) | ` +
+          `${inside.rpsRatio.toFixed(3)} (${inside.rpsQuartiles.map((q) => q.toFixed(3)).join('–')}) | ` +
+          `${inside.cpuRatio.toFixed(3)} | ${pm(inside.addedUs, 1, ' µs')} | – | ` +
+          `${usOf(i.stepIprisk.p50)} / ${usOf(i.stepIprisk.p99)} | ${usOf(i.stepBase.p50)} / ${usOf(i.stepBase.p99)} | ` +
+          `${usOf(i.stepIprisk.max)} | – |`,
+        `| ${frameworkTitle[fw.framework]}, reference: the app's middleware alone (no iprisk) vs no middleware | ` +
+          `${(1 - inside.levelCost).toFixed(3)} | ${inside.levelCpuRatio.toFixed(3)} | – | – | – | – | – | – |`,
+      )
+    }
   }
   out.push('')
   for (const fw of load) {
@@ -196,7 +214,12 @@ function warmAbSection(load: readonly FrameworkResult[], options: BenchOptions):
       `- ${frameworkTitle[fw.framework]} per round: req/s ratio ${ab.rpsRatios.map((r) => r.toFixed(3)).join(', ')}; ` +
         `interleaved added ${ab.interleaved.map((r) => pm(r.meanDiff * 1000, 1, ' µs')).join(', ')} ` +
         `(A/A ${ab.control.map((r) => pm(r.meanDiff * 1000, 1, ' µs')).join(', ')}); interleaved p99 ` +
-        `${ab.interleaved.map((r) => `${(r.a.p99).toFixed(2)} → ${(r.b.p99).toFixed(2)} ms`).join(', ')}.`,
+        `${ab.interleaved.map((r) => `${(r.a.p99).toFixed(2)} → ${(r.b.p99).toFixed(2)} ms`).join(', ')}.` +
+        (ab.inside === undefined
+          ? ''
+          : ` With \`guard(70)\` inside the app's middleware: req/s ratio ${ab.inside.rpsRatios.map((r) => r.toFixed(3)).join(', ')}; ` +
+            `the app's middleware alone vs none: ${ab.inside.levelRpsRatios.map((r) => r.toFixed(3)).join(', ')}; interleaved added ` +
+            `${ab.inside.interleaved.map((r) => pm(r.meanDiff * 1000, 1, ' µs')).join(', ')}.`),
     )
   }
   out.push('')

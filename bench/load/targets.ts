@@ -27,6 +27,11 @@ export interface FrameworkTarget {
   startBaseline(): Promise<ServerHandle>
   /** The protected server whose `kind` endpoint a scenario calls. */
   startProtected(resolver: RiskResolver, kind: EndpointKind): Promise<ServerHandle>
+  /**
+   * tRPC only (warm-path A/B): the same API where every procedure has an app middleware of its own, with iprisk's
+   * `guard` inside it (`resolver` given) or not (`null`).
+   */
+  startInside?(resolver: RiskResolver | null): Promise<ServerHandle>
   endpoint(kind: EndpointKind): Endpoint
 }
 
@@ -43,8 +48,8 @@ function handle(server: { url: string; close(): Promise<void> }): ServerHandle {
 export const trpcTarget: FrameworkTarget = {
   framework: 'trpc',
   startBaseline: async () => handle(await startTrpcMirror(null)),
-  startProtected: async (resolver, kind) =>
-    handle(await startTrpcMirror(resolver)),
+  startProtected: async (resolver) => handle(await startTrpcMirror(resolver)),
+  startInside: async (resolver) => handle(await startTrpcMirror(resolver, 'inside')),
   endpoint: (kind) => ({ method: 'GET', path: kind === 'gated' ? '/orders' : '/hello', headers: {} }),
 }
 

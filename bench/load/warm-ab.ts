@@ -28,6 +28,23 @@ import { POOL_SIZE } from './scenarios.js'
 import type { FrameworkTarget, ServerHandle } from './targets.js'
 import { warmL1 } from './warm.js'
 
+/**
+ * tRPC only: iprisk inside a middleware the procedure already has (`guard(70)` in an app middleware) against the same
+ * middleware without it, plus that middleware against no middleware at all (what tRPC charges for a level).
+ */
+export interface InsideAbResult {
+  /** Per paired throughput round: app middleware + guard ÷ app middleware alone. */
+  rpsRatios: number[]
+  cpuRatios: number[]
+  /** Per round: app middleware alone ÷ no middleware (the baseline): tRPC's cost of one middleware level. */
+  levelRpsRatios: number[]
+  levelCpuRatios: number[]
+  /** A = app middleware alone, B = app middleware + guard. */
+  interleaved: InterleaveResult[]
+  stepBase: LatencySummary
+  stepIprisk: LatencySummary
+}
+
 export interface WarmAbResult {
   framework: Framework
   /** Per paired throughput round: protected ÷ baseline. */
@@ -44,6 +61,8 @@ export interface WarmAbResult {
   /** Step timing (ms): nothing between the timing hooks, and iprisk between them. */
   stepBase: LatencySummary
   stepIprisk: LatencySummary
+  /** tRPC: the same measurements with iprisk inside an existing middleware (`guard`). */
+  inside?: InsideAbResult
   non2xx: number
 }
 
@@ -75,6 +94,11 @@ export async function runWarmAb(
     closers.push(() => control.close())
     const prot = await target.startProtected(risk.resolver, 'gated')
     closers.push(() => prot.close())
+    // tRPC: the app-middleware pair (without / with iprisk's guard inside).
+    const appOnly = target.startInside ? await target.startInside(null) : undefined
+    if (appOnly) closers.push(() => appOnly.close())
+    const appGuard = target.startInside ? await target.startInside(risk.resolver) : undefined
+    if (appGuard) closers.push(() => appGuard.close())
     const endpoint = target.endpoint('gated')
     const ips = { kind: 'pool', ips: pool } as const
     let bad = 0
@@ -87,9 +111,9 @@ export async function runWarmAb(
       return { rps: r.rps, cpuUs: (cpu.user + cpu.system) / Math.max(1, r.responses) }
     }
 
-    // Warm-up: JIT both servers' paths.
-    await saturate(base, options.quick ? 0.3 : 1.5)
-    await saturate(prot, options.quick ? 0.3 : 1.5)
+    // Warm-up: JIT every server's path.
+    const servers = [base, prot, ...(appOnly && appGuard ? [appOnly, appGuard] : [])]
+    for (const server of servers) await saturate(server, options.quick ? 0.3 : 1.5)
 
     const result: WarmAbResult = {
       framework: target.framework,
@@ -104,23 +128,46 @@ export async function runWarmAb(
       stepIprisk: summarizeLatencies(new Float64Array()),
       non2xx: 0,
     }
+    const inside: InsideAbResult | undefined =
+      appOnly && appGuard
+        ? {
+            rpsRatios: [],
+            cpuRatios: [],
+            levelRpsRatios: [],
+            levelCpuRatios: [],
+            interleaved: [],
+            stepBase: summarizeLatencies(new Float64Array()),
+            stepIprisk: summarizeLatencies(new Float64Array()),
+          }
+        : undefined
+    result.inside = inside
     const duration = options.abDurationSec
     for (let round = 0; round < options.abRounds; round++) {
-      const first = round % 2 === 0
-      const a = first ? await saturate(base, duration) : undefined
-      const p = await saturate(prot, duration)
-      const b = a ?? (await saturate(base, duration))
+      // Every server once per round, the order reversed every other round, so that drift cancels in the ratios.
+      const order = round % 2 === 0 ? servers : [...servers].reverse()
+      const got = new Map<ServerHandle, { rps: number; cpuUs: number }>()
+      for (const server of order) got.set(server, await saturate(server, duration))
+      const b = got.get(base)!
+      const p = got.get(prot)!
       result.rpsRatios.push(p.rps / b.rps)
       result.cpuRatios.push(p.cpuUs / b.cpuUs)
       result.baseCpuUs.push(b.cpuUs)
       result.baseRps.push(b.rps)
       result.protRps.push(p.rps)
+      if (inside && appOnly && appGuard) {
+        const a = got.get(appOnly)!
+        const g = got.get(appGuard)!
+        inside.rpsRatios.push(g.rps / a.rps)
+        inside.cpuRatios.push(g.cpuUs / a.cpuUs)
+        inside.levelRpsRatios.push(a.rps / b.rps)
+        inside.levelCpuRatios.push(a.cpuUs / b.cpuUs)
+      }
     }
     log(`  ${target.framework} warm A/B: ${options.abRounds} paired throughput rounds done`)
 
-    const interleave = (other: ServerHandle) =>
+    const interleave = (other: ServerHandle, first: ServerHandle = base) =>
       gen.interleave({
-        origins: [base.origin, other.origin],
+        origins: [first.origin, other.origin],
         ...endpoint,
         requests: options.abRequests,
         warmup: Math.min(500, options.abRequests),
@@ -132,11 +179,21 @@ export async function runWarmAb(
       bad += non2xx(x.statusCodes) + non2xx(y.statusCodes) + x.errors + y.errors
       result.interleaved.push(x)
       result.control.push(y)
+      if (inside && appOnly && appGuard) {
+        const z = await interleave(appGuard, appOnly)
+        bad += non2xx(z.statusCodes) + z.errors
+        inside.interleaved.push(z)
+      }
     }
     log(`  ${target.framework} warm A/B: ${options.abInterleaveRounds} interleaved rounds done`)
 
     // Step timing, on servers of their own (the timing hooks are not part of any other measurement).
-    const samples = { base: new SampleBuffer(), iprisk: new SampleBuffer() }
+    const samples = {
+      base: new SampleBuffer(),
+      iprisk: new SampleBuffer(),
+      insideBase: new SampleBuffer(),
+      insideIprisk: new SampleBuffer(),
+    }
     let recording = false
     const recorder = (buffer: SampleBuffer) => (ms: number) => {
       if (recording) buffer.push(ms)
@@ -151,18 +208,28 @@ export async function runWarmAb(
         ? handle(await startTimedTrpc(risk.resolver, recorder(samples.iprisk)))
         : handle(await startTimedYoga([useIpRisk({ resolver: risk.resolver })], recorder(samples.iprisk)))
     closers.push(() => timedIprisk.close())
-    await saturate(timedBase, options.quick ? 0.3 : 1)
-    await saturate(timedIprisk, options.quick ? 0.3 : 1)
+    const timed = [timedBase, timedIprisk]
+    if (inside) {
+      const a = handle(await startTimedTrpc(null, recorder(samples.insideBase), 'inside'))
+      closers.push(() => a.close())
+      const g = handle(await startTimedTrpc(risk.resolver, recorder(samples.insideIprisk), 'inside'))
+      closers.push(() => g.close())
+      timed.push(a, g)
+    }
+    for (const server of timed) await saturate(server, options.quick ? 0.3 : 1)
     // One connection: under concurrency the window would also hold other requests' microtasks, interleaved at every
     // await (time that iprisk does not add). GC pauses triggered in the window stay in it.
     recording = true
     for (let round = 0; round < 2; round++) {
-      await saturate(round === 0 ? timedBase : timedIprisk, duration, 1)
-      await saturate(round === 0 ? timedIprisk : timedBase, duration, 1)
+      for (const server of round === 0 ? timed : [...timed].reverse()) await saturate(server, duration, 1)
     }
     recording = false
     result.stepBase = summarizeLatencies(samples.base.toArray())
     result.stepIprisk = summarizeLatencies(samples.iprisk.toArray())
+    if (inside) {
+      inside.stepBase = summarizeLatencies(samples.insideBase.toArray())
+      inside.stepIprisk = summarizeLatencies(samples.insideIprisk.toArray())
+    }
     result.non2xx = bad
     return result
   } finally {

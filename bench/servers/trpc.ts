@@ -2,9 +2,10 @@
  * The benchmark's own tRPC servers, on the same standalone adapter as `examples/trpc/server.ts`:
  * - the **baseline**: the example router's shape (same paths, procedure types and input validators, same answers)
  *   with no iprisk at all;
- * - the **background** variant: the same shape where the public procedures use `withIpRisk({ wait: false })`
- *   (the guide's async scoring), which the example router does not offer.
- * The gated scenarios run the example server itself (`startTrpcExample`).
+ * - the **protected** variant: the same shape where the public procedures use `withIpRisk({ wait: false })` (the
+ *   guide's async scoring) and the others `riskGate(70)` / `requireHuman()`;
+ * - the **inside** variants (warm-path A/B only): every procedure has an app middleware of its own, with iprisk's
+ *   `guard` inside it or not.
  */
 import { initTRPC } from '@trpc/server'
 import { createHTTPServer } from '@trpc/server/adapters/standalone'
@@ -12,28 +13,57 @@ import type { IncomingMessage } from 'node:http'
 import { z } from 'zod'
 import type { RiskResolver } from '../../src/core/index.js'
 import { policies } from '../../src/core/policy.js'
-import { createTrpcRisk, type IpRiskMeta } from '../../src/trpc/index.js'
+import { createTrpcRisk, type IpRiskGuard, type IpRiskMeta } from '../../src/trpc/index.js'
 import { listen, type BenchServer } from './http.js'
 
 interface Ctx {
   req: IncomingMessage
 }
 
+const t = initTRPC.context<Ctx>().meta<IpRiskMeta>().create()
+
 /**
- * The example router's shape. `resolver === null`: no iprisk; `'noop'`: no iprisk, but the procedures that would have
- * an iprisk middleware have one that does nothing (what tRPC charges for any middleware); otherwise public procedures
- * never wait and the others are gated.
+ * How iprisk joins a procedure:
+ * - `'use'`: as a middleware of its own (`.use(riskGate(70))`), the documented way; the baseline has no middleware;
+ * - `'inside'`: inside a middleware the procedure already has (an authentication stand-in that adds `ctx.user`),
+ *   through `guard(70)`; the baseline has the same middleware without iprisk. tRPC charges every middleware level a
+ *   few µs per call, which `'inside'` does not add.
  */
-export function createMirrorRouter(resolver: RiskResolver | null | 'noop') {
-  const t = initTRPC.context<Ctx>().meta<IpRiskMeta>().create()
-  const noop = t.middleware(({ next }) => next())
-  const risk =
-    resolver === null || resolver === 'noop' ? null : createTrpcRisk(resolver, { pathPolicies: { 'admin.': policies.admin } })
-  const wrap = (mw: () => ReturnType<NonNullable<typeof risk>['riskGate']>) =>
-    risk !== null ? t.procedure.use(mw()) : resolver === 'noop' ? t.procedure.use(noop) : t.procedure
-  const publicProcedure = wrap(() => risk!.withIpRisk({ wait: false }))
-  const protectedProcedure = wrap(() => risk!.riskGate(70))
-  const humanProcedure = wrap(() => risk!.requireHuman())
+export type TrpcMounting = 'use' | 'inside'
+
+/**
+ * The example router's shape. `resolver === null`: no iprisk (with `'inside'`, the app middleware alone); otherwise
+ * public procedures never wait and the others are gated.
+ */
+export function createMirrorRouter(resolver: RiskResolver | null, mounting: TrpcMounting = 'use') {
+  if (mounting === 'inside') {
+    const risk = resolver === null ? null : createTrpcRisk(resolver, { pathPolicies: { 'admin.': policies.admin } })
+    const app = (guard: IpRiskGuard | null) =>
+      t.procedure.use(async (opts) => {
+        // A stand-in for an authentication middleware: what the app's procedure already does.
+        const user = opts.ctx.req.headers.authorization === undefined ? null : 'user-1'
+        const ipRisk = guard === null ? null : await guard(opts)
+        return opts.next({ ctx: { user, ipRisk } })
+      })
+    return routerOf(app(null), app(risk?.guard(70) ?? null), app(risk?.guard(policies.human) ?? null))
+  }
+  const risk = resolver === null ? null : createTrpcRisk(resolver, { pathPolicies: { 'admin.': policies.admin } })
+  const wrap = (mw: () => ReturnType<NonNullable<typeof risk>['riskGate']>) => (risk !== null ? t.procedure.use(mw()) : t.procedure)
+  return routerOf(
+    wrap(() => risk!.withIpRisk({ wait: false })),
+    wrap(() => risk!.riskGate(70)),
+    wrap(() => risk!.requireHuman()),
+  )
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the procedures' context types differ by mounting
+type AnyProcedureBuilder = any
+
+function routerOf(
+  publicProcedure: AnyProcedureBuilder,
+  protectedProcedure: AnyProcedureBuilder,
+  humanProcedure: AnyProcedureBuilder,
+) {
   return t.router({
     hello: publicProcedure.query(() => ({ greeting: 'hello' })),
     whoami: publicProcedure.query(() => ({ ip: null, status: 'skipped', score: null })),
@@ -43,8 +73,8 @@ export function createMirrorRouter(resolver: RiskResolver | null | 'noop') {
     orders: protectedProcedure.query(() => ({ orders: [] as string[], score: 5 })),
     checkout: protectedProcedure
       .input(z.object({ items: z.array(z.string()).max(50) }))
-      .mutation(({ input }) => ({ ok: true, items: input.items.length })),
-    signup: humanProcedure.input(z.object({ email: z.string().email() })).mutation(({ input }) => ({ created: input.email })),
+      .mutation(({ input }: { input: { items: string[] } }) => ({ ok: true, items: input.items.length })),
+    signup: humanProcedure.input(z.object({ email: z.string().email() })).mutation(({ input }: { input: { email: string } }) => ({ created: input.email })),
     admin: t.router({
       stats: publicProcedure.query(() => ({ users: 42, decision: null })),
       health: publicProcedure.query(() => ({ ok: true })),
@@ -53,24 +83,41 @@ export function createMirrorRouter(resolver: RiskResolver | null | 'noop') {
 }
 
 /** Starts a mirror server on 127.0.0.1 (a free port). */
-export async function startTrpcMirror(resolver: RiskResolver | null): Promise<BenchServer> {
-  const router = createMirrorRouter(resolver)
+export async function startTrpcMirror(resolver: RiskResolver | null, mounting: TrpcMounting = 'use'): Promise<BenchServer> {
+  const router = createMirrorRouter(resolver, mounting)
   return listen(createHTTPServer({ router, createContext: ({ req }) => ({ req }) }))
 }
 
 /**
- * For the step timing of the warm path: the `orders` procedure between two timing middlewares, with `riskGate(70)`
- * between them when `resolver` is given. `record` gets, per call, the milliseconds from the first timing middleware
- * calling `next()` to the second one running: what the gate (and the middleware level tRPC adds for it) costs.
+ * For the step timing of the warm path: the `orders` procedure between two timing middlewares, `record` getting, per
+ * call, the milliseconds from the first timing middleware calling `next()` to the second one running.
+ * - `'use'`: `riskGate(70)` between them when `resolver` is given (the window then holds the gate and the middleware
+ *   level tRPC adds for it), nothing otherwise;
+ * - `'inside'`: the app middleware between them, with `guard(70)` inside it when `resolver` is given.
  */
-export async function startTimedTrpc(resolver: RiskResolver | null, record: (ms: number) => void): Promise<BenchServer> {
+export async function startTimedTrpc(
+  resolver: RiskResolver | null,
+  record: (ms: number) => void,
+  mounting: TrpcMounting = 'use',
+): Promise<BenchServer> {
   const t = initTRPC.context<Ctx & { benchT0?: number }>().create()
   const start = t.middleware(({ next }) => next({ ctx: { benchT0: performance.now() } }))
   const end = t.middleware(({ ctx, next }) => {
     record(performance.now() - (ctx.benchT0 ?? Number.NaN))
     return next()
   })
-  const gated = resolver === null ? t.procedure.use(start) : t.procedure.use(start).use(createTrpcRisk(resolver).riskGate(70))
+  const risk = resolver === null ? null : createTrpcRisk(resolver)
+  let gated
+  if (mounting === 'inside') {
+    const guard = risk?.guard(70) ?? null
+    gated = t.procedure.use(start).use(async (opts) => {
+      const user = opts.ctx.req.headers.authorization === undefined ? null : 'user-1'
+      const ipRisk = guard === null ? null : await guard(opts)
+      return opts.next({ ctx: { user, ipRisk } })
+    })
+  } else {
+    gated = risk === null ? t.procedure.use(start) : t.procedure.use(start).use(risk.riskGate(70))
+  }
   const router = t.router({ orders: gated.use(end).query(() => ({ orders: [] as string[], score: 5 })) })
   return listen(createHTTPServer({ router, createContext: ({ req }) => ({ req }) }))
 }
