@@ -1,6 +1,7 @@
 /** The performance targets of issue 8, evaluated on a session's results. */
 import { NEW_CLIENT_REPEAT } from '../load/scenarios.js'
 import type { MicroRow } from '../micro/harness.js'
+import type { ProfileShare } from '../load/profile-share.js'
 import type { WarmAbResult } from '../load/warm-ab.js'
 import { summarize, type FrameworkResult, type ScenarioResult } from './results.js'
 import { median } from './stats.js'
@@ -27,6 +28,21 @@ export const L2_MICRO_GROUP = 'Redis L2 hit (L1 disabled)'
 export const WARM_THROUGHPUT_COST_MAX = 0.05
 /** Latency a warm check may add at p99 (ms). */
 export const WARM_P99_ADDED_MAX_MS = 0.1
+/** The micro-benchmark group of the tRPC middlewares (its reference row prices one middleware level). */
+export const TRPC_MICRO_GROUP = 'tRPC middleware (createCaller, warm cache)'
+
+/**
+ * The throughput cost a CPU profile share stands for: iprisk's samples among the non-GC ones (garbage collection is
+ * spread in proportion, as if iprisk allocated like the rest of the server).
+ */
+function costOf(p: ProfileShare): number {
+  return p.iprisk / Math.max(1, p.samples - p.gc)
+}
+
+function profileText(p: ProfileShare): string {
+  return `${(costOf(p) * 100).toFixed(2)}% (${p.iprisk} of ${p.samples - p.gc} samples outside GC)`
+}
+
 /** A signed number with a real minus sign: `+1.5`, `−0.3`. */
 function signed(value: number, digits: number, unit: string): string {
   if (!Number.isFinite(value)) return '–'
@@ -83,38 +99,52 @@ export function evaluateTargets(load: FrameworkResult[], micro: MicroRow[]): Tar
     if (ab !== undefined) {
       const w = warmAbSummary(ab)
       const inside = insideSummary(ab)
-      if (inside !== undefined) {
+      // Three direct estimates of the throughput cost, each noisy on this machine; their median is the end-to-end figure.
+      const direct = (ratio: number, quartiles: [number, number], rounds: number, cpuRatio: number, addedUs: number, against: string) => {
+        const estimates = [1 - ratio, cpuRatio - 1, addedUs / w.baseCpuUs]
+        const mid = median(estimates)
+        const text =
+          `end to end ${signed(mid * 100, 1, '%')} (median of: req/s ${signed(estimates[0]! * 100, 1, '%')}, ratio ` +
+          `${ratio.toFixed(3)} ${against}, median of ${rounds} rounds, quartiles ${quartiles.map((v) => v.toFixed(3)).join('–')}; ` +
+          `server CPU per request ${signed(estimates[1]! * 100, 1, '%')}; interleaved ${signed(addedUs, 1, ' µs')} per request ` +
+          `(A/A noise ${signed(w.controlUs, 1, ' µs')}) = ${signed(estimates[2]! * 100, 1, '%')} of the baseline's ` +
+          `${w.baseCpuUs.toFixed(0)} µs CPU per request)`
+        return { mid, text }
+      }
+      // tRPC's own price for one middleware level, from the micro benchmarks (same run): a no-op middleware's added ns
+      // per call, as a share of the baseline's CPU per HTTP request.
+      const level = micro.find((r) => r.group === TRPC_MICRO_GROUP && r.name.startsWith('reference: a no-op middleware'))
+      const levelText =
+        level === undefined
+          ? ''
+          : `; tRPC's middleware level alone: ${(level.addedNs / 1000).toFixed(1)} µs per call in process (micro benchmark, a ` +
+            `no-op middleware) = ${signed((level.addedNs / 1000 / w.baseCpuUs) * 100, 1, '%')} of the baseline's CPU per request`
+      if (inside !== undefined && ab.inside?.profile !== undefined) {
+        const p = ab.inside.profile
+        const d = direct(inside.rpsRatio, inside.rpsQuartiles, ab.inside.rpsRatios.length, inside.cpuRatio, inside.addedUs, 'against the same middleware without iprisk')
         out.push({
           target: `${name}: a warm-cache check costs < 5% of baseline throughput (\`guard(70)\` inside the procedure's own middleware)`,
-          measured:
-            `cost ${signed(inside.cost * 100, 1, '%')} of throughput (req/s ratio ${inside.rpsRatio.toFixed(3)} against the same ` +
-            `middleware without iprisk, median of ${ab.inside!.rpsRatios.length} rounds; quartiles ` +
-            `${inside.rpsQuartiles.map((v) => v.toFixed(3)).join('–')}); server CPU per request ` +
-            `${signed((inside.cpuRatio - 1) * 100, 1, '%')}; interleaved: ${signed(inside.addedUs, 1, ' µs')} per request ` +
-            `(A/A noise ${signed(w.controlUs, 1, ' µs')}) = ${signed((inside.addedUs / w.baseCpuUs) * 100, 1, '%')} of ` +
-            `the baseline's ${w.baseCpuUs.toFixed(0)} µs CPU per request`,
-          limit: `< ${WARM_THROUGHPUT_COST_MAX * 100}%`,
-          pass: inside.cost < WARM_THROUGHPUT_COST_MAX,
+          measured: `iprisk's share of the saturated server's CPU ${profileText(p)}; ${d.text}`,
+          limit: `< ${WARM_THROUGHPUT_COST_MAX * 100}% (both)`,
+          pass: costOf(p) < WARM_THROUGHPUT_COST_MAX && d.mid < WARM_THROUGHPUT_COST_MAX,
         })
       }
-      out.push({
-        target:
-          inside === undefined
-            ? `${name}: a warm-cache check costs < 5% of baseline throughput`
-            : `${name}: the same as a middleware of its own (\`.use(riskGate(70))\`)`,
-        measured:
-          `cost ${signed(w.cost * 100, 1, '%')} of throughput (req/s ratio ${w.rpsRatio.toFixed(3)}, median of ` +
-          `${ab.rpsRatios.length} paired rounds, servers kept running; quartiles ${w.rpsQuartiles.map((q) => q.toFixed(3)).join('–')}); ` +
-          `server CPU per request ${signed((w.cpuRatio - 1) * 100, 1, '%')}; interleaved: ` +
-          `${signed(w.addedUs, 1, ' µs')} per request (A/A noise ${signed(w.controlUs, 1, ' µs')}) = ` +
-          `${signed((w.addedUs / w.baseCpuUs) * 100, 1, '%')} of the baseline’s ${w.baseCpuUs.toFixed(0)} µs CPU per request` +
-          (inside === undefined
-            ? ''
-            : `. Of this, tRPC's own middleware level (a middleware doing no iprisk work, against none): ` +
-              `${signed(inside.levelCost * 100, 1, '%')} of throughput, CPU per request ${signed((inside.levelCpuRatio - 1) * 100, 1, '%')}`),
-        limit: `< ${WARM_THROUGHPUT_COST_MAX * 100}%`,
-        pass: w.cost < WARM_THROUGHPUT_COST_MAX,
-      })
+      if (ab.profile !== undefined) {
+        const d = direct(w.rpsRatio, w.rpsQuartiles, ab.rpsRatios.length, w.cpuRatio, w.addedUs, 'against the baseline')
+        const trpc = fw.framework === 'trpc'
+        out.push({
+          target: trpc
+            ? `${name}: the same check as a middleware of its own (\`.use(riskGate(70))\`: one more tRPC middleware level), < 5% end to end`
+            : `${name}: a warm-cache check costs < 5% of baseline throughput`,
+          measured: trpc
+            ? `${d.text}; of which iprisk's own share of the saturated server's CPU ${profileText(ab.profile)}${levelText}`
+            : `iprisk's share of the saturated server's CPU ${profileText(ab.profile)}; ${d.text}`,
+          limit: trpc ? `< ${WARM_THROUGHPUT_COST_MAX * 100}% end to end` : `< ${WARM_THROUGHPUT_COST_MAX * 100}% (both)`,
+          pass: trpc
+            ? d.mid < WARM_THROUGHPUT_COST_MAX
+            : costOf(ab.profile) < WARM_THROUGHPUT_COST_MAX && d.mid < WARM_THROUGHPUT_COST_MAX,
+        })
+      }
       out.push({
         target: `${name}: a warm-cache check adds < 0.1 ms at p99`,
         measured:

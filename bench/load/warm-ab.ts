@@ -11,6 +11,8 @@
  * 3. **Step timing**: the same request on servers with two timing hooks around the iprisk middleware / plugin
  *    (nothing between them on the baseline), one connection sending back to back: the distribution of the time
  *    iprisk's step takes, GC pauses that land in it included, so its p99 is what a warm check adds at p99.
+ * 4. **CPU profile share**: the protected server saturated under V8's sampling profiler; the share of the samples
+ *    that are iprisk's own work (`profile-share.ts`), a ratio within one run, free of the machine's swings.
  */
 import { createServer } from 'node:http'
 import { createExampleRisk } from '../../examples/shared/setup.js'
@@ -24,6 +26,7 @@ import { startTimedTrpc } from '../servers/trpc.js'
 import type { LoadGenerator } from './client.js'
 import { clientPool } from './ips.js'
 import type { InterleaveResult } from './protocol.js'
+import { profileShare, type ProfileShare } from './profile-share.js'
 import { POOL_SIZE } from './scenarios.js'
 import type { FrameworkTarget, ServerHandle } from './targets.js'
 import { warmL1 } from './warm.js'
@@ -43,6 +46,8 @@ export interface InsideAbResult {
   interleaved: InterleaveResult[]
   stepBase: LatencySummary
   stepIprisk: LatencySummary
+  /** iprisk's share of the CPU of the app-middleware + guard server, saturated. */
+  profile?: ProfileShare
 }
 
 export interface WarmAbResult {
@@ -61,6 +66,8 @@ export interface WarmAbResult {
   /** Step timing (ms): nothing between the timing hooks, and iprisk between them. */
   stepBase: LatencySummary
   stepIprisk: LatencySummary
+  /** iprisk's share of the protected server's CPU, saturated (see `profile-share.ts`). */
+  profile?: ProfileShare
   /** tRPC: the same measurements with iprisk inside an existing middleware (`guard`). */
   inside?: InsideAbResult
   non2xx: number
@@ -186,6 +193,12 @@ export async function runWarmAb(
       }
     }
     log(`  ${target.framework} warm A/B: ${options.abInterleaveRounds} interleaved rounds done`)
+
+    // 4. iprisk's share of the saturated protected server's CPU, from a CPU profile of this process.
+    const profiled = options.quick ? 0.6 : 4
+    result.profile = await profileShare(() => saturate(prot, profiled))
+    if (inside && appGuard) inside.profile = await profileShare(() => saturate(appGuard, profiled))
+    log(`  ${target.framework} warm A/B: CPU profile share ${(result.profile.share * 100).toFixed(2)}%`)
 
     // Step timing, on servers of their own (the timing hooks are not part of any other measurement).
     const samples = {

@@ -20,7 +20,7 @@ import {
 import { startIpasisSimulator, type IpasisSimulator } from '../../src/testing/index.js'
 import { createTrpcRisk } from '../../src/trpc/index.js'
 import type { BenchOptions } from '../lib/args.js'
-import { L2_MICRO_GROUP } from '../lib/targets.js'
+import { L2_MICRO_GROUP, TRPC_MICRO_GROUP } from '../lib/targets.js'
 import { clientPool } from '../load/ips.js'
 import { benchKeyPrefix, benchRedisUrl, flushBenchKeys } from '../load/redis.js'
 import { warmL1, warmL2 } from '../load/warm.js'
@@ -147,7 +147,7 @@ function trpcGroup(env: MicroEnv): MicroGroup {
   const ctx = (i: number) => ({ req: { headers: { 'x-forwarded-for': env.pool[i % n]! }, socket: loopback } })
   const batch = 4
   return {
-    group: 'tRPC middleware (createCaller, warm cache)',
+    group: TRPC_MICRO_GROUP,
     baseline: { name: 'procedure without iprisk', batch, async: true, op: (i) => factory(ctx(i)).plain() },
     cases: [
       { name: 'reference: a no-op middleware adding one ctx field', batch, async: true, op: (i) => factory(ctx(i)).noop() },
