@@ -5,7 +5,8 @@
  *
  * Performance: the reader is compiled once; per request it validates with `net.isIP` (~17 ns), reads at most
  * `maxHops` list entries scanning from the right (never splitting the whole header), and canonicalizes IPv6 with
- * a single char loop (see `parseValidIpv6` in ip-address.ts for why that is hand-written).
+ * a single char loop (see `parseValidIpv6` in ip-address.ts for why that is hand-written). A returning client's
+ * X-Forwarded-For value is answered from the reader's memo (see `createClientIpReader`).
  *
  * @module
  */
