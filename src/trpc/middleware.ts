@@ -541,7 +541,13 @@ export function createTrpcRisk<TContext = AnyContext>(
 
   function guardOf(gate: Policy | null): IpRiskGuard {
     return async (call) => {
-      if (typeof call !== 'object' || call === null || typeof call.path !== 'string') {
+      if (
+        typeof call !== 'object' ||
+        call === null ||
+        typeof call.path !== 'string' ||
+        typeof call.ctx !== 'object' ||
+        call.ctx === null
+      ) {
         throw new IpRiskConfigError('guard', 'expects the options of a tRPC middleware ({ ctx, path, type, meta })')
       }
       return evaluateCall(call, gate, true)

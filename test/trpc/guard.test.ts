@@ -142,6 +142,8 @@ describe('bad input', () => {
     ['nothing', undefined],
     ['a string', 'opts'],
     ['an object without a path', { ctx: {} }],
+    ['an object without a context', { path: 'x', type: 'query' }],
+    ['a null context', { ctx: null, path: 'x', type: 'query' }],
   ])('called with %s instead of the middleware options, it rejects with IpRiskConfigError', async (_name, call) => {
     await expect(createTrpcRisk(f.resolver).guard(70)(call as never)).rejects.toBeInstanceOf(IpRiskConfigError)
   })
