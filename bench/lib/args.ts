@@ -88,6 +88,6 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     abRounds: quick ? 2 : 24,
     abDurationSec: quick ? 0.6 : 1,
     abInterleaveRounds: quick ? 1 : 3,
-    abRequests: quick ? 600 : 4_000,
+    abRequests: quick ? 300 : 4_000,
   }
 }

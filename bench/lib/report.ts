@@ -171,7 +171,7 @@ function warmAbSection(load: readonly FrameworkResult[], options: BenchOptions):
       'of the time the iprisk step takes, GC pauses that fall in it included (for tRPC, the middleware level tRPC ' +
       'adds for the gate is inside the window too).',
     '',
-    `4. *CPU profile share*: the protected server saturated for ${options.quick ? 0.6 : 4} s under V8's sampling ` +
+    `4. *CPU profile share*: the protected server saturated for ${options.quick ? 0.4 : 4} s under V8's sampling ` +
       'profiler (this process, every 100 µs); the share of the samples outside garbage collection that are iprisk’s own ' +
       'work (the first frame from the leaf that is not lru-cache, OpenTelemetry’s API or a Node built-in is in ' +
       'iprisk’s `src/`). A ratio within one run: the machine’s swings cancel out, so the throughput targets are read ' +

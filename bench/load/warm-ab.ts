@@ -195,7 +195,7 @@ export async function runWarmAb(
     log(`  ${target.framework} warm A/B: ${options.abInterleaveRounds} interleaved rounds done`)
 
     // 4. iprisk's share of the saturated protected server's CPU, from a CPU profile of this process.
-    const profiled = options.quick ? 0.6 : 4
+    const profiled = options.quick ? 0.4 : 4
     result.profile = await profileShare(() => saturate(prot, profiled))
     if (inside && appGuard) inside.profile = await profileShare(() => saturate(appGuard, profiled))
     log(`  ${target.framework} warm A/B: CPU profile share ${(result.profile.share * 100).toFixed(2)}%`)
