@@ -49,15 +49,20 @@ function signed(value: number, digits: number, unit: string): string {
   return `${value < 0 ? '−' : '+'}${Math.abs(value).toFixed(digits)}${unit}`
 }
 
+/** The lower and upper quartiles of per-round ratios. */
+function quartiles(values: readonly number[]): [number, number] {
+  const sorted = [...values].sort((a, b) => a - b)
+  const q = (f: number) => sorted[Math.min(sorted.length - 1, Math.floor(f * sorted.length))] ?? Number.NaN
+  return [q(0.25), q(0.75)]
+}
+
 /** The medians of a warm-path A/B session (see `load/warm-ab.ts`). */
 export function warmAbSummary(ab: WarmAbResult) {
-  const sorted = [...ab.rpsRatios].sort((a, b) => a - b)
-  const q = (f: number) => sorted[Math.min(sorted.length - 1, Math.floor(f * sorted.length))] ?? Number.NaN
   const rpsRatio = median(ab.rpsRatios)
   return {
     rpsRatio,
     cost: 1 - rpsRatio,
-    rpsQuartiles: [q(0.25), q(0.75)] as [number, number],
+    rpsQuartiles: quartiles(ab.rpsRatios),
     cpuRatio: median(ab.cpuRatios),
     baseCpuUs: median(ab.baseCpuUs),
     /** Interleaved: mean added time per request (µs), and the same for the A/A control. */
@@ -74,13 +79,11 @@ export function insideSummary(ab: WarmAbResult) {
   const inside = ab.inside
   if (inside === undefined) return undefined
   const rpsRatio = median(inside.rpsRatios)
-  const sorted = [...inside.rpsRatios].sort((a, b) => a - b)
-  const q = (f: number) => sorted[Math.min(sorted.length - 1, Math.floor(f * sorted.length))] ?? Number.NaN
   const levelRpsRatio = median(inside.levelRpsRatios)
   return {
     rpsRatio,
     cost: 1 - rpsRatio,
-    rpsQuartiles: [q(0.25), q(0.75)] as [number, number],
+    rpsQuartiles: quartiles(inside.rpsRatios),
     cpuRatio: median(inside.cpuRatios),
     /** What tRPC charges for one middleware level (a middleware that does no iprisk work ÷ no middleware). */
     levelCost: 1 - levelRpsRatio,
