@@ -32,19 +32,25 @@ const t = initTRPC.context<Ctx>().meta<IpRiskMeta>().create()
 export type TrpcMounting = 'use' | 'inside'
 
 /**
+ * The `'inside'` app middleware: a stand-in for authentication (what the app's procedure already does), with iprisk's
+ * `guard` called inside it when given.
+ */
+function appMiddleware(guard: IpRiskGuard | null) {
+  return async <R>(opts: Parameters<IpRiskGuard>[0] & { ctx: Ctx; next: (o: { ctx: { user: string | null; ipRisk: unknown } }) => Promise<R> }): Promise<R> => {
+    const user = opts.ctx.req.headers.authorization === undefined ? null : 'user-1'
+    const ipRisk = guard === null ? null : await guard(opts)
+    return opts.next({ ctx: { user, ipRisk } })
+  }
+}
+
+/**
  * The example router's shape. `resolver === null`: no iprisk (with `'inside'`, the app middleware alone); otherwise
  * public procedures never wait and the others are gated.
  */
 export function createMirrorRouter(resolver: RiskResolver | null, mounting: TrpcMounting = 'use') {
   if (mounting === 'inside') {
     const risk = resolver === null ? null : createTrpcRisk(resolver, { pathPolicies: { 'admin.': policies.admin } })
-    const app = (guard: IpRiskGuard | null) =>
-      t.procedure.use(async (opts) => {
-        // A stand-in for an authentication middleware: what the app's procedure already does.
-        const user = opts.ctx.req.headers.authorization === undefined ? null : 'user-1'
-        const ipRisk = guard === null ? null : await guard(opts)
-        return opts.next({ ctx: { user, ipRisk } })
-      })
+    const app = (guard: IpRiskGuard | null) => t.procedure.use(appMiddleware(guard))
     return routerOf(app(null), app(risk?.guard(70) ?? null), app(risk?.guard(policies.human) ?? null))
   }
   const risk = resolver === null ? null : createTrpcRisk(resolver, { pathPolicies: { 'admin.': policies.admin } })
@@ -110,11 +116,7 @@ export async function startTimedTrpc(
   let gated
   if (mounting === 'inside') {
     const guard = risk?.guard(70) ?? null
-    gated = t.procedure.use(start).use(async (opts) => {
-      const user = opts.ctx.req.headers.authorization === undefined ? null : 'user-1'
-      const ipRisk = guard === null ? null : await guard(opts)
-      return opts.next({ ctx: { user, ipRisk } })
-    })
+    gated = t.procedure.use(start).use(appMiddleware(guard))
   } else {
     gated = risk === null ? t.procedure.use(start) : t.procedure.use(start).use(risk.riskGate(70))
   }
