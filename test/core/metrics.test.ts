@@ -1,5 +1,6 @@
 import { DataPointType, MeterProvider, MetricReader, type MetricData } from '@opentelemetry/sdk-metrics'
-import { describe, expect, it } from 'vitest'
+import { createNoopMeter } from '@opentelemetry/api'
+import { describe, expect, it, vi } from 'vitest'
 import { createMetrics, metricNames, type Metrics } from '../../src/core/metrics.js'
 
 /** A pull reader: `collect()` returns what the instruments hold (cumulative). */
@@ -213,5 +214,45 @@ describe('createMetrics', () => {
       metrics.hookError('onDecision')
       metrics.close()
     }).not.toThrow()
+  })
+
+  it("on OpenTelemetry's no-op meter, creates no instrument and records into one shared empty function", () => {
+    const noop = createNoopMeter()
+    const created = [
+      vi.spyOn(noop, 'createCounter'),
+      vi.spyOn(noop, 'createHistogram'),
+      vi.spyOn(noop, 'createObservableGauge'),
+    ]
+    try {
+      for (const metrics of [createMetrics(), createMetrics({ getMeter: () => noop })]) {
+        const recorders = [
+          metrics.decision,
+          metrics.cache,
+          metrics.upstream,
+          metrics.breakerState,
+          metrics.budgetRejected,
+          metrics.hookError,
+          metrics.l2Error,
+          metrics.close,
+        ]
+        expect(new Set(recorders).size).toBe(1)
+        expect(() => {
+          metrics.decision('nonsense' as 'allow', 'nonsense' as 'clean')
+          metrics.upstream(Number.NaN, 'ok')
+          metrics.close()
+        }).not.toThrow()
+      }
+      for (const spy of created) expect(spy).not.toHaveBeenCalled()
+    } finally {
+      for (const spy of created) spy.mockRestore()
+    }
+  })
+
+  it('on any other meter, creates the instruments (a provider that is not the no-op one is never skipped)', () => {
+    const reader = new TestReader()
+    const meter = new MeterProvider({ readers: [reader] }).getMeter('iprisk')
+    const createCounter = vi.spyOn(meter, 'createCounter')
+    createMetrics({ getMeter: () => meter })
+    expect(createCounter.mock.calls.map(([name]) => name)).toContain(metricNames.decisions)
   })
 })
