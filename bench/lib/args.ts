@@ -21,9 +21,11 @@ export interface BenchOptions {
   /** Warm-path A/B: paired throughput rounds, and seconds per run. */
   abRounds: number
   abDurationSec: number
-  /** Warm-path A/B: interleaved latency rounds, and requests per side per round. */
-  abInterleaveRounds: number
-  abRequests: number
+  /** Warm-path A/B, same-server latency: rounds, and measured cycles per round (each cycle: every variant once). */
+  abSameRounds: number
+  abCycles: number
+  /** Warm-path A/B: rounds of step timing under saturation. */
+  abSatRounds: number
 }
 
 export const usage = `Usage: npm run bench -- [options]
@@ -87,7 +89,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     microTimeMs: quick ? 40 : 250,
     abRounds: quick ? 2 : 24,
     abDurationSec: quick ? 0.6 : 1,
-    abInterleaveRounds: quick ? 1 : 3,
-    abRequests: quick ? 300 : 4_000,
+    abSameRounds: quick ? 1 : 5,
+    abCycles: quick ? 200 : 5_000,
+    abSatRounds: quick ? 1 : 6,
   }
 }

@@ -4,11 +4,12 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import type { FromChild, InterleaveJob, InterleaveResult, LoadJob, LoadResult, ToChild } from './protocol.js'
+import type { FromChild, LoadJob, LoadResult, MixedJob, MixedResult, ToChild } from './protocol.js'
 
 export interface LoadGenerator {
   run(job: LoadJob): Promise<LoadResult>
-  interleave(job: InterleaveJob): Promise<InterleaveResult>
+  /** See {@link MixedJob}. */
+  mixed(job: MixedJob): Promise<MixedResult>
   close(): Promise<void>
 }
 
@@ -35,7 +36,7 @@ export async function startLoadGenerator(): Promise<LoadGenerator> {
     const waiter = pending.get(message.id)
     if (!waiter) return
     pending.delete(message.id)
-    if (message.type === 'result' || message.type === 'interleaved') waiter.resolve(message.result)
+    if (message.type === 'result' || message.type === 'mixed') waiter.resolve(message.result)
     else waiter.reject(new Error(`load generator: ${message.message}`))
   })
   child.on('exit', (code) => {
@@ -56,7 +57,7 @@ export async function startLoadGenerator(): Promise<LoadGenerator> {
 
   return {
     run: (job) => request<LoadResult>((id) => ({ type: 'run', id, job })),
-    interleave: (job) => request<InterleaveResult>((id) => ({ type: 'interleave', id, job })),
+    mixed: (job) => request<MixedResult>((id) => ({ type: 'mixed', id, job })),
     async close() {
       if (exited) return
       const done = new Promise<void>((resolve) => child.once('exit', () => resolve()))

@@ -6,7 +6,7 @@ import autocannon from 'autocannon'
 import { Client } from 'undici'
 import { SampleBuffer, summarizeLatencies } from '../lib/stats.js'
 import { newClientIp } from './ips.js'
-import type { FromChild, InterleaveJob, InterleaveResult, IpPlan, LoadJob, LoadResult, ToChild } from './protocol.js'
+import type { FromChild, IpPlan, LoadJob, LoadResult, MixedJob, MixedResult, ToChild } from './protocol.js'
 
 function send(message: FromChild): void {
   process.send?.(message)
@@ -91,22 +91,36 @@ function run(job: LoadJob): Promise<LoadResult> {
   })
 }
 
-/** See {@link InterleaveJob}. undici rather than autocannon: autocannon cannot alternate between two servers. */
-async function interleave(job: InterleaveJob): Promise<InterleaveResult> {
-  const clients = job.origins.map((origin) => new Client(origin, { pipelining: 1 }))
+/** A small seeded PRNG (mulberry32): the shuffles of a mixed run are the same every time for one seed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** See {@link MixedJob}. undici rather than autocannon: autocannon cannot alternate between requests this way. */
+async function mixed(job: MixedJob): Promise<MixedResult> {
+  const clients = new Map<string, Client>()
+  for (const r of job.requests) if (!clients.has(r.origin)) clients.set(r.origin, new Client(r.origin, { pipelining: 1 }))
   const ips = ipSource(job)
-  const samples = [new SampleBuffer(), new SampleBuffer()]
+  const random = prng(job.seed)
+  const samples = job.requests.map(() => new SampleBuffer())
   const statusCodes: Record<string, number> = {}
   let errors = 0
-  let diffSum = 0
-  const one = async (side: number, ip: string): Promise<number> => {
+  const one = async (index: number, ip: string): Promise<number> => {
+    const r = job.requests[index]!
     const started = process.hrtime.bigint()
     try {
-      const res = await clients[side]!.request({
-        method: job.method,
-        path: job.path,
-        headers: { ...job.headers, 'x-forwarded-for': ip },
-        ...(job.body === undefined ? {} : { body: job.body }),
+      const res = await clients.get(r.origin)!.request({
+        method: r.method,
+        path: r.path,
+        headers: { ...r.headers, 'x-forwarded-for': ip },
+        ...(r.body === undefined ? {} : { body: r.body }),
       })
       await res.body.dump()
       statusCodes[res.statusCode] = (statusCodes[res.statusCode] ?? 0) + 1
@@ -115,28 +129,28 @@ async function interleave(job: InterleaveJob): Promise<InterleaveResult> {
     }
     return Number(process.hrtime.bigint() - started) / 1e6
   }
+  const order = job.requests.map((_, i) => i)
   const t0 = process.hrtime.bigint()
   try {
-    for (let i = 0; i < job.warmup + job.requests; i++) {
-      // Same client address on both sides; A B then B A, so neither side always goes first.
+    for (let cycle = 0; cycle < job.warmupCycles + job.cycles; cycle++) {
+      // Fisher–Yates: a fresh order every cycle, so no request always follows the same one.
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = Math.floor(random() * (i + 1))
+        const x = order[i]!
+        order[i] = order[j]!
+        order[j] = x
+      }
       const ip = ips.next()
-      const first = i % 2
-      const x = await one(first, ip)
-      const y = await one(1 - first, ip)
-      if (i < job.warmup) continue
-      const a = first === 0 ? x : y
-      const b = first === 0 ? y : x
-      samples[0]!.push(a)
-      samples[1]!.push(b)
-      diffSum += b - a
+      for (const index of order) {
+        const ms = await one(index, ip)
+        if (cycle >= job.warmupCycles) samples[index]!.push(ms)
+      }
     }
   } finally {
-    await Promise.all(clients.map((c) => c.close()))
+    await Promise.all([...clients.values()].map((c) => c.close()))
   }
   return {
-    a: summarizeLatencies(samples[0]!.toArray()),
-    b: summarizeLatencies(samples[1]!.toArray()),
-    meanDiff: diffSum / job.requests,
+    latency: samples.map((s) => summarizeLatencies(s.toArray())),
     statusCodes,
     errors,
     elapsedSec: Number(process.hrtime.bigint() - t0) / 1e9,
@@ -148,9 +162,9 @@ process.on('message', (message: ToChild) => {
     process.disconnect?.()
     return
   }
-  if (message.type === 'interleave') {
-    interleave(message.job).then(
-      (result) => send({ type: 'interleaved', id: message.id, result }),
+  if (message.type === 'mixed') {
+    mixed(message.job).then(
+      (result) => send({ type: 'mixed', id: message.id, result }),
       (err: unknown) => send({ type: 'error', id: message.id, message: err instanceof Error ? err.message : String(err) }),
     )
     return

@@ -43,31 +43,39 @@ export interface LoadResult {
   clientsSent: number
 }
 
-/**
- * An interleaved A/B latency run: one keep-alive connection to each of two servers (same request, same client
- * addresses), one request at a time, alternating A B B A …, so that both sides see the same machine at the same moment
- * and drift cancels out. The servers are otherwise idle: a latency is the time one request takes.
- */
-export interface InterleaveJob {
-  /** `[A, B]`: `http://127.0.0.1:<port>` each. */
-  origins: [string, string]
+/** One of the requests a {@link MixedJob} cycles through. */
+export interface MixedRequest {
+  /** A label for the results (`plain`, `gate`, …). */
+  name: string
+  /** `http://127.0.0.1:<port>` */
+  origin: string
   method: 'GET' | 'POST'
   path: string
   body?: string
   headers: Record<string, string>
-  /** Requests per side after the warm-up. */
-  requests: number
-  /** Requests per side before measuring (not recorded). */
-  warmup: number
-  ips: IpPlan
 }
 
-export interface InterleaveResult {
-  a: LatencySummary
-  b: LatencySummary
-  /** Mean over the A B pairs of (B − A), milliseconds. */
-  meanDiff: number
-  /** Responses by status code, both sides. */
+/**
+ * A paired latency run: one keep-alive connection per origin (in practice one server, so every request shares the
+ * process, the socket and the caches), one request at a time. Each cycle sends every request once, in a fresh
+ * shuffled order (seeded), with the same client address: no request always follows the same one, and every request
+ * sees the machine as it is at that moment, so differences between requests are not drowned by the machine's drift.
+ */
+export interface MixedJob {
+  requests: MixedRequest[]
+  /** Measured cycles. */
+  cycles: number
+  /** Cycles before measuring (not recorded). */
+  warmupCycles: number
+  ips: IpPlan
+  /** Seed of the shuffles (a run can be repeated exactly). */
+  seed: number
+}
+
+export interface MixedResult {
+  /** Per request of the job, in its order: the latency of every measured response (milliseconds). */
+  latency: LatencySummary[]
+  /** Responses by status code, all requests. */
   statusCodes: Record<string, number>
   errors: number
   elapsedSec: number
@@ -75,10 +83,10 @@ export interface InterleaveResult {
 
 export type ToChild =
   | { type: 'run'; id: number; job: LoadJob }
-  | { type: 'interleave'; id: number; job: InterleaveJob }
+  | { type: 'mixed'; id: number; job: MixedJob }
   | { type: 'exit' }
 export type FromChild =
   | { type: 'ready' }
   | { type: 'result'; id: number; result: LoadResult }
-  | { type: 'interleaved'; id: number; result: InterleaveResult }
+  | { type: 'mixed'; id: number; result: MixedResult }
   | { type: 'error'; id: number; message: string }

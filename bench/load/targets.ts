@@ -7,8 +7,8 @@ import { createServer } from 'node:http'
 import { useIpRisk } from '../../src/envelop/index.js'
 import { listen } from '../servers/http.js'
 import type { Framework } from '../lib/results.js'
-import { startTrpcMirror } from '../servers/trpc.js'
-import { createBaselineYoga, startYogaBaseline } from '../servers/graphql.js'
+import { startTrpcMirror, startTrpcVariants, TRPC_VARIANTS } from '../servers/trpc.js'
+import { createBaselineYoga, startYogaBaseline, startYogaVariants, YOGA_VARIANTS } from '../servers/graphql.js'
 import type { LoadJob } from './protocol.js'
 
 export interface ServerHandle {
@@ -33,6 +33,11 @@ export interface FrameworkTarget {
    */
   startInside?(resolver: RiskResolver | null): Promise<ServerHandle>
   endpoint(kind: EndpointKind): Endpoint
+  /**
+   * One server answering the gated request through every variant of the same-server measurement (`load/warm-ab.ts`),
+   * with the request that reaches each; the first variant is the baseline.
+   */
+  startVariants(resolver: RiskResolver): Promise<{ server: ServerHandle; variants: { name: string; endpoint: Endpoint }[] }>
 }
 
 function handle(server: { url: string; close(): Promise<void> }): ServerHandle {
@@ -51,6 +56,10 @@ export const trpcTarget: FrameworkTarget = {
   startProtected: async (resolver) => handle(await startTrpcMirror(resolver)),
   startInside: async (resolver) => handle(await startTrpcMirror(resolver, 'inside')),
   endpoint: (kind) => ({ method: 'GET', path: kind === 'gated' ? '/orders' : '/hello', headers: {} }),
+  startVariants: async (resolver) => ({
+    server: handle(await startTrpcVariants(resolver)),
+    variants: TRPC_VARIANTS.map((name) => ({ name, endpoint: { method: 'GET', path: `/${name}`, headers: {} } })),
+  }),
 }
 
 const gatedQuery = JSON.stringify({ query: 'query Account { user(id: "1") { id email createdAt } }', operationName: 'Account' })
@@ -71,5 +80,12 @@ export const graphqlTarget: FrameworkTarget = {
     path: '/graphql',
     body: kind === 'gated' ? gatedQuery : backgroundQuery,
     headers: { 'content-type': 'application/json', accept: 'application/json' },
+  }),
+  startVariants: async (resolver) => ({
+    server: handle(await startYogaVariants([useIpRisk({ resolver })])),
+    variants: YOGA_VARIANTS.map((name) => ({
+      name,
+      endpoint: { ...graphqlTarget.endpoint('gated'), path: `/${name}/graphql` },
+    })),
   }),
 }

@@ -5,12 +5,16 @@
  *
  * 1. **Throughput, paired**: baseline and protected saturated back to back, order alternating, many short rounds; the
  *    per-round req/s and server-CPU ratios, then their median.
- * 2. **Interleaved latency**: one connection to each server, requests alternating A B B A… (see `InterleaveJob`):
- *    the mean added time per request, with drift cancelled; plus the same run with the baseline on both sides (A/A),
- *    whose difference is the method's noise floor.
+ * 2. **Same-server latency**: one server answering the same request through variants that differ only in what
+ *    runs before the resolver (nothing; nothing again, the A/A control; a framework hook doing nothing; iprisk…), one
+ *    connection, one request at a time in a shuffled order per cycle (see `MixedJob`): per round, each variant's
+ *    median latency and the server's CPU per request. Every variant shares the process, the socket and the caches, so
+ *    the difference of the medians is what the variant's work adds to a request, to about a µs.
  * 3. **Step timing**: the same request on servers with two timing hooks around the iprisk middleware / plugin
  *    (nothing between them on the baseline), one connection sending back to back: the distribution of the time
  *    iprisk's step takes, GC pauses that land in it included, so its p99 is what a warm check adds at p99.
+ *    Run again under saturation (3b): on the warm path the step runs synchronously between the hooks, so its mean
+ *    time, against the server's CPU per request, is its share of throughput (for tRPC, with the middleware level).
  * 4. **CPU profile share**: the protected server saturated under V8's sampling profiler; the share of the samples
  *    that are iprisk's own work (`profile-share.ts`), a ratio within one run, free of the machine's swings.
  */
@@ -25,7 +29,7 @@ import { listen } from '../servers/http.js'
 import { startTimedTrpc } from '../servers/trpc.js'
 import type { LoadGenerator } from './client.js'
 import { clientPool } from './ips.js'
-import type { InterleaveResult } from './protocol.js'
+import type { MixedRequest } from './protocol.js'
 import { profileShare, type ProfileShare } from './profile-share.js'
 import { POOL_SIZE } from './scenarios.js'
 import type { FrameworkTarget, ServerHandle } from './targets.js'
@@ -42,12 +46,21 @@ export interface InsideAbResult {
   /** Per round: app middleware alone ÷ no middleware (the baseline): tRPC's cost of one middleware level. */
   levelRpsRatios: number[]
   levelCpuRatios: number[]
-  /** A = app middleware alone, B = app middleware + guard. */
-  interleaved: InterleaveResult[]
   stepBase: LatencySummary
   stepIprisk: LatencySummary
   /** iprisk's share of the CPU of the app-middleware + guard server, saturated. */
   profile?: ProfileShare
+}
+
+/** The same-server latency measurement: variant names (the first is the baseline) and, per round, what was measured. */
+export interface SameServerResult {
+  names: string[]
+  rounds: {
+    /** Per variant, in the order of `names`: the latency of its requests (milliseconds). */
+    latency: LatencySummary[]
+    /** CPU time of the server's process (user + system) per request of the round, microseconds. */
+    cpuUsPerRequest: number
+  }[]
 }
 
 export interface WarmAbResult {
@@ -59,13 +72,16 @@ export interface WarmAbResult {
   baseCpuUs: number[]
   baseRps: number[]
   protRps: number[]
-  /** A = baseline, B = protected. */
-  interleaved: InterleaveResult[]
-  /** A = baseline, B = another baseline server: the noise floor of the interleaved method. */
-  control: InterleaveResult[]
+  /** The same-server latency measurement (2). */
+  sameServer: SameServerResult
   /** Step timing (ms): nothing between the timing hooks, and iprisk between them. */
   stepBase: LatencySummary
   stepIprisk: LatencySummary
+  /**
+   * Step timing under saturation (3b), per round: the mean time of the step with iprisk and of the empty one (µs), and
+   * each server's CPU per response (µs).
+   */
+  stepLoaded: { baseMeanUs: number; ipriskMeanUs: number; baseCpuUs: number; ipriskCpuUs: number; count: number }[]
   /** iprisk's share of the protected server's CPU, saturated (see `profile-share.ts`). */
   profile?: ProfileShare
   /** tRPC: the same measurements with iprisk inside an existing middleware (`guard`). */
@@ -129,8 +145,8 @@ export async function runWarmAb(
       baseCpuUs: [],
       baseRps: [],
       protRps: [],
-      interleaved: [],
-      control: [],
+      sameServer: { names: [], rounds: [] },
+      stepLoaded: [],
       stepBase: summarizeLatencies(new Float64Array()),
       stepIprisk: summarizeLatencies(new Float64Array()),
       non2xx: 0,
@@ -142,7 +158,6 @@ export async function runWarmAb(
             cpuRatios: [],
             levelRpsRatios: [],
             levelCpuRatios: [],
-            interleaved: [],
             stepBase: summarizeLatencies(new Float64Array()),
             stepIprisk: summarizeLatencies(new Float64Array()),
           }
@@ -172,27 +187,29 @@ export async function runWarmAb(
     }
     log(`  ${target.framework} warm A/B: ${options.abRounds} paired throughput rounds done`)
 
-    const interleave = (other: ServerHandle, first: ServerHandle = base) =>
-      gen.interleave({
-        origins: [first.origin, other.origin],
-        ...endpoint,
-        requests: options.abRequests,
-        warmup: Math.min(500, options.abRequests),
+    // 2. Same-server latency: every variant on one server, paired requests in a shuffled order.
+    const variants = await target.startVariants(risk.resolver)
+    closers.push(() => variants.server.close())
+    const requests: MixedRequest[] = variants.variants.map((v) => ({ name: v.name, origin: variants.server.origin, ...v.endpoint }))
+    const sameServer: SameServerResult = { names: variants.variants.map((v) => v.name), rounds: [] }
+    for (let round = 0; round <= options.abSameRounds; round++) {
+      const before = process.cpuUsage()
+      const r = await gen.mixed({
+        requests,
+        // Round 0 is a warm-up (JIT, caches), not recorded.
+        cycles: round === 0 ? Math.min(1_000, options.abCycles) : options.abCycles,
+        warmupCycles: 0,
         ips,
+        seed: round + 1,
       })
-    for (let round = 0; round < options.abInterleaveRounds; round++) {
-      const x = await interleave(prot)
-      const y = await interleave(control)
-      bad += non2xx(x.statusCodes) + non2xx(y.statusCodes) + x.errors + y.errors
-      result.interleaved.push(x)
-      result.control.push(y)
-      if (inside && appOnly && appGuard) {
-        const z = await interleave(appGuard, appOnly)
-        bad += non2xx(z.statusCodes) + z.errors
-        inside.interleaved.push(z)
-      }
+      const cpu = process.cpuUsage(before)
+      bad += non2xx(r.statusCodes) + r.errors
+      if (round === 0) continue
+      const responses = r.latency.reduce((n, l) => n + l.count, 0)
+      sameServer.rounds.push({ latency: r.latency, cpuUsPerRequest: (cpu.user + cpu.system) / Math.max(1, responses) })
     }
-    log(`  ${target.framework} warm A/B: ${options.abInterleaveRounds} interleaved rounds done`)
+    result.sameServer = sameServer
+    log(`  ${target.framework} warm A/B: ${options.abSameRounds} same-server latency rounds done`)
 
     // 4. iprisk's share of the saturated protected server's CPU, from a CPU profile of this process.
     const profiled = options.quick ? 0.4 : 4
@@ -243,6 +260,27 @@ export async function runWarmAb(
       inside.stepBase = summarizeLatencies(samples.insideBase.toArray())
       inside.stepIprisk = summarizeLatencies(samples.insideIprisk.toArray())
     }
+
+    // 3b. The same step under saturation: on the warm path it runs synchronously between the two hooks (no await, so no
+    // other request's work lands in the window), and its mean time against the server's CPU per request is its share
+    // of throughput. Not for `guard`, which awaits (its window would hold other requests' work).
+    for (let round = 0; round < options.abSatRounds; round++) {
+      const pair = round % 2 === 0 ? [timedBase, timedIprisk] : [timedIprisk, timedBase]
+      const got = new Map<ServerHandle, { meanUs: number; count: number; cpuUs: number }>()
+      for (const server of pair) {
+        const buffer = server === timedBase ? samples.base : samples.iprisk
+        buffer.clear()
+        recording = true
+        const run = await saturate(server, duration)
+        recording = false
+        const step = summarizeLatencies(buffer.toArray())
+        got.set(server, { meanUs: step.avg * 1000, count: step.count, cpuUs: run.cpuUs })
+      }
+      const b = got.get(timedBase)!
+      const p = got.get(timedIprisk)!
+      result.stepLoaded.push({ baseMeanUs: b.meanUs, ipriskMeanUs: p.meanUs, baseCpuUs: b.cpuUs, ipriskCpuUs: p.cpuUs, count: b.count + p.count })
+    }
+    log(`  ${target.framework} warm A/B: ${options.abSatRounds} saturated step-timing rounds done`)
     result.non2xx = bad
     return result
   } finally {

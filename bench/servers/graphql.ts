@@ -52,3 +52,51 @@ export async function startTimedYoga(plugins: Plugin<any>[], record: (ms: number
   }
   return listen(createServer(createBaselineYoga([start, ...plugins, end])))
 }
+
+/** The Yoga instances of {@link startYogaVariants}, in the order the results list them (the first is the baseline). */
+export const YOGA_VARIANTS = ['plain', 'plainAgain', 'plugin', 'iprisk'] as const
+export type YogaVariant = (typeof YOGA_VARIANTS)[number]
+
+/**
+ * For the same-server measurement of the warm path: one Node server in front of four instances of the example's Yoga,
+ * at `/<variant>/graphql`, that differ only in their plugins, so that paired requests to it differ by exactly that
+ * (same process, socket and caches):
+ * - `plain`, `plainAgain`: no plugin (the second one is the A/A control: the method's noise);
+ * - `plugin`: a plugin that only extends the context in `onExecute`: what Envelop charges for any such plugin;
+ * - `iprisk`: `useIpRisk` (the given plugins).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- plugins extend the context with their own fields
+export async function startYogaVariants(iprisk: Plugin<any>[]): Promise<BenchServer> {
+  const noop: Plugin<{ ipRisk: null }> = {
+    onExecute({ extendContext }) {
+      extendContext({ ipRisk: null })
+    },
+  }
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
+  const plugins: Record<YogaVariant, Plugin<any>[]> = { plain: [], plainAgain: [], plugin: [noop], iprisk }
+  const yogas = new Map<string, ReturnType<typeof createBaselineYoga>>(
+    YOGA_VARIANTS.map((name) => {
+      const { resolvers } = createExampleResolvers()
+      const yoga = createYoga({
+        schema: createSchema<ExampleContext>({ typeDefs: [...exampleTypeDefs], resolvers }),
+        graphqlEndpoint: `/${name}/graphql`,
+        batching: true,
+        logging: false,
+        plugins: plugins[name],
+      })
+      return [`/${name}/graphql`, yoga] as const
+    }),
+  )
+  return listen(
+    createServer((req, res) => {
+      const url = req.url ?? ''
+      const end = url.indexOf('?')
+      const yoga = yogas.get(end === -1 ? url : url.slice(0, end))
+      if (yoga === undefined) {
+        res.writeHead(404).end()
+        return
+      }
+      void yoga(req, res)
+    }),
+  )
+}

@@ -123,3 +123,35 @@ export async function startTimedTrpc(
   const router = t.router({ orders: gated.use(end).query(() => ({ orders: [] as string[], score: 5 })) })
   return listen(createHTTPServer({ router, createContext: ({ req }) => ({ req }) }))
 }
+
+/** The procedures of {@link startTrpcVariants}, in the order the results list them (the first is the baseline). */
+export const TRPC_VARIANTS = ['plain', 'plainAgain', 'level', 'gate', 'app', 'appGuard'] as const
+export type TrpcVariant = (typeof TRPC_VARIANTS)[number]
+
+/**
+ * For the same-server measurement of the warm path: one standalone server answering the `orders` request through
+ * six procedures that differ only in what runs before the resolver, so that paired requests to it differ by exactly
+ * that (same process, socket and caches):
+ * - `plain`, `plainAgain`: no middleware (the second one is the A/A control: the method's noise);
+ * - `level`: a middleware that only extends the context (`next({ ctx: { ipRisk: null } })`): what tRPC charges for
+ *   any middleware level, iprisk's or not;
+ * - `gate`: `.use(riskGate(70))`, the documented set-up (the level plus iprisk's check);
+ * - `app`: the app-middleware stand-in alone; `appGuard`: the same with `guard(70)` inside it (iprisk's check alone).
+ * The iprisk set-up matches the mirror router (`pathPolicies: { 'admin.': policies.admin }`).
+ */
+export async function startTrpcVariants(resolver: RiskResolver): Promise<BenchServer> {
+  const risk = createTrpcRisk(resolver, { pathPolicies: { 'admin.': policies.admin } })
+  const answer = () => ({ orders: [] as string[], score: 5 })
+  const procedures: Record<TrpcVariant, AnyProcedureBuilder> = {
+    plain: t.procedure,
+    plainAgain: t.procedure,
+    level: t.procedure.use(({ next }) => next({ ctx: { ipRisk: null } })),
+    gate: t.procedure.use(risk.riskGate(70)),
+    app: t.procedure.use(appMiddleware(null)),
+    appGuard: t.procedure.use(appMiddleware(risk.guard(70))),
+  }
+  const router = t.router(
+    Object.fromEntries(TRPC_VARIANTS.map((name) => [name, procedures[name].query(answer)])) as Record<TrpcVariant, ReturnType<typeof t.procedure.query>>,
+  )
+  return listen(createHTTPServer({ router, createContext: ({ req }) => ({ req }) }))
+}
