@@ -5,6 +5,7 @@
 import autocannon from 'autocannon'
 import { Client } from 'undici'
 import { SampleBuffer, summarizeLatencies } from '../lib/stats.js'
+import { seededRandom } from '../../src/testing/simulator.js'
 import { newClientIp } from './ips.js'
 import type { FromChild, IpPlan, LoadJob, LoadResult, MixedJob, MixedResult, ToChild } from './protocol.js'
 
@@ -91,24 +92,12 @@ function run(job: LoadJob): Promise<LoadResult> {
   })
 }
 
-/** A small seeded PRNG (mulberry32): the shuffles of a mixed run are the same every time for one seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** See {@link MixedJob}. undici rather than autocannon: autocannon cannot alternate between requests this way. */
 async function mixed(job: MixedJob): Promise<MixedResult> {
   const clients = new Map<string, Client>()
   for (const r of job.requests) if (!clients.has(r.origin)) clients.set(r.origin, new Client(r.origin, { pipelining: 1 }))
   const ips = ipSource(job)
-  const random = prng(job.seed)
+  const random = seededRandom(job.seed)
   const samples = job.requests.map(() => new SampleBuffer())
   const statusCodes: Record<string, number> = {}
   let errors = 0

@@ -325,8 +325,12 @@ function assertLatency(latency: unknown): asserts latency is SimulatorLatency {
   throw new TypeError('iprisk simulator: latency is a number of ms >= 0 or { min, max } with 0 <= min <= max')
 }
 
-/** mulberry32: a tiny seeded PRNG, so jittered latencies repeat from run to run. */
-function seededRandom(seed: number): () => number {
+/**
+ * mulberry32: a tiny seeded PRNG, so jittered latencies repeat from run to run. Also used by the reliability suites
+ * and the benchmark's load generator; not part of `iprisk/testing`'s public API.
+ * @internal
+ */
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0

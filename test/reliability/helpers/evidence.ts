@@ -5,6 +5,7 @@
  */
 import { inspect } from 'node:util'
 import type { Logger, SecurityEvent, SecurityEventHook } from '../../../src/core/index.js'
+import { seededRandom } from '../../../src/testing/simulator.js'
 
 /**
  * The API key of every reliability suite: distinctive, so that a single grep over the evidence finds any leak.
@@ -160,14 +161,5 @@ export function captureConsole(evidence: Evidence): () => void {
   }
 }
 
-/** A tiny seeded PRNG (mulberry32), so that "random" fault mixes repeat from run to run. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
+/** A tiny seeded PRNG (mulberry32), so that "random" fault mixes repeat from run to run: the simulator's own. */
+export const seeded: (seed: number) => () => number = seededRandom
