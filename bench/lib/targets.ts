@@ -61,10 +61,8 @@ export function warmAbSummary(ab: WarmAbResult) {
   const rpsRatio = median(ab.rpsRatios)
   return {
     rpsRatio,
-    cost: 1 - rpsRatio,
     rpsQuartiles: quartiles(ab.rpsRatios),
     cpuRatio: median(ab.cpuRatios),
-    baseCpuUs: median(ab.baseCpuUs),
     stepP99AddedMs: ab.stepIprisk.p99 - ab.stepBase.p99,
   }
 }
@@ -77,7 +75,6 @@ export function insideSummary(ab: WarmAbResult) {
   const levelRpsRatio = median(inside.levelRpsRatios)
   return {
     rpsRatio,
-    cost: 1 - rpsRatio,
     rpsQuartiles: quartiles(inside.rpsRatios),
     cpuRatio: median(inside.cpuRatios),
     /** What tRPC charges for one middleware level (a middleware that does no iprisk work ÷ no middleware). */

@@ -121,7 +121,7 @@ async function mixed(job: MixedJob): Promise<MixedResult> {
   const order = job.requests.map((_, i) => i)
   const t0 = process.hrtime.bigint()
   try {
-    for (let cycle = 0; cycle < job.warmupCycles + job.cycles; cycle++) {
+    for (let cycle = 0; cycle < job.cycles; cycle++) {
       // Fisher–Yates: a fresh order every cycle, so no request always follows the same one.
       for (let i = order.length - 1; i > 0; i--) {
         const j = Math.floor(random() * (i + 1))
@@ -130,10 +130,7 @@ async function mixed(job: MixedJob): Promise<MixedResult> {
         order[j] = x
       }
       const ip = ips.next()
-      for (const index of order) {
-        const ms = await one(index, ip)
-        if (cycle >= job.warmupCycles) samples[index]!.push(ms)
-      }
+      for (const index of order) samples[index]!.push(await one(index, ip))
     }
   } finally {
     await Promise.all([...clients.values()].map((c) => c.close()))

@@ -63,17 +63,15 @@ export interface MixedRequest {
  */
 export interface MixedJob {
   requests: MixedRequest[]
-  /** Measured cycles. */
+  /** Cycles: each sends every request once. */
   cycles: number
-  /** Cycles before measuring (not recorded). */
-  warmupCycles: number
   ips: IpPlan
   /** Seed of the shuffles (a run can be repeated exactly). */
   seed: number
 }
 
 export interface MixedResult {
-  /** Per request of the job, in its order: the latency of every measured response (milliseconds). */
+  /** Per request of the job, in its order: the latency of its responses (milliseconds). */
   latency: LatencySummary[]
   /** Responses by status code, all requests. */
   statusCodes: Record<string, number>

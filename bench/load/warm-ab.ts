@@ -78,10 +78,10 @@ export interface WarmAbResult {
   stepBase: LatencySummary
   stepIprisk: LatencySummary
   /**
-   * Step timing under saturation (3b), per round: the mean time of the step with iprisk and of the empty one (µs), and
-   * each server's CPU per response (µs).
+   * Step timing under saturation (3b), per round: the mean time of the step with iprisk and of the empty one (µs), the
+   * empty-step server's CPU per response (µs), and the steps timed.
    */
-  stepLoaded: { baseMeanUs: number; ipriskMeanUs: number; baseCpuUs: number; ipriskCpuUs: number; count: number }[]
+  stepLoaded: { baseMeanUs: number; ipriskMeanUs: number; baseCpuUs: number; count: number }[]
   /** iprisk's share of the protected server's CPU, saturated (see `profile-share.ts`). */
   profile?: ProfileShare
   /** tRPC: the same measurements with iprisk inside an existing middleware (`guard`). */
@@ -113,8 +113,6 @@ export async function runWarmAb(
     await warmL1(risk.resolver, pool)
     const base = await target.startBaseline()
     closers.push(() => base.close())
-    const control = await target.startBaseline()
-    closers.push(() => control.close())
     const prot = await target.startProtected(risk.resolver, 'gated')
     closers.push(() => prot.close())
     // tRPC: the app-middleware pair (without / with iprisk's guard inside).
@@ -198,7 +196,6 @@ export async function runWarmAb(
         requests,
         // Round 0 is a warm-up (JIT, caches), not recorded.
         cycles: round === 0 ? Math.min(1_000, options.abCycles) : options.abCycles,
-        warmupCycles: 0,
         ips,
         seed: round + 1,
       })
@@ -278,7 +275,7 @@ export async function runWarmAb(
       }
       const b = got.get(timedBase)!
       const p = got.get(timedIprisk)!
-      result.stepLoaded.push({ baseMeanUs: b.meanUs, ipriskMeanUs: p.meanUs, baseCpuUs: b.cpuUs, ipriskCpuUs: p.cpuUs, count: b.count + p.count })
+      result.stepLoaded.push({ baseMeanUs: b.meanUs, ipriskMeanUs: p.meanUs, baseCpuUs: b.cpuUs, count: b.count + p.count })
     }
     log(`  ${target.framework} warm A/B: ${options.abSatRounds} saturated step-timing rounds done`)
     result.non2xx = bad

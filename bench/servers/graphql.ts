@@ -12,14 +12,15 @@ import { listen, type BenchServer } from './http.js'
 
 /**
  * The example's Yoga without iprisk (for `yoga.fetch` in the micro benchmarks). `plugins` (default none) lets the micro
- * benchmarks measure what Yoga charges for any plugin with the same hooks.
+ * benchmarks measure what Yoga charges for any plugin with the same hooks; `endpoint` lets several instances share one
+ * server.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- plugins extend the context with their own fields
-export function createBaselineYoga(plugins: Plugin<any>[] = []) {
+export function createBaselineYoga(plugins: Plugin<any>[] = [], endpoint = '/graphql') {
   const { resolvers } = createExampleResolvers()
   return createYoga({
     schema: createSchema<ExampleContext>({ typeDefs: [...exampleTypeDefs], resolvers }),
-    graphqlEndpoint: '/graphql',
+    graphqlEndpoint: endpoint,
     batching: true,
     logging: false,
     plugins,
@@ -75,17 +76,7 @@ export async function startYogaVariants(iprisk: Plugin<any>[]): Promise<BenchSer
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
   const plugins: Record<YogaVariant, Plugin<any>[]> = { plain: [], plainAgain: [], plugin: [noop], iprisk }
   const yogas = new Map<string, ReturnType<typeof createBaselineYoga>>(
-    YOGA_VARIANTS.map((name) => {
-      const { resolvers } = createExampleResolvers()
-      const yoga = createYoga({
-        schema: createSchema<ExampleContext>({ typeDefs: [...exampleTypeDefs], resolvers }),
-        graphqlEndpoint: `/${name}/graphql`,
-        batching: true,
-        logging: false,
-        plugins: plugins[name],
-      })
-      return [`/${name}/graphql`, yoga] as const
-    }),
+    YOGA_VARIANTS.map((name) => [`/${name}/graphql`, createBaselineYoga(plugins[name], `/${name}/graphql`)] as const),
   )
   return listen(
     createServer((req, res) => {
