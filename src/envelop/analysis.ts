@@ -21,6 +21,7 @@ import {
   isAbstractType,
   isObjectType,
   Kind,
+  type DefinitionNode,
   type DirectiveNode,
   type DocumentNode,
   type FieldNode,
@@ -292,15 +293,21 @@ function onlyIntrospection(
   return true
 }
 
+/**
+ * The operation a request runs, when the document and the operation name determine exactly one, by graphql-js's own
+ * rules (`execute` / `subscribe`): no name (`null` or `undefined`) selects the document's only operation; a name (any
+ * string, `""` included: no operation is named `""`) selects the operation of that name. `null` when they determine
+ * none: no operation, several and no name, an unknown name, or a name defined twice (a document that skipped
+ * validation: graphql-js's `execute` then runs the last of them while its `getOperationAST` returns the first, so
+ * neither is a safe single answer). {@link OperationAnalyzer} analyses such a request as all the operations at once.
+ */
 function findOperation(document: DocumentNode, operationName: string | null | undefined): OperationDefinitionNode | null {
   let found: OperationDefinitionNode | null = null
   for (const definition of document.definitions) {
     if (definition.kind !== Kind.OPERATION_DEFINITION) continue
-    if (operationName == null) {
-      if (found !== null) return null // several operations and no name: execution rejects the request
+    if (operationName == null || definition.name?.value === operationName) {
+      if (found !== null) return null
       found = definition
-    } else if (definition.name?.value === operationName) {
-      return definition
     }
   }
   return found
@@ -386,24 +393,118 @@ export function analyzeOperation(
   })
 }
 
+/** One analysis slot: an operation of a document, or (`operation: null`) all of them. */
+interface Slot {
+  readonly operation: OperationDefinitionNode | null
+  analysis: OperationAnalysis | undefined
+}
+
 /**
- * Caches analyses per document (WeakMap: a document dropped by the application's parse cache is collected) and
- * operation name. One cache per {@link SchemaProtection}.
+ * The analyses of one document, indexed once when the document is first seen: one slot per operation definition and
+ * one for "all operations". Names select slots through `named`, built from the document's own definitions, so a name
+ * the document does not define finds no entry and creates none.
+ */
+interface DocumentAnalyses {
+  /** A request without operation name: the document's only operation, else `all`. */
+  readonly unnamed: Slot
+  /** The slot each name defined in the document selects (`all` for a name defined twice). */
+  readonly named: ReadonlyMap<string, Slot>
+  /** Every operation at once: requests that select no single operation. */
+  readonly all: Slot
+  /** One slot per operation definition, in document order. */
+  readonly operations: readonly Slot[]
+  /** The document's other definitions (fragments), for the single-operation views. */
+  readonly others: readonly DefinitionNode[]
+}
+
+function indexDocument(document: DocumentNode): DocumentAnalyses {
+  const all: Slot = { operation: null, analysis: undefined }
+  const named = new Map<string, Slot>()
+  const operations: Slot[] = []
+  const others: DefinitionNode[] = []
+  for (const definition of document.definitions) {
+    if (definition.kind !== Kind.OPERATION_DEFINITION) {
+      others.push(definition)
+      continue
+    }
+    const slot: Slot = { operation: definition, analysis: undefined }
+    operations.push(slot)
+    const name = definition.name?.value
+    if (name !== undefined) named.set(name, named.has(name) ? all : slot)
+  }
+  const unnamed = operations.length === 1 ? (operations[0] as Slot) : all
+  return { unnamed, named, all, operations, others }
+}
+
+/** Every operation's protected fields at once; no operation type (execution resolves no single operation). */
+function unionOf(analyses: readonly OperationAnalysis[]): OperationAnalysis {
+  const selections = analyses.flatMap((analysis) => analysis.selections)
+  return Object.freeze({
+    operationType: null,
+    rootTypeName: null,
+    selections: Object.freeze(selections),
+    conditional: analyses.some((analysis) => analysis.conditional),
+    conservative: analyses.some((analysis) => analysis.conservative),
+    // Never true for a document without operations: the plugin-wide policy still applies (the safe side).
+    introspectionOnly: analyses.length > 0 && analyses.every((analysis) => analysis.introspectionOnly),
+  })
+}
+
+/**
+ * Caches analyses per document and per operation that will execute. One cache per {@link SchemaProtection}.
+ *
+ * - The operation is resolved like graphql-js's execution resolves it (see `findOperation`): the slot is the
+ *   operation's, never the raw `operationName`'s, so `""`, `null` and an absent name cannot share an entry unless
+ *   they select the same operation.
+ * - A request whose name selects no single operation (unknown name, `""`, no name in a document with several
+ *   operations, a name defined twice) is analysed as the union of all the document's operations. graphql-js answers it
+ *   with an error without executing anything, so for graphql-js this changes nothing (a caller the policies allow
+ *   gets graphql-js's own error); an engine with other selection rules can only run one of the document's
+ *   operations, and all of them are enforced. It is never "nothing to protect".
+ * - Bounds: documents are held weakly (a WeakMap: the analyzer never keeps a document alive, so it holds at most the
+ *   documents the application itself keeps, e.g. Yoga's parse cache of 1,024); per document at most one analysis per
+ *   operation definition plus one union, whatever names requests send. Each analysis is proportional to its
+ *   operation's size (see {@link ANALYSIS_BUDGET}).
  */
 export class OperationAnalyzer {
-  readonly #cache = new WeakMap<DocumentNode, Map<string, OperationAnalysis>>()
+  readonly #documents = new WeakMap<DocumentNode, DocumentAnalyses>()
 
   constructor(readonly protection: SchemaProtection) {}
 
   analyze(document: DocumentNode, operationName: string | null | undefined): OperationAnalysis {
-    const key = operationName ?? ''
-    let byName = this.#cache.get(document)
-    const hit = byName?.get(key)
-    if (hit !== undefined) return hit
-    const analysis = analyzeOperation(this.protection, document, operationName)
-    if (byName === undefined) this.#cache.set(document, (byName = new Map()))
-    byName.set(key, analysis)
-    return analysis
+    let entry = this.#documents.get(document)
+    if (entry === undefined) this.#documents.set(document, (entry = indexDocument(document)))
+    const slot = operationName == null ? entry.unnamed : (entry.named.get(operationName) ?? entry.all)
+    return (slot.analysis ??= this.#analyzeSlot(entry, slot))
+  }
+
+  /**
+   * Test hook: how many analyses this analyzer holds for `document` (at most its operation definitions plus one). Not
+   * part of the public API.
+   *
+   * @example
+   * ```ts
+   * for (let i = 0; i < 1000; i++) analyzer.analyze(document, `op${i}`)
+   * expect(analyzer.cachedAnalyses(document)).toBeLessThanOrEqual(operationCount + 1)
+   * ```
+   */
+  cachedAnalyses(document: DocumentNode): number {
+    const entry = this.#documents.get(document)
+    if (entry === undefined) return 0
+    let count = entry.all.analysis === undefined ? 0 : 1
+    for (const slot of entry.operations) if (slot.analysis !== undefined) count++
+    return count
+  }
+
+  #analyzeSlot(entry: DocumentAnalyses, slot: Slot): OperationAnalysis {
+    if (slot.operation === null) {
+      return unionOf(entry.operations.map((each) => (each.analysis ??= this.#analyzeSlot(entry, each))))
+    }
+    // A view of the document with this operation alone, so that the analysis runs on exactly this definition (an
+    // operation that graphql-js would not select by name, e.g. an anonymous one beside others, is still analysed for
+    // the union). Built on a cache miss only.
+    const view: DocumentNode = { kind: Kind.DOCUMENT, definitions: [slot.operation, ...entry.others] }
+    return analyzeOperation(this.protection, view, undefined)
   }
 }
 

@@ -5,6 +5,22 @@
  * selects, before execution (`onExecute` / `onSubscribe`), so a blocked mutation never reaches its resolver. Resolvers
  * are never wrapped: the per-field cost is zero.
  *
+ * The operation enforced is the one the engine will execute, chosen by graphql-js's rules: without `operationName`
+ * the document's only operation, with one (`""` included) the operation of that name. A request that selects no
+ * single operation (an unknown name, `""`, several operations and no name, a name defined twice in a document that
+ * skipped validation) is enforced as all of the document's operations at once: graphql-js answers it with its own
+ * error without executing anything (a caller the policies allow sees that error), and an engine with other rules can
+ * only execute one of them.
+ *
+ * Memory is bounded whatever the requests send. The plugin keeps:
+ * - per schema, the directives read at start-up (held weakly: one entry per live schema);
+ * - per document, its analyses (held weakly: the plugin never keeps a document alive, so it holds at most the
+ *   documents the application keeps, e.g. Yoga's parse cache of 1,024 documents), and within a document at most one
+ *   analysis per operation definition plus one for "all operations": operation names the document does not define
+ *   create no entry;
+ * - the last operation analysed (one document), so that the same operation again costs three identity comparisons;
+ * - per HTTP request, its lookup state (held weakly, by the request object).
+ *
  * @module
  */
 
@@ -372,7 +388,9 @@ export function useIpRisk<TContext extends object = Record<string, unknown>>(
   }
 
   // The last operation analysed: a server answering the same operation again (the common case) skips the lookups by
-  // schema, document and name. Identity comparisons only.
+  // schema, document and name. Identity comparisons only; keyed by the raw `operationName` (`""`, `null` and
+  // `undefined` are different keys), which with the document determines the operation, so it can only repeat the
+  // analyzer's own answer for that name.
   let lastSchema: GraphQLSchema | undefined
   let lastDocument: DocumentNode | undefined
   let lastName: string | null | undefined
