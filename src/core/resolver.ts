@@ -39,6 +39,7 @@ import { classifyIp, createClientIpReader, parseIp } from './ip.js'
 import type { BreakerState } from './metrics.js'
 import { parseResolverOptions, type RiskResolverOptions } from './options.js'
 import { compilePolicy, evaluate, policies } from './policy.js'
+import { normalizeData } from './risk-data.js'
 import type {
   ClientIp,
   IpKind,
@@ -158,48 +159,6 @@ function isFlagged(d: RiskData): boolean {
     d.isDatacenter === true ||
     (d.score !== null && d.score >= FLAGGED_SCORE)
   )
-}
-
-const isFlag = (v: unknown): v is boolean | null | undefined => v === true || v === false || v === null || v === undefined
-
-/**
- * Check a provider's answer (a custom provider's too) like any upstream data, on the miss path: a wrong type is a
- * `bad_response`, never a silent "clean"; a missing field is `null` (unknown). Hand-written rather than zod: these
- * eight checks run once per provider call, where a zod parse would cost more than the rest of the miss path.
- */
-function normalizeData(value: unknown): RiskData | undefined {
-  if (typeof value !== 'object' || value === null) return undefined
-  const v = value as Record<keyof RiskData, unknown>
-  const { score, isVpn, isProxy, isTor, isDatacenter, countryCode, asn, isp } = v
-  if (score != null && !(typeof score === 'number' && score >= 0 && score <= 100)) return undefined
-  if (!isFlag(isVpn) || !isFlag(isProxy) || !isFlag(isTor) || !isFlag(isDatacenter)) return undefined
-  if (countryCode != null && !(typeof countryCode === 'string' && /^[A-Za-z]{2}$/.test(countryCode))) return undefined
-  if (asn != null && !(typeof asn === 'number' && Number.isInteger(asn) && asn >= 0 && asn <= 4_294_967_295)) return undefined
-  if (isp != null && typeof isp !== 'string') return undefined
-  if (
-    score !== undefined &&
-    isVpn !== undefined &&
-    isProxy !== undefined &&
-    isTor !== undefined &&
-    isDatacenter !== undefined &&
-    asn !== undefined &&
-    isp !== undefined &&
-    isp !== '' &&
-    (typeof isp !== 'string' || isp.length <= 512) &&
-    (typeof countryCode === 'string' ? countryCode === countryCode.toUpperCase() : countryCode === null)
-  ) {
-    return value as RiskData // already normal (e.g. from ipasis()): read, never mutated, so no copy
-  }
-  return {
-    score: (score as number | null | undefined) ?? null,
-    isVpn: isVpn ?? null,
-    isProxy: isProxy ?? null,
-    isTor: isTor ?? null,
-    isDatacenter: isDatacenter ?? null,
-    countryCode: countryCode == null ? null : (countryCode as string).toUpperCase(),
-    asn: (asn as number | null | undefined) ?? null,
-    isp: isp == null || isp === '' ? null : (isp as string).slice(0, 512),
-  }
 }
 
 /** Upstream errors a lookup remembers for `cache.failureTtlSeconds` (not the cheap local refusals). */
