@@ -23,6 +23,7 @@ import { LRUCache } from 'lru-cache'
 import {
   SharedTier,
   MemoryTier,
+  CACHE_KEY_VERSION,
   assertRedisAdapterInstalled,
   blockCacheKey,
   connectRedisKeyv,
@@ -312,12 +313,30 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
         `the shared cache (L2) is failing (${reason}); answering from L1 and the provider, probing it again every few seconds`,
       )
     const onFailure = (kind: 'timeout' | 'error'): void => reporter.metrics.l2Error(kind)
+    // A value in L2 that is not a record this resolver could have written is a miss, counted and reported once (under
+    // `cache.prefix`: the L2 option's own report is the one about the store failing).
+    const onInvalid = (problem: string, key: string): void => {
+      reporter.metrics.l2Error('invalid')
+      reporter.configError(
+        'cache.prefix',
+        `the shared cache (L2) holds a value under \`${prefix}:${CACHE_KEY_VERSION}:\` that is not a record iprisk writes with this configuration (${key}: ${problem}); it is read as a miss (the provider is asked, and its answer replaces a stored answer). Another program, instances configured differently, or someone with write access to the store writes under this prefix`,
+      )
+    }
+    const tierOptions = {
+      timeoutMs: opts.l2TimeoutMs,
+      onOpen,
+      onFailure,
+      onInvalid,
+      // The longest lifetimes this resolver writes: a record claiming longer ones was not written by it.
+      maxFreshMs: Math.max(ttlMs, flaggedTtlMs),
+      maxBlockMs: MAX_BLOCK_SECONDS * 1000,
+    }
     if (opts.l2.kind === 'url') {
       assertRedisAdapterInstalled(opts.l2Option)
       const redis = connectRedisKeyv(opts.l2.url, () => undefined)
-      l2 = new SharedTier(redis.keyv, { timeoutMs: opts.l2TimeoutMs, onOpen, onFailure, dispose: redis.destroy })
+      l2 = new SharedTier(redis.keyv, { ...tierOptions, dispose: redis.destroy })
     } else {
-      l2 = new SharedTier(opts.l2.keyv, { timeoutMs: opts.l2TimeoutMs, onOpen, onFailure })
+      l2 = new SharedTier(opts.l2.keyv, tierOptions)
     }
   }
   const keyMemo = new LRUCache<string, { ip: string; key: string }>({ max: KEY_MEMO_MAX })
@@ -560,7 +579,9 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
       const risk = read.risk
       if (!l1Fresh && risk !== undefined) {
         if (risk.freshUntil > now) {
-          installRisk(entry ?? l1.upsert(key), ip, kind, risk.data, risk.freshUntil)
+          // L2 checked the record against the longest TTL; L1 keeps it no longer than this answer's own TTL from now.
+          const freshUntil = Math.min(risk.freshUntil, now + (isFlagged(risk.data) ? flaggedTtlMs : ttlMs))
+          installRisk(entry ?? l1.upsert(key), ip, kind, risk.data, freshUntil)
           metrics.cache('l2')
           return makeRisk(ip, kind, 'scored', null, null, 'l2', performance.now() - t0, risk.data)
         }
