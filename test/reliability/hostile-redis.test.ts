@@ -321,7 +321,7 @@ describe('hostile values under the keys a resolver reads', () => {
     const key = where === 'risk' ? `${prefix}:1:ipasis:${ip}` : `${prefix}:1:block:${ip}`
     const provider = createMemoryProvider({}, { name: 'ipasis', defaultProfile: 'tor' })
     // A generous read budget: this table is about values, not time (the 10 MB value takes a while to transfer).
-    const r = instance({ provider, cache: { l2: SHARED, prefix, l2TimeoutMs: 2_000 }, budget: { timeoutMs: 5_000 } })
+    const r = instance({ provider, cache: { l2: SHARED, prefix, l2TimeoutMs: 5_000 }, budget: { timeoutMs: 10_000 } })
     await connected(r)
     await raw.set(key, text)
     expect(await r.lookup(ip)).toMatchObject({ status: 'scored', source: 'upstream', listed: null, error: null, ...TOR })
