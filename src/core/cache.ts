@@ -19,8 +19,8 @@
 
 import { createRequire } from 'node:module'
 import { LRUCache } from 'lru-cache'
-import { z } from 'zod'
 import { IpRiskConfigError, IpRiskError } from './errors.js'
+import { dataFromTuple } from './risk-data.js'
 import type { IpRisk, RiskData } from './types.js'
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -197,29 +197,73 @@ export interface StoredBlock {
   data: RiskData | null
 }
 
-const nullableBool = z.boolean().nullable()
-// L2 is shared with other processes (and possibly other software): everything read from it is validated, on the miss
-// path only, and anything unexpected is treated as a miss.
-const dataTupleSchema = z.tuple([
-  z.number().min(0).max(100).nullable(),
-  nullableBool,
-  nullableBool,
-  nullableBool,
-  nullableBool,
-  z.string().regex(/^[A-Z]{2}$/).nullable(),
-  z.number().int().min(0).max(4_294_967_295).nullable(),
-  z.string().max(512).nullable(),
-])
-const storedRiskSchema = z.object({ f: z.number().finite(), d: dataTupleSchema })
-const storedBlockSchema = z.object({ u: z.number().finite(), d: dataTupleSchema.nullable() })
+/**
+ * Clock difference tolerated between instances sharing L2: a record may say it is fresh (or blocked) up to this much
+ * longer than this instance would have written it.
+ */
+export const L2_CLOCK_TOLERANCE_MS = 60_000
+/** Longest block the resolver writes (`block(ip, seconds)` takes at most 30 days, as does `blocklist.ttlSeconds`). */
+export const L2_MAX_BLOCK_MS = 30 * 24 * 3_600_000
+/** Longest freshness a record may have when no limit is given: the largest `cache.ttlSeconds` allowed (a week). */
+export const L2_DEFAULT_MAX_FRESH_MS = 7 * 24 * 3_600_000
+/**
+ * Longest stored text the Redis connection parses (an iprisk record is at most about 3.3 KB: a 512-character ISP name,
+ * JSON-escaped, and a few numbers). Longer values are refused without being parsed.
+ */
+export const L2_MAX_VALUE_CHARS = 8_192
+
+/**
+ * What L2 records are checked against, besides their shape: the time now and the longest lifetimes this resolver
+ * writes. A record fresh or blocked for longer than that (plus {@link L2_CLOCK_TOLERANCE_MS}) was not written by a
+ * resolver with this configuration, and is refused. A record in the past is not refused: an expired answer is still
+ * stale data (served only when the provider fails), an expired block is no block.
+ */
+export interface RecordLimits {
+  /** Epoch ms. */
+  now: number
+  /** Longest freshness written, ms: the larger of `cache.ttlSeconds` and `cache.flaggedTtlSeconds`. */
+  maxFreshMs: number
+  /** Longest block written, ms. */
+  maxBlockMs: number
+}
+
+/**
+ * An L2 value that is not an iprisk record: not JSON, the wrong shape, a field out of range, or a lifetime longer
+ * than this resolver would have written. `problem` is a fixed text (never the value, which may be huge or hostile).
+ * Such a value is a miss, never an L2 failure.
+ */
+export class InvalidRecord {
+  constructor(readonly problem: string) {
+    Object.freeze(this)
+  }
+}
+
+const NOT_JSON = new InvalidRecord('not JSON')
+const TOO_LARGE = new InvalidRecord(`longer than ${L2_MAX_VALUE_CHARS} characters`)
+const NOT_ENTRY = new InvalidRecord('not a keyv entry ({"value": …})')
+const NOT_RECORD = new InvalidRecord('not an object with exactly the expected keys')
+const BAD_DATA = new InvalidRecord('data not eight fields in range')
+const BAD_TIME = new InvalidRecord('a time that is not a finite number')
+const TOO_FRESH = new InvalidRecord('fresh for longer than the configured TTL')
+const TOO_LONG_BLOCK = new InvalidRecord('blocked for longer than the longest block')
+
+// L2 is shared with other processes (and possibly other software, or whoever can write to the store): everything read
+// from it is checked, on the miss path only, against the rules a provider's answer is held to (risk-data.ts), strictly
+// (the resolver only writes normalized data) and against the lifetimes the resolver writes. Hand-written: zod's parse
+// of a tuple costs several times more, and the checks must be exactly those of the provider's answer.
+
+/** `o` is a plain object whose own keys are exactly `a` and `b` (a `__proto__` or any other extra key is refused). */
+function hasExactKeys(o: unknown, a: string, b: string): o is Record<string, unknown> {
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) return false
+  const proto: unknown = Object.getPrototypeOf(o)
+  if (proto !== Object.prototype && proto !== null) return false
+  const keys = Object.keys(o)
+  return keys.length === 2 && (keys[0] === a ? keys[1] === b : keys[0] === b && keys[1] === a)
+}
 
 /** @internal */
 export function encodeData(d: RiskData): DataTuple {
   return [d.score, d.isVpn, d.isProxy, d.isTor, d.isDatacenter, d.countryCode, d.asn, d.isp]
-}
-
-function decodeData(t: DataTuple): RiskData {
-  return { score: t[0], isVpn: t[1], isProxy: t[2], isTor: t[3], isDatacenter: t[4], countryCode: t[5], asn: t[6], isp: t[7] }
 }
 
 /** @internal */
@@ -232,19 +276,51 @@ export function encodeBlock(until: number, data: RiskData | null): unknown {
   return { u: until, d: data === null ? null : encodeData(data) }
 }
 
-/** A stored answer, or `undefined` when absent or not in the expected shape. @internal */
-export function decodeRisk(value: unknown): StoredRisk | undefined {
-  if (value === undefined || value === null) return undefined
-  const parsed = storedRiskSchema.safeParse(value)
-  return parsed.success ? { data: decodeData(parsed.data.d as DataTuple), freshUntil: parsed.data.f } : undefined
+function defaultLimits(): RecordLimits {
+  return { now: Date.now(), maxFreshMs: L2_DEFAULT_MAX_FRESH_MS, maxBlockMs: L2_MAX_BLOCK_MS }
 }
 
-/** A stored blocklist entry, or `undefined` when absent or not in the expected shape. @internal */
-export function decodeBlock(value: unknown): StoredBlock | undefined {
+/**
+ * A stored answer; `undefined` when absent; an {@link InvalidRecord} when the value is not one the resolver could
+ * have written under `limits`. @internal
+ */
+export function parseRisk(value: unknown, limits: RecordLimits): StoredRisk | InvalidRecord | undefined {
   if (value === undefined || value === null) return undefined
-  const parsed = storedBlockSchema.safeParse(value)
-  if (!parsed.success) return undefined
-  return { until: parsed.data.u, data: parsed.data.d === null ? null : decodeData(parsed.data.d as DataTuple) }
+  if (value instanceof InvalidRecord) return value
+  if (!hasExactKeys(value, 'f', 'd')) return NOT_RECORD
+  const f = value.f
+  if (typeof f !== 'number' || !Number.isFinite(f)) return BAD_TIME
+  if (f > limits.now + limits.maxFreshMs + L2_CLOCK_TOLERANCE_MS) return TOO_FRESH
+  const data = dataFromTuple(value.d)
+  return data === undefined ? BAD_DATA : { data, freshUntil: f }
+}
+
+/** A stored blocklist entry, `undefined` or an {@link InvalidRecord}; see {@link parseRisk}. @internal */
+export function parseBlock(value: unknown, limits: RecordLimits): StoredBlock | InvalidRecord | undefined {
+  if (value === undefined || value === null) return undefined
+  if (value instanceof InvalidRecord) return value
+  if (!hasExactKeys(value, 'u', 'd')) return NOT_RECORD
+  const u = value.u
+  if (typeof u !== 'number' || !Number.isFinite(u)) return BAD_TIME
+  if (u > limits.now + limits.maxBlockMs + L2_CLOCK_TOLERANCE_MS) return TOO_LONG_BLOCK
+  if (value.d === null) return { until: u, data: null }
+  const data = dataFromTuple(value.d)
+  return data === undefined ? BAD_DATA : { until: u, data }
+}
+
+/**
+ * A stored answer, or `undefined` when absent or not a record the resolver could have written (see
+ * {@link parseRisk}; default limits: now, a week's freshness). @internal
+ */
+export function decodeRisk(value: unknown, limits: RecordLimits = defaultLimits()): StoredRisk | undefined {
+  const parsed = parseRisk(value, limits)
+  return parsed instanceof InvalidRecord ? undefined : parsed
+}
+
+/** A stored blocklist entry, or `undefined` when absent or invalid (see {@link parseBlock}). @internal */
+export function decodeBlock(value: unknown, limits: RecordLimits = defaultLimits()): StoredBlock | undefined {
+  const parsed = parseBlock(value, limits)
+  return parsed instanceof InvalidRecord ? undefined : parsed
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -302,6 +378,30 @@ export const L2_OPERATOR_TIMEOUT_MS = 2_000
 
 const TIMEOUT: unique symbol = Symbol('timeout')
 
+/** What a deserializer throws on a text that is not JSON (`JSON.parse`'s error), as opposed to a store failure. */
+const isParseError = (error: unknown): boolean => error instanceof SyntaxError
+
+/**
+ * Both values, in one round trip when the store can (`getMany`). A Keyv whose deserializer throws on a value that is
+ * not JSON (keyv's default one does) fails the whole batch: the keys are then read one by one, so that such a value
+ * is an invalid record for its key (a miss) and the other key is still read. Any other error rejects (a failure).
+ */
+async function readPair(keyv: KeyvLike, riskKey: string, blockKey: string): Promise<unknown> {
+  if (typeof keyv.getMany === 'function') {
+    try {
+      return await keyv.getMany([riskKey, blockKey])
+    } catch (error) {
+      if (!isParseError(error)) throw error
+    }
+  }
+  const settled = await Promise.allSettled([keyv.get(riskKey), keyv.get(blockKey)])
+  return settled.map((s) => {
+    if (s.status === 'fulfilled') return s.value
+    if (isParseError(s.reason)) return NOT_JSON
+    throw s.reason
+  })
+}
+
 /**
  * `promise`, or {@link TIMEOUT} once `ms` elapse. A rejection after the timeout is absorbed (the `then` below handles
  * it), so a late failure can never surface as an unhandled rejection.
@@ -332,6 +432,8 @@ export interface SharedTierStats {
   /** Reads and writes not attempted because the L2 breaker was open. */
   skipped: number
   writes: number
+  /** Values read that were not valid records ({@link InvalidRecord}): misses, not failures. */
+  invalid: number
 }
 
 /** State of the L2 breaker. */
@@ -345,9 +447,18 @@ export interface SharedTierOptions {
   onOpen?: (reason: string) => void
   /** Called for every failed read or write (for the `iprisk.cache.l2_errors` metric). Must not throw. */
   onFailure?: (kind: 'timeout' | 'error') => void
+  /**
+   * Called for every value read that is not a valid record (a miss, not a failure), with the problem (a fixed text,
+   * never the value) and the key it was read from.
+   */
+  onInvalid?: (problem: string, key: string) => void
+  /** Longest freshness a record may carry, ms (see {@link RecordLimits}). @default {@link L2_DEFAULT_MAX_FRESH_MS} */
+  maxFreshMs?: number
+  /** Longest block a record may carry, ms. @default {@link L2_MAX_BLOCK_MS} */
+  maxBlockMs?: number
   /** Release what the tier owns (a Redis client it created). Not called for a user's Keyv. */
   dispose?: () => void
-  /** Clock, epoch ms. */
+  /** Clock, epoch ms. @default () => Date.now() */
   now?: () => number
 }
 
@@ -373,12 +484,15 @@ export interface SharedRead {
  * @internal
  */
 export class SharedTier {
-  readonly stats: SharedTierStats = { reads: 0, hits: 0, failures: 0, timeouts: 0, skipped: 0, writes: 0 }
+  readonly stats: SharedTierStats = { reads: 0, hits: 0, failures: 0, timeouts: 0, skipped: 0, writes: 0, invalid: 0 }
   #keyv: KeyvLike | undefined
   readonly #ready: Promise<KeyvLike | undefined>
   readonly #timeoutMs: number
   readonly #onOpen: ((reason: string) => void) | undefined
   readonly #onFailure: ((kind: 'timeout' | 'error') => void) | undefined
+  readonly #onInvalid: ((problem: string, key: string) => void) | undefined
+  readonly #maxFreshMs: number
+  readonly #maxBlockMs: number
   readonly #dispose: (() => void) | undefined
   readonly #now: () => number
   #failures = 0
@@ -397,8 +511,12 @@ export class SharedTier {
     this.#timeoutMs = options.timeoutMs
     this.#onOpen = options.onOpen
     this.#onFailure = options.onFailure
+    this.#onInvalid = options.onInvalid
     this.#dispose = options.dispose
-    this.#now = options.now ?? Date.now
+    this.#maxFreshMs = options.maxFreshMs ?? L2_DEFAULT_MAX_FRESH_MS
+    this.#maxBlockMs = options.maxBlockMs ?? L2_MAX_BLOCK_MS
+    // Read through a closure (not `Date.now` captured now), so that a clock faked later is seen.
+    this.#now = options.now ?? (() => Date.now())
     if (isKeyvLike(source)) {
       this.#attach(source)
       this.#ready = Promise.resolve(source)
@@ -473,6 +591,11 @@ export class SharedTier {
   /**
    * Read an answer and a blocklist entry in one round trip (`getMany`). Resolves `undefined` when L2 cannot answer
    * within the budget. Never rejects.
+   *
+   * Only the store failing (an error, a timeout) counts against the breaker. A value that is not a valid record
+   * ({@link parseRisk}, {@link parseBlock}: not JSON, the wrong shape, out of range, too long-lived) is a miss for that
+   * key, counted in `stats.invalid` and reported through `onInvalid`: the lookup goes on to the provider, whose answer
+   * overwrites it.
    */
   async read(riskKey: string, blockKey: string): Promise<SharedRead | undefined> {
     const keyv = this.#keyv
@@ -483,13 +606,9 @@ export class SharedTier {
     }
     this.stats.reads++
     const errorsBefore = this.#errorEvents
-    let values: unknown[] | typeof TIMEOUT
+    let values: unknown
     try {
-      const pending =
-        typeof keyv.getMany === 'function'
-          ? keyv.getMany([riskKey, blockKey])
-          : Promise.all([keyv.get(riskKey), keyv.get(blockKey)])
-      values = await withTimeout(pending, this.#timeoutMs)
+      values = await withTimeout(readPair(keyv, riskKey, blockKey), this.#timeoutMs)
     } catch (error) {
       this.#failure(errorText(error))
       return undefined
@@ -504,11 +623,29 @@ export class SharedTier {
       this.#failure(this.#lastError)
       return undefined
     }
+    if (!Array.isArray(values)) {
+      this.#failure('the store answered a read with something other than a list')
+      return undefined
+    }
     this.#success()
-    const risk = decodeRisk(values[0])
-    const block = decodeBlock(values[1])
+    const limits: RecordLimits = { now: this.#now(), maxFreshMs: this.#maxFreshMs, maxBlockMs: this.#maxBlockMs }
+    let risk = parseRisk(values[0], limits)
+    let block = parseBlock(values[1], limits)
+    if (risk instanceof InvalidRecord) risk = this.#invalid(risk, riskKey)
+    if (block instanceof InvalidRecord) block = this.#invalid(block, blockKey)
     if (risk !== undefined || block !== undefined) this.stats.hits++
     return { risk, block }
+  }
+
+  /** Count and report a value that is not a record; it reads as absent. */
+  #invalid(record: InvalidRecord, key: string): undefined {
+    this.stats.invalid++
+    try {
+      this.#onInvalid?.(record.problem, key)
+    } catch {
+      // reporting is best effort
+    }
+    return undefined
   }
 
   /** Store a value, fire-and-forget: returns at once, never rejects, skipped while the breaker is open. */
@@ -665,7 +802,26 @@ export const REDIS_MAX_QUEUE = 10_000
 
 /** Plain JSON: keyv's default serializer (with its Buffer / BigInt handling) is about 5x slower. */
 const serialize = (data: unknown): string => JSON.stringify(data)
-const deserialize = (text: string): unknown => JSON.parse(text)
+
+/**
+ * Plain JSON, and never a throw: keyv lets a deserializer's error reject the whole `getMany`, which would make a value
+ * that is not JSON look like a store failure (and open the L2 breaker). A text that is too long (refused unparsed), not
+ * JSON, or not a keyv entry `{"value": …}` is read as an entry holding an {@link InvalidRecord}: a miss for its key.
+ * @internal
+ */
+export function deserializeEntry(text: string): unknown {
+  if (text.length > L2_MAX_VALUE_CHARS) return { value: TOO_LARGE }
+  let entry: unknown
+  try {
+    entry = JSON.parse(text)
+  } catch {
+    return { value: NOT_JSON }
+  }
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry) || !Object.hasOwn(entry, 'value')) {
+    return { value: NOT_ENTRY }
+  }
+  return entry
+}
 
 /** The part of a node-redis client used here. */
 interface RedisClientLike {
@@ -745,7 +901,7 @@ export function connectRedisKeyv(url: string, onError: (error: unknown) => void)
       namespace: undefined,
       useKeyPrefix: false,
       serialize,
-      deserialize: deserialize as never,
+      deserialize: deserializeEntry as never,
       throwOnErrors: true,
     })
     instance.on('error', onError)

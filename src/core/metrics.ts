@@ -42,7 +42,10 @@ export const metricNames = Object.freeze({
   budgetRejections: 'iprisk.budget.rejections',
   /** Counter; attribute `hook` (`onDecision` / `onBlock` / `onHighRisk`). */
   hookErrors: 'iprisk.hook.errors',
-  /** Counter; attribute `kind` (`timeout` / `error`): shared-cache (L2) reads and writes that failed. */
+  /**
+   * Counter; attribute `kind`: `timeout` / `error` for shared-cache (L2) reads and writes that failed, `invalid` for
+   * values read that were not valid records (misses, not failures).
+   */
   l2Errors: 'iprisk.cache.l2_errors',
 } as const)
 
@@ -115,8 +118,11 @@ export interface Metrics {
   budgetRejected(kind: 'in_flight' | 'per_minute'): void
   /** Count one hook that threw or rejected (`iprisk.hook.errors`). */
   hookError(hook: HookName): void
-  /** Count one failed shared-cache (L2) read or write (`iprisk.cache.l2_errors`). */
-  l2Error(kind: 'timeout' | 'error'): void
+  /**
+   * Count one failed shared-cache (L2) read or write, or one value read from it that was not a valid record
+   * (`iprisk.cache.l2_errors`).
+   */
+  l2Error(kind: 'timeout' | 'error' | 'invalid'): void
   /** Stop reporting the breaker gauge (call when the resolver closes). Recording afterwards is harmless. */
   close(): void
 }
@@ -229,10 +235,11 @@ export function createMetrics(meterProvider?: MeterProvider): Metrics {
   })
 
   const l2Errors: Counter = meter.createCounter(metricNames.l2Errors, {
-    description: 'Shared-cache (L2) reads and writes that failed or timed out; iprisk answered without L2.',
+    description:
+      'Shared-cache (L2) reads and writes that failed or timed out, and values read that were not valid records; iprisk answered without them.',
     unit: '{error}',
   })
-  const l2ErrorAttrs = attributeTable('kind', ['timeout', 'error'] as const)
+  const l2ErrorAttrs = attributeTable('kind', ['timeout', 'error', 'invalid'] as const)
 
   const decisionAttrs = Object.create(null) as Record<ReportedAction, Record<DecisionReason, Attributes>>
   for (const action of ACTIONS) {

@@ -23,6 +23,7 @@ import { LRUCache } from 'lru-cache'
 import {
   SharedTier,
   MemoryTier,
+  CACHE_KEY_VERSION,
   assertRedisAdapterInstalled,
   blockCacheKey,
   connectRedisKeyv,
@@ -39,6 +40,7 @@ import { classifyIp, createClientIpReader, parseIp } from './ip.js'
 import type { BreakerState } from './metrics.js'
 import { parseResolverOptions, type RiskResolverOptions } from './options.js'
 import { compilePolicy, evaluate, policies } from './policy.js'
+import { normalizeData } from './risk-data.js'
 import type {
   ClientIp,
   IpKind,
@@ -158,48 +160,6 @@ function isFlagged(d: RiskData): boolean {
     d.isDatacenter === true ||
     (d.score !== null && d.score >= FLAGGED_SCORE)
   )
-}
-
-const isFlag = (v: unknown): v is boolean | null | undefined => v === true || v === false || v === null || v === undefined
-
-/**
- * Check a provider's answer (a custom provider's too) like any upstream data, on the miss path: a wrong type is a
- * `bad_response`, never a silent "clean"; a missing field is `null` (unknown). Hand-written rather than zod: these
- * eight checks run once per provider call, where a zod parse would cost more than the rest of the miss path.
- */
-function normalizeData(value: unknown): RiskData | undefined {
-  if (typeof value !== 'object' || value === null) return undefined
-  const v = value as Record<keyof RiskData, unknown>
-  const { score, isVpn, isProxy, isTor, isDatacenter, countryCode, asn, isp } = v
-  if (score != null && !(typeof score === 'number' && score >= 0 && score <= 100)) return undefined
-  if (!isFlag(isVpn) || !isFlag(isProxy) || !isFlag(isTor) || !isFlag(isDatacenter)) return undefined
-  if (countryCode != null && !(typeof countryCode === 'string' && /^[A-Za-z]{2}$/.test(countryCode))) return undefined
-  if (asn != null && !(typeof asn === 'number' && Number.isInteger(asn) && asn >= 0 && asn <= 4_294_967_295)) return undefined
-  if (isp != null && typeof isp !== 'string') return undefined
-  if (
-    score !== undefined &&
-    isVpn !== undefined &&
-    isProxy !== undefined &&
-    isTor !== undefined &&
-    isDatacenter !== undefined &&
-    asn !== undefined &&
-    isp !== undefined &&
-    isp !== '' &&
-    (typeof isp !== 'string' || isp.length <= 512) &&
-    (typeof countryCode === 'string' ? countryCode === countryCode.toUpperCase() : countryCode === null)
-  ) {
-    return value as RiskData // already normal (e.g. from ipasis()): read, never mutated, so no copy
-  }
-  return {
-    score: (score as number | null | undefined) ?? null,
-    isVpn: isVpn ?? null,
-    isProxy: isProxy ?? null,
-    isTor: isTor ?? null,
-    isDatacenter: isDatacenter ?? null,
-    countryCode: countryCode == null ? null : (countryCode as string).toUpperCase(),
-    asn: (asn as number | null | undefined) ?? null,
-    isp: isp == null || isp === '' ? null : (isp as string).slice(0, 512),
-  }
 }
 
 /** Upstream errors a lookup remembers for `cache.failureTtlSeconds` (not the cheap local refusals). */
@@ -353,12 +313,30 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
         `the shared cache (L2) is failing (${reason}); answering from L1 and the provider, probing it again every few seconds`,
       )
     const onFailure = (kind: 'timeout' | 'error'): void => reporter.metrics.l2Error(kind)
+    // A value in L2 that is not a record this resolver could have written is a miss, counted and reported once (under
+    // `cache.prefix`: the L2 option's own report is the one about the store failing).
+    const onInvalid = (problem: string, key: string): void => {
+      reporter.metrics.l2Error('invalid')
+      reporter.configError(
+        'cache.prefix',
+        `the shared cache (L2) holds a value under \`${prefix}:${CACHE_KEY_VERSION}:\` that is not a record iprisk writes with this configuration (${key}: ${problem}); it is read as a miss (the provider is asked, and its answer replaces a stored answer). Another program, instances configured differently, or someone with write access to the store writes under this prefix`,
+      )
+    }
+    const tierOptions = {
+      timeoutMs: opts.l2TimeoutMs,
+      onOpen,
+      onFailure,
+      onInvalid,
+      // The longest lifetimes this resolver writes: a record claiming longer ones was not written by it.
+      maxFreshMs: Math.max(ttlMs, flaggedTtlMs),
+      maxBlockMs: MAX_BLOCK_SECONDS * 1000,
+    }
     if (opts.l2.kind === 'url') {
       assertRedisAdapterInstalled(opts.l2Option)
       const redis = connectRedisKeyv(opts.l2.url, () => undefined)
-      l2 = new SharedTier(redis.keyv, { timeoutMs: opts.l2TimeoutMs, onOpen, onFailure, dispose: redis.destroy })
+      l2 = new SharedTier(redis.keyv, { ...tierOptions, dispose: redis.destroy })
     } else {
-      l2 = new SharedTier(opts.l2.keyv, { timeoutMs: opts.l2TimeoutMs, onOpen, onFailure })
+      l2 = new SharedTier(opts.l2.keyv, tierOptions)
     }
   }
   const keyMemo = new LRUCache<string, { ip: string; key: string }>({ max: KEY_MEMO_MAX })
@@ -601,7 +579,9 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
       const risk = read.risk
       if (!l1Fresh && risk !== undefined) {
         if (risk.freshUntil > now) {
-          installRisk(entry ?? l1.upsert(key), ip, kind, risk.data, risk.freshUntil)
+          // L2 checked the record against the longest TTL; L1 keeps it no longer than this answer's own TTL from now.
+          const freshUntil = Math.min(risk.freshUntil, now + (isFlagged(risk.data) ? flaggedTtlMs : ttlMs))
+          installRisk(entry ?? l1.upsert(key), ip, kind, risk.data, freshUntil)
           metrics.cache('l2')
           return makeRisk(ip, kind, 'scored', null, null, 'l2', performance.now() - t0, risk.data)
         }
