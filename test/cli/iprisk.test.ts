@@ -14,6 +14,11 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const CLI = 'src/cli/iprisk.ts'
 const USAGE_FIRST_LINE = 'Usage: iprisk simulate [--port N] [--host ADDRESS] [--quiet]'
 
+/** A child's output inside an error message, its stack lines disguised: vitest would parse them as this test's frames. */
+function quoted(output: string): string {
+  return output.replace(/^(\s*)at /gm, '$1· at ')
+}
+
 interface Child {
   proc: ChildProcessWithoutNullStreams
   stdout: () => string
@@ -50,7 +55,7 @@ async function urlOf(child: Child): Promise<string> {
     const match = /listening on (http:\/\/\S+)/.exec(child.stdout())
     if (match) return match[1] as string
     if (child.proc.exitCode !== null || Date.now() > deadline) {
-      throw new Error(`no URL printed; stdout: ${child.stdout()} stderr: ${child.stderr()}`)
+      throw new Error(`no URL printed; stdout: ${quoted(child.stdout())} stderr: ${quoted(child.stderr())}`)
     }
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
