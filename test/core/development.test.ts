@@ -135,6 +135,42 @@ describe('what it scores (resolver.lookup)', () => {
   })
 })
 
+describe('whose address is read', () => {
+  it('property: the switch never changes the client IP, whatever the peer, the headers and trustProxy', async () => {
+    const trustSettings = [false, 'loopback', 1, true] as const
+    const pairs = trustSettings.map((trustProxy) => ({
+      trustProxy,
+      dev: resolver({ trustProxy, development: { scoreLocalAddresses: true } }),
+      plain: resolver({ trustProxy }),
+    }))
+    const address = fc.oneof(
+      fc.constantFrom('127.0.0.1', '127.0.0.40', '::1', '::ffff:127.0.0.40', '10.0.0.1', '203.0.113.40', '2001:db8::40'),
+      fc.ipV4(),
+      fc.ipV6(),
+    )
+    fc.assert(
+      fc.property(
+        fc.nat(trustSettings.length - 1),
+        address,
+        fc.record(
+          {
+            'x-forwarded-for': fc.array(fc.oneof(address, fc.string()), { minLength: 1, maxLength: 4 }).map((l) => l.join(', ')),
+            'x-real-ip': address,
+            forwarded: address.map((ip) => `for="${ip.includes(':') ? `[${ip}]` : ip}"`),
+          },
+          { requiredKeys: [] },
+        ),
+        (which, peer, headers) => {
+          const { dev, plain } = pairs[which] as (typeof pairs)[number]
+          const req = { headers, socket: { remoteAddress: peer } }
+          expect(dev.clientIp(req)).toEqual(plain.clientIp(req))
+        },
+      ),
+      { seed: 23, numRuns: 500 },
+    )
+  })
+})
+
 // ---------------------------------------------------------------------------------------------------------------------
 // Over real HTTP: a small server with the switch, called from different loopback addresses (Linux answers on every
 // 127.x.y.z), like `curl --interface 127.0.0.40`.
