@@ -151,6 +151,35 @@ export interface BlocklistOptions {
 }
 
 /**
+ * The development switch: local development against the simulator (`npx iprisk simulate`) only.
+ *
+ * @example
+ * ```ts
+ * createRiskResolver({
+ *   provider: ipasis({ apiKey: process.env.IPASIS_API_KEY! }), // IPASIS_BASE_URL=http://127.0.0.1:8420
+ *   development: { scoreLocalAddresses: process.env.NODE_ENV === 'development' },
+ * })
+ * // curl --interface 127.0.0.40 http://127.0.0.1:3000/…   → scored as the simulator's Tor profile, blocked
+ * ```
+ */
+export interface DevelopmentOptions {
+  /**
+   * Score loopback callers (127.0.0.0/8, ::1) and documentation-range callers (192.0.2.0/24, 198.51.100.0/24,
+   * 203.0.113.0/24, 2001:db8::/32, 3fff::/20) through the provider like global addresses, so that `curl` against
+   * your own server gets real decisions from the simulator's profiles (127.0.0.40: Tor, ...). Other non-global
+   * addresses (private, link-local, ...) are still never looked up.
+   *
+   * It changes only which addresses are scored, never which peers are trusted: the client IP is read exactly as
+   * without it (`trustProxy`), so a request header cannot choose the address either way.
+   *
+   * Refused with an {@link IpRiskConfigError} when `NODE_ENV` is `production` (trimmed, any case); when on, the
+   * resolver warns once at creation (logger, else `console.warn`).
+   * @default false
+   */
+  scoreLocalAddresses?: boolean
+}
+
+/**
  * Options of `createRiskResolver`. Only `provider` is required.
  *
  * @example
@@ -194,6 +223,13 @@ export interface RiskResolverOptions extends ObservabilityOptions {
    * @default false
    */
   scoreDocumentationRanges?: boolean
+  /**
+   * Local development only: `{ scoreLocalAddresses: true }` scores loopback and documentation-range callers through
+   * the provider (meant for `npx iprisk simulate`). Refused when `NODE_ENV` is `production`. See
+   * {@link DevelopmentOptions}.
+   * @default { scoreLocalAddresses: false }
+   */
+  development?: DevelopmentOptions
   /** Cache settings, or a shared store alone (`'redis://…'` or a Keyv) meaning `{ l2: … }`. @default L1 only */
   cache?: string | KeyvLike | CacheOptions
   /** Limits on provider calls. @default { timeoutMs: 1500, maxInFlight: 64 } */
@@ -251,6 +287,10 @@ export interface ResolvedOptions {
   trustProxySet: boolean
   failMode: FailMode
   scoreDocumentationRanges: boolean
+  /** `development.scoreLocalAddresses`: loopback callers are scored too. */
+  scoreLoopback: boolean
+  /** Warnings the resolver reports once at creation, as `[option, message]` (e.g. the development switch is on). */
+  startupWarnings: ReadonlyArray<readonly [option: string, message: string]>
   l1Max: number
   l2: L2Source | undefined
   /** Option path of the L2 setting, for run-time reports (`cache` or `cache.l2`). */
@@ -358,6 +398,7 @@ const optionsSchema = objectOf({
     .enum(['open', 'closed'], { error: (issue) => `must be 'open' or 'closed', got ${describe(issue.input)}` })
     .optional(),
   scoreDocumentationRanges: bool.optional(),
+  development: objectOf({ scoreLocalAddresses: bool.optional() }).optional(),
   cache: z.unknown().optional(), // shorthand handled in parseResolverOptions, then cacheSchema
   budget: objectOf({
     timeoutMs: num(1, 60_000, { unit: 'milliseconds' }).optional(),
@@ -400,6 +441,22 @@ function check(schema: z.ZodType, value: unknown, prefix: string): void {
     throw new IpRiskConfigError(path === '' ? key : `${path}.${key}`, 'unknown option (check the spelling)')
   }
   throw new IpRiskConfigError(path === '' ? 'options' : path, issue?.message ?? 'is invalid')
+}
+
+const DEVELOPMENT_WARNING =
+  'development scoring is on: loopback (127.0.0.0/8, ::1) and documentation-range callers are looked up like global addresses (for local development against `npx iprisk simulate`); never turn it on in production'
+
+/**
+ * Whether `NODE_ENV` says production. Read defensively: `process` does not exist on every runtime, and reading the
+ * environment may throw where it needs a permission (Deno).
+ */
+function isProductionEnv(): boolean {
+  try {
+    const value: unknown = globalThis.process?.env?.NODE_ENV
+    return typeof value === 'string' && value.trim().toLowerCase() === 'production'
+  } catch {
+    return false
+  }
 }
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
@@ -478,6 +535,14 @@ export function parseResolverOptions(options: unknown): ResolvedOptions {
     if (o[key] !== undefined) (observability as Record<string, unknown>)[key] = o[key]
   }
 
+  const scoreLocal = o.development?.scoreLocalAddresses === true
+  if (scoreLocal && isProductionEnv()) {
+    throw new IpRiskConfigError(
+      'development.scoreLocalAddresses',
+      'is refused when NODE_ENV is "production": it scores loopback and documentation-range callers, for local development against `npx iprisk simulate` only',
+    )
+  }
+
   const budget = o.budget ?? {}
   const breaker = o.breaker === false ? undefined : (o.breaker ?? {})
   const blocklist = o.blocklist === false ? undefined : (o.blocklist ?? {})
@@ -487,7 +552,9 @@ export function parseResolverOptions(options: unknown): ResolvedOptions {
     ip,
     trustProxySet: o.trustProxy !== undefined && o.trustProxy !== false,
     failMode: o.failMode ?? resolverDefaults.failMode,
-    scoreDocumentationRanges: o.scoreDocumentationRanges ?? resolverDefaults.scoreDocumentationRanges,
+    scoreDocumentationRanges: (o.scoreDocumentationRanges ?? resolverDefaults.scoreDocumentationRanges) || scoreLocal,
+    scoreLoopback: scoreLocal,
+    startupWarnings: scoreLocal ? [['development.scoreLocalAddresses', DEVELOPMENT_WARNING]] : [],
     l1Max,
     l2,
     l2Option,

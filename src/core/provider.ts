@@ -29,7 +29,13 @@ export interface IpasisOptions {
   /**
    * Base URL of the API: `http:` or `https:`, no credentials, query or fragment. A path prefix is kept
    * (`https://gateway.example/ipasis` → `https://gateway.example/ipasis/v1/ip/{ip}`); a trailing slash is tolerated.
-   * @default 'https://api.ipasis.com'
+   *
+   * When this option is not given, the environment variable `IPASIS_BASE_URL` is used if it is set and not empty
+   * (read once, when `ipasis()` is called), e.g. `IPASIS_BASE_URL=http://127.0.0.1:8420` to run against
+   * `npx iprisk simulate`. Precedence: this option, then `IPASIS_BASE_URL`, then the default. The variable is
+   * validated exactly like the option; a bad value throws an {@link IpRiskConfigError} naming `IPASIS_BASE_URL`.
+   * The API key is sent to whatever the URL names: treat the variable like the key.
+   * @default process.env.IPASIS_BASE_URL, else 'https://api.ipasis.com'
    */
   baseUrl?: string
   /**
@@ -64,6 +70,8 @@ export interface IpasisOptions {
 }
 
 const DEFAULT_BASE_URL = 'https://api.ipasis.com'
+/** Environment variable read for the base URL when the `baseUrl` option is not given. */
+const BASE_URL_ENV = 'IPASIS_BASE_URL'
 const DEFAULT_TIMEOUT_MS = 1500
 const DEFAULT_CONNECTIONS = 16
 /** Largest body read from the API. A real answer is ~300 bytes; anything near this is not an IPASIS answer. */
@@ -91,7 +99,12 @@ const BODY_HIGH_WATER_MARK = 16 * 1024
  * {@link IpRiskError} (not a `ProviderError`: it is a caller bug, not an upstream failure) before any I/O, so attacker
  * text can never reach the upstream URL.
  *
- * @throws {@link IpRiskConfigError} naming the option when an option is invalid.
+ * The base URL is the `baseUrl` option, else the `IPASIS_BASE_URL` environment variable, else
+ * `https://api.ipasis.com`: `IPASIS_BASE_URL=http://127.0.0.1:8420` points an unchanged `ipasis({ apiKey })` at
+ * `npx iprisk simulate`.
+ *
+ * @throws {@link IpRiskConfigError} naming the option when an option is invalid (`IPASIS_BASE_URL` when the base URL
+ * came from that variable).
  *
  * @example
  * ```ts
@@ -108,7 +121,9 @@ export function ipasis(options: IpasisOptions): Provider {
     throw new IpRiskConfigError('options', 'ipasis() expects an options object with at least `apiKey`')
   }
   const apiKey = validateApiKey(options.apiKey)
-  const { origin, prefix } = validateBaseUrl(options.baseUrl)
+  const fromEnv = options.baseUrl === undefined ? readEnv(BASE_URL_ENV) : undefined
+  const { origin, prefix } =
+    fromEnv === undefined ? validateBaseUrl(options.baseUrl, 'baseUrl') : validateBaseUrl(fromEnv, BASE_URL_ENV)
   const timeoutMs = validateInteger('timeoutMs', options.timeoutMs, DEFAULT_TIMEOUT_MS, 1, 60_000)
   const style = options.style ?? 'path'
   if (style !== 'path' && style !== 'query') {
@@ -271,26 +286,40 @@ function validateApiKey(value: unknown): string {
   return value
 }
 
-function validateBaseUrl(value: unknown): { origin: string; prefix: string } {
+/**
+ * An environment variable, or `undefined` when it is unset or empty. Defensive: `process` does not exist on every
+ * runtime (browsers, some edge runtimes), and reading the environment may throw where it needs a permission (Deno).
+ */
+function readEnv(name: string): string | undefined {
+  try {
+    const value: unknown = globalThis.process?.env?.[name]
+    return typeof value === 'string' && value !== '' ? value : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** `source` names where the value came from: the option, or the environment variable read in its place. */
+function validateBaseUrl(value: unknown, source: 'baseUrl' | typeof BASE_URL_ENV): { origin: string; prefix: string } {
   if (value === undefined) return { origin: DEFAULT_BASE_URL, prefix: '' }
   if (typeof value !== 'string' || value === '') {
-    throw new IpRiskConfigError('baseUrl', 'must be an absolute http(s) URL such as https://api.ipasis.com')
+    throw new IpRiskConfigError(source, 'must be an absolute http(s) URL such as https://api.ipasis.com')
   }
   // The value is not echoed: it might carry credentials.
   let url: URL
   try {
     url = new URL(value)
   } catch {
-    throw new IpRiskConfigError('baseUrl', 'is not a valid absolute URL')
+    throw new IpRiskConfigError(source, 'is not a valid absolute URL')
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new IpRiskConfigError('baseUrl', 'must use http: or https:')
+    throw new IpRiskConfigError(source, 'must use http: or https:')
   }
   if (url.username !== '' || url.password !== '') {
-    throw new IpRiskConfigError('baseUrl', 'must not contain credentials; pass the key as `apiKey`')
+    throw new IpRiskConfigError(source, 'must not contain credentials; pass the key as `apiKey`')
   }
   if (/[?#]/.test(value)) {
-    throw new IpRiskConfigError('baseUrl', 'must not contain a query string or fragment')
+    throw new IpRiskConfigError(source, 'must not contain a query string or fragment')
   }
   return { origin: url.origin, prefix: url.pathname.replace(/\/+$/, '') }
 }

@@ -295,6 +295,7 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     throw error
   }
   const reporter = createReporter(opts.observability)
+  for (const [option, message] of opts.startupWarnings) reporter.configError(option, message)
   const metrics = reporter.metrics
   const provider = opts.provider
   const { ttlMs, flaggedTtlMs, staleMs, failureTtlMs, timeoutMs, maxInFlight, maxPerMinute, ipv6Prefix, prefix } = opts
@@ -428,7 +429,7 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
   }
 
   function scorable(kind: IpKind): boolean {
-    return kind === 'global' || (kind === 'documentation' && scoreDocs)
+    return kind === 'global' || (kind === 'documentation' && scoreDocs) || (kind === 'loopback' && opts.scoreLoopback)
   }
 
   function staticAnswer(ip: string, listed: 'allow' | 'deny' | null, kind: IpKind | null): IpRisk {

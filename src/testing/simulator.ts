@@ -358,6 +358,12 @@ export interface IpasisSimulatorOptions {
   apiKey?: string
   /** Which auth header is accepted: both, or only one (to check a client sends the right one). @default 'any' */
   auth?: 'any' | 'bearer' | 'x-api-key'
+  /**
+   * Accept any non-empty key in an accepted header, not only `apiKey` (a request without a key still gets 401).
+   * `npx iprisk simulate` turns it on, so an app keeps its own `IPASIS_API_KEY`, whatever it is.
+   * @default false
+   */
+  acceptAnyKey?: boolean
   /** @default '127.0.0.1' */
   host?: string
   /** @default 0 (a free port) */
@@ -465,6 +471,7 @@ export async function startIpasisSimulator(options: IpasisSimulatorOptions = {})
   const apiKey = options.apiKey ?? 'test-key'
   if (typeof apiKey !== 'string' || apiKey === '') throw new TypeError('iprisk simulator: apiKey must be a non-empty string')
   const acceptAuth = options.auth ?? 'any'
+  const acceptAnyKey = options.acceptAnyKey === true
   const shape = options.shape ?? 'auto'
   const basePath = (options.basePath ?? '').replace(/\/+$/, '')
   if (basePath !== '' && !/^\/[A-Za-z0-9._~/-]*$/.test(basePath)) {
@@ -536,7 +543,8 @@ export async function startIpasisSimulator(options: IpasisSimulatorOptions = {})
     perIp.set(ip, (perIp.get(ip) ?? 0) + 1)
 
     const keyOk =
-      (acceptAuth !== 'x-api-key' && bearer === apiKey) || (acceptAuth !== 'bearer' && xKey === apiKey)
+      (acceptAuth !== 'x-api-key' && bearer !== undefined && (bearer === apiKey || acceptAnyKey)) ||
+      (acceptAuth !== 'bearer' && xKey !== undefined && xKey !== '' && (xKey === apiKey || acceptAnyKey))
     if (!keyOk) return sendJson(res, 401, { error: 'invalid_api_key' })
 
     const fault = takeFault(ip)
