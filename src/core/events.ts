@@ -484,10 +484,10 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
 
   /**
    * Write an event to the logger: allows at `info`; would-blocks at `warn`, at most once per
-   * {@link DECISION_LOG_INTERVAL_MS} per (client IP, policy, action, reason), the line after a quiet spell carrying
-   * `suppressed` (a copy of the event is made only then).
+   * {@link DECISION_LOG_INTERVAL_MS} per (client IP, policy, action, reason), by the clock when written, the line
+   * after a quiet spell carrying `suppressed` (a copy of the event is made only then).
    */
-  function log(event: SecurityEvent, wouldBlock: boolean, time: number): void {
+  function log(event: SecurityEvent, wouldBlock: boolean): void {
     if (logger === undefined) return
     try {
       if (!wouldBlock) {
@@ -496,6 +496,7 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
       }
       // Policy names are the application's, IPs are canonical: a newline cannot make two keys collide by accident.
       const key = `${event.ip ?? ''}\n${event.policy === null ? '\u0000' : event.policy}\n${event.action}\n${event.reason}`
+      const time = now()
       const window = logWindows.get(key)
       let suppressed = 0
       if (window === undefined) logWindows.set(key, { loggedAt: time, suppressed: 0 })
@@ -524,7 +525,7 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
       let event = pending.event
       if (event === undefined) {
         event = securityEvent(pending.decision, pending.info, pending.time, pending.count)
-        if ((pending.mask & TO_LOG) !== 0) log(event, pending.decision.wouldBlock, pending.time)
+        if ((pending.mask & TO_LOG) !== 0) log(event, pending.decision.wouldBlock)
       }
       const mask = pending.mask
       if ((mask & TO_DECISION) !== 0 && onDecision !== undefined) invoke('onDecision', onDecision, event)
@@ -591,7 +592,7 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
         // No request to coalesce with: this decision is its own event, logged now.
         const time = now()
         const event = securityEvent(decision, info, time)
-        if ((mask & TO_LOG) !== 0) log(event, decision.wouldBlock, time)
+        if ((mask & TO_LOG) !== 0) log(event, decision.wouldBlock)
         if ((mask & TO_HOOKS) !== 0) enqueue({ decision, info, action, time, count: 1, mask, event })
       } catch {
         // Reporting never breaks a request (e.g. a malformed decision from a JavaScript caller).
