@@ -4,9 +4,9 @@
  *
  * Volume is bounded by requests, not by calls: the decisions of one request (`RequestInfo.request`) with the same
  * policy and outcome, made in the same turn of the event loop (the calls of a tRPC batch, the operations of a GraphQL
- * batch), are one event carrying their `count`; and a would-block repeated for the same client IP, policy and reason
- * is written to the log at most once per {@link DECISION_LOG_INTERVAL_MS}, the next line carrying how many were
- * `suppressed`. Metrics count every decision.
+ * batch), are one event carrying their `count`; and a would-block repeated for the same client IP, path, policy and
+ * reason is written to the log at most {@link DECISION_LOG_BURST} times per {@link DECISION_LOG_INTERVAL_MS}, the next
+ * line carrying how many were `suppressed`. Metrics count every decision.
  *
  * Reporting never throws and never waits: a decision without a request is logged inline (inside `try`); the events of
  * a request are logged at the end of the current turn of the event loop, once its calls have been decided; hooks run
@@ -129,9 +129,9 @@ export type SecurityEventHook = (event: SecurityEvent) => void | Promise<void>
 export interface ObservabilityOptions {
   /**
    * Receives emitted events as `logger.warn(event, 'iprisk decision')` for blocks and monitored would-blocks,
-   * `logger.info` for allows. Would-blocks repeated for the same client IP, policy, action and reason are written at
-   * most once per {@link DECISION_LOG_INTERVAL_MS}; the next line written for them carries `suppressed`, the number
-   * of decisions left out since the previous one (hooks and metrics are not rate-limited).
+   * `logger.info` for allows. Would-blocks repeated for the same client IP, adapter, path, policy, action and reason
+   * are written at most {@link DECISION_LOG_BURST} times per {@link DECISION_LOG_INTERVAL_MS}; the next line written
+   * for them carries `suppressed`, the number of decisions left out (hooks and metrics are not rate-limited).
    */
   logger?: Logger
   /**
@@ -218,28 +218,40 @@ export interface Reporter {
 export const DECISION_LOG_MESSAGE = 'iprisk decision'
 
 /**
- * The log rate limit of repeated would-blocks: for one client IP, policy, action (`block` or `monitor`) and reason, at
- * most one `iprisk decision` line is written per this interval (60 s). The decisions in between are not logged; the
- * next line written for that key carries `suppressed`, how many were left out since the previous line. Allows
- * (thinned by `sampleAllows` instead), hooks and metrics are not rate-limited.
+ * The window of the log rate limit of repeated would-blocks (60 s): for one client IP, adapter, path, policy, action
+ * (`block` or `monitor`) and reason, at most {@link DECISION_LOG_BURST} `iprisk decision` lines are written per
+ * window, which starts with the first line written for the key. The decisions after those lines are not logged; the
+ * first line of the key's next window carries `suppressed`, how many were left out. Allows (thinned by `sampleAllows`
+ * instead), hooks and metrics are not rate-limited.
  *
  * @example
  * ```ts
- * // A Tor exit hammering one procedure for an hour: at most 60 log lines, and the metrics count every call.
- * const maxLinesPerHour = 3_600_000 / DECISION_LOG_INTERVAL_MS // 60
+ * // A Tor exit hammering one procedure for an hour: at most 300 log lines, and the metrics count every call.
+ * const maxLinesPerHour = (3_600_000 / DECISION_LOG_INTERVAL_MS) * DECISION_LOG_BURST // 300
  * ```
  */
 export const DECISION_LOG_INTERVAL_MS = 60_000
 
 /**
- * How many (client IP, policy, action, reason) keys the log rate limit remembers; beyond, the least recently used is
- * forgotten (its next would-block is logged again, and a `suppressed` count it held is only in the metrics). Bounds
- * the rate limiter's memory whatever the number of client IPs.
+ * How many lines one key of the log rate limit may write per {@link DECISION_LOG_INTERVAL_MS} (5): a person retrying
+ * by hand sees each attempt; a flood is cut after the fifth.
  *
  * @example
  * ```ts
- * // At most DECISION_LOG_KEYS distinct attackers are rate-limited at a time; each key costs about 150 bytes.
- * const bound = DECISION_LOG_KEYS * 150 // ~1.5 MB
+ * const maxLinesPerMinutePerKey = DECISION_LOG_BURST // 5
+ * ```
+ */
+export const DECISION_LOG_BURST = 5
+
+/**
+ * How many keys (client IP, adapter, path, policy, action, reason) the log rate limit remembers; beyond, the least
+ * recently used is forgotten (its next would-block is logged again, and a `suppressed` count it held is only in the
+ * metrics). Bounds the rate limiter's memory whatever the number of client IPs: a key is at most about 700 bytes
+ * (paths are capped at 200 characters), typically under 200.
+ *
+ * @example
+ * ```ts
+ * const worstCaseBytes = DECISION_LOG_KEYS * 700 // ~7 MB; typically under 2 MB
  * ```
  */
 export const DECISION_LOG_KEYS = 10_000
@@ -392,11 +404,13 @@ interface Pending {
   event: SecurityEvent | undefined
 }
 
-/** Where the log rate limit of one (client IP, policy, action, reason) stands. */
+/** Where the log rate limit of one (client IP, adapter, path, policy, action, reason) stands. */
 interface LogWindow {
-  /** When the last line of this key was written (epoch ms). */
-  loggedAt: number
-  /** Decisions not logged since then. */
+  /** When the window began: the time of its first line (epoch ms). */
+  start: number
+  /** Lines written in the window. */
+  lines: number
+  /** Decisions not logged in the window (after its last line). */
   suppressed: number
 }
 
@@ -483,9 +497,10 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
   }
 
   /**
-   * Write an event to the logger: allows at `info`; would-blocks at `warn`, at most once per
-   * {@link DECISION_LOG_INTERVAL_MS} per (client IP, policy, action, reason), by the clock when written, the line
-   * after a quiet spell carrying `suppressed` (a copy of the event is made only then).
+   * Write an event to the logger: allows at `info`; would-blocks at `warn`, at most {@link DECISION_LOG_BURST} lines
+   * per {@link DECISION_LOG_INTERVAL_MS} per (client IP, adapter, path, policy, action, reason), by the clock when
+   * written, the first line of a window after suppressed decisions carrying `suppressed` (a copy of the event is made
+   * only then).
    */
   function log(event: SecurityEvent, wouldBlock: boolean): void {
     if (logger === undefined) return
@@ -494,20 +509,25 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
         logger.info(event, DECISION_LOG_MESSAGE)
         return
       }
-      // Policy names are the application's, IPs are canonical: a newline cannot make two keys collide by accident.
-      const key = `${event.ip ?? ''}\n${event.policy === null ? '\u0000' : event.policy}\n${event.action}\n${event.reason}`
+      // Identical blocks: same client, same place (adapter, path), same policy and outcome. The IP is canonical and
+      // the other fields come from the application's code (policy names, procedure paths, schema coordinates), so a
+      // newline cannot make two keys collide by accident.
+      const key = `${event.ip ?? ''}\n${event.adapter ?? ''}\n${event.path ?? ''}\n${event.policy ?? '\u0000'}\n${event.action}\n${event.reason}`
       const time = now()
       const window = logWindows.get(key)
       let suppressed = 0
-      if (window === undefined) logWindows.set(key, { loggedAt: time, suppressed: 0 })
-      else {
-        // A clock that went back opens a new window rather than muting the key until it catches up.
-        if (time >= window.loggedAt && time - window.loggedAt < DECISION_LOG_INTERVAL_MS) {
+      if (window === undefined) logWindows.set(key, { start: time, lines: 1, suppressed: 0 })
+      else if (time >= window.start && time - window.start < DECISION_LOG_INTERVAL_MS) {
+        // Inside the window. (A clock that went back opens a new window rather than muting the key until it catches up.)
+        if (window.lines >= DECISION_LOG_BURST) {
           window.suppressed += event.count
           return
         }
+        window.lines++
+      } else {
         suppressed = window.suppressed
-        window.loggedAt = time
+        window.start = time
+        window.lines = 1
         window.suppressed = 0
       }
       logger.warn(suppressed === 0 ? event : { ...event, suppressed }, DECISION_LOG_MESSAGE)

@@ -9,6 +9,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   createReporter,
+  DECISION_LOG_BURST,
   DECISION_LOG_INTERVAL_MS,
   DECISION_LOG_KEYS,
   securityEvent,
@@ -64,7 +65,12 @@ const lowRisk = compilePolicy({ name: 'lowRisk(70)', threshold: 70 })
 const monitorHuman = compilePolicy({ ...policies.human, monitor: true })
 const tor = (ip = '185.220.101.1'): IpRisk => risk({ ip, score: 92, isTor: true })
 const decide = (answer: IpRisk, policy: Readonly<Policy> = human): Decision => evaluate(answer, policy, 'open')
-const info = (request: object | undefined, path = 'signup'): RequestInfo => ({ adapter: 'trpc', path, method: 'mutation', request })
+const info = (request: object | undefined, path = 'signup', method = 'mutation'): RequestInfo => ({
+  adapter: 'trpc',
+  path,
+  method,
+  request,
+})
 
 /** The fields that tell events apart, the count, and `suppressed` when present. */
 function summary(e: Record<string, unknown> | SecurityEvent): Record<string, unknown> {
@@ -195,36 +201,40 @@ function recordingOnDecision(): { hooks: { onDecision: (e: SecurityEvent) => voi
 }
 
 describe('createReporter: repeated would-blocks are rate-limited in the log', () => {
-  it(`writes one line per key per ${String(DECISION_LOG_INTERVAL_MS)} ms; the next line carries the decisions suppressed in between`, async () => {
+  const block = () => decide(tor())
+
+  it(`writes at most ${String(DECISION_LOG_BURST)} lines per key per ${String(DECISION_LOG_INTERVAL_MS)} ms window; the first line of the next window carries the decisions suppressed`, async () => {
     const logger = recordingLogger()
     const blocked: SecurityEvent[] = []
     let now = T0
     const reporter = createReporter({ logger, now: () => now, onBlock: (e) => void blocked.push(e) })
-    const steps: [atMs: number, calls: number][] = [
-      [0, 1], // logged
+    const steps: [atMs: number, decisions: number][] = [
+      [0, DECISION_LOG_BURST], // the window starts: all logged
       [1_000, 1], // suppressed (1)
       [30_000, 1], // suppressed (2)
-      [DECISION_LOG_INTERVAL_MS - 1, 1], // suppressed (3): the boundary is not reached
-      [DECISION_LOG_INTERVAL_MS, 1], // logged, suppressed: 3; a new interval starts
-      [DECISION_LOG_INTERVAL_MS + 1, 1], // suppressed (1)
-      [3 * DECISION_LOG_INTERVAL_MS, 1], // logged, suppressed: 1
-      [3 * DECISION_LOG_INTERVAL_MS + 1, 1], // suppressed
+      [DECISION_LOG_INTERVAL_MS - 1, 1], // suppressed (3): the window is not over
+      [DECISION_LOG_INTERVAL_MS, 1], // a new window: logged, suppressed: 3
+      [DECISION_LOG_INTERVAL_MS + 1, DECISION_LOG_BURST - 1], // logged: the window's burst is now spent
+      [DECISION_LOG_INTERVAL_MS + 2, 1], // suppressed (1)
+      [3 * DECISION_LOG_INTERVAL_MS, 1], // a new window: logged, suppressed: 1
     ]
-    for (const [at, calls] of steps) {
+    for (const [at, decisions] of steps) {
       now = T0 + at
-      for (let i = 0; i < calls; i++) reporter.decision(decide(tor()), info(undefined))
+      for (let i = 0; i < decisions; i++) reporter.decision(block(), info(undefined))
     }
+    const line = (at: number, suppressed?: number) => [new Date(T0 + at).toISOString(), suppressed]
     expect(logger.calls.map((c) => [c.obj.timestamp, c.obj.suppressed])).toStrictEqual([
-      [new Date(T0).toISOString(), undefined],
-      [new Date(T0 + DECISION_LOG_INTERVAL_MS).toISOString(), 3],
-      [new Date(T0 + 3 * DECISION_LOG_INTERVAL_MS).toISOString(), 1],
+      ...Array(DECISION_LOG_BURST).fill(line(0)),
+      line(DECISION_LOG_INTERVAL_MS, 3),
+      ...Array(DECISION_LOG_BURST - 1).fill(line(DECISION_LOG_INTERVAL_MS + 1)),
+      line(3 * DECISION_LOG_INTERVAL_MS, 1),
     ])
     // The line with `suppressed` is a copy; the event itself (as the hooks get it) has no such field.
-    expect(Object.isFrozen(logger.calls[1]?.obj)).toBe(false)
-    expect('suppressed' in (logger.calls[1]?.obj ?? {})).toBe(true)
+    const withSuppressed = logger.calls[DECISION_LOG_BURST]?.obj ?? {}
+    expect(Object.isFrozen(withSuppressed)).toBe(false)
     // Hooks get every event, none of them with `suppressed`.
     await endOfTurn()
-    expect(blocked).toHaveLength(steps.length)
+    expect(blocked).toHaveLength(steps.reduce((sum, [, decisions]) => sum + decisions, 0))
     expect(blocked.every((e) => !('suppressed' in e))).toBe(true)
   })
 
@@ -232,64 +242,83 @@ describe('createReporter: repeated would-blocks are rate-limited in the log', ()
     const logger = recordingLogger()
     let now = T0
     const reporter = createReporter({ logger, now: () => now })
-    reporter.decision(decide(tor()), info(undefined))
+    for (let i = 0; i < DECISION_LOG_BURST; i++) reporter.decision(block(), info(undefined))
     now += 1_000
     const batch = {}
-    for (let i = 0; i < 250; i++) reporter.decision(decide(tor()), info(batch))
+    for (let i = 0; i < 250; i++) reporter.decision(block(), info(batch))
     await endOfTurn()
     now += DECISION_LOG_INTERVAL_MS
-    reporter.decision(decide(tor()), info(undefined))
+    reporter.decision(block(), info(undefined))
     expect(logger.calls.map((c) => [c.obj.count, c.obj.suppressed])).toStrictEqual([
-      [1, undefined],
+      ...Array(DECISION_LOG_BURST).fill([1, undefined]),
       [1, 250],
     ])
   })
 
   it.each([
-    ['another client IP', decide(tor('185.220.101.2'))],
-    ['another policy', decide(tor(), lowRisk)],
-    ['another action (monitored would-block)', decide(tor(), monitorHuman)],
-    ['another reason', decide(risk({ ip: '185.220.101.1', score: 88 }))],
-  ])('%s is another key: logged within the interval', (_name, other) => {
+    ['another client IP', decide(tor('185.220.101.2')), info(undefined)],
+    ['another policy', decide(tor(), lowRisk), info(undefined)],
+    ['another action (monitored would-block)', decide(tor(), monitorHuman), info(undefined)],
+    ['another reason', decide(risk({ ip: '185.220.101.1', score: 88 })), info(undefined)],
+    ['another path', decide(tor()), info(undefined, 'login')],
+    ['another adapter', decide(tor()), { ...info(undefined), adapter: 'graphql' }],
+  ])('%s is another key: logged while the first key is held back', (_name, other, otherInfo) => {
     const logger = recordingLogger()
     const reporter = createReporter({ logger, now: () => T0 })
-    reporter.decision(decide(tor()), info(undefined))
-    reporter.decision(other, info(undefined))
-    reporter.decision(decide(tor()), info(undefined))
-    reporter.decision(other, info(undefined))
-    expect(logger.calls).toHaveLength(2)
+    for (let i = 0; i <= DECISION_LOG_BURST; i++) reporter.decision(block(), info(undefined)) // the last is held back
+    reporter.decision(other, otherInfo)
+    reporter.decision(block(), info(undefined)) // held back
+    expect(logger.calls).toHaveLength(DECISION_LOG_BURST + 1)
+    expect([logger.calls.at(-1)?.obj.path, logger.calls.at(-1)?.obj.adapter, logger.calls.at(-1)?.obj.ip]).toStrictEqual([
+      otherInfo.path,
+      otherInfo.adapter,
+      other.risk.ip,
+    ])
+  })
+
+  it('the user agent, method and operation name are not part of the key: a client cannot vary them to be logged', () => {
+    const logger = recordingLogger()
+    const reporter = createReporter({ logger, now: () => T0 })
+    for (let i = 0; i < 10; i++) {
+      const varied = { ...info(undefined), userAgent: `ua${String(i)}`, operationName: `Op${String(i)}`, method: `m${String(i)}` }
+      reporter.decision(block(), varied)
+    }
+    expect(logger.calls).toHaveLength(DECISION_LOG_BURST)
   })
 
   it('allows are not rate-limited (sampleAllows thins them)', () => {
     const logger = recordingLogger()
     const reporter = createReporter({ logger, now: () => T0 })
-    for (let i = 0; i < 5; i++) reporter.decision(decide(risk()), info(undefined))
-    expect(logger.calls.map((c) => c.level)).toStrictEqual(Array(5).fill('info'))
+    for (let i = 0; i < 2 * DECISION_LOG_BURST; i++) reporter.decision(decide(risk()), info(undefined))
+    expect(logger.calls.map((c) => c.level)).toStrictEqual(Array(2 * DECISION_LOG_BURST).fill('info'))
   })
 
-  it('a clock that went back opens a new interval instead of muting the key', () => {
+  it('a clock that went back opens a new window instead of muting the key', () => {
     const logger = recordingLogger()
     let now = T0
     const reporter = createReporter({ logger, now: () => now })
-    reporter.decision(decide(tor()), info(undefined))
+    for (let i = 0; i <= DECISION_LOG_BURST; i++) reporter.decision(block(), info(undefined)) // the last is held back
     now = T0 - 3_600_000
-    reporter.decision(decide(tor()), info(undefined))
-    now += 1
-    reporter.decision(decide(tor()), info(undefined))
-    expect(logger.calls.map((c) => c.obj.suppressed)).toStrictEqual([undefined, undefined])
+    reporter.decision(block(), info(undefined))
+    expect(logger.calls.map((c) => c.obj.suppressed)).toStrictEqual([...Array<undefined>(DECISION_LOG_BURST).fill(undefined), 1])
   })
 
   it(`remembers at most ${String(DECISION_LOG_KEYS)} keys: the least recently used is forgotten and logged again`, () => {
     const logger = recordingLogger()
     const reporter = createReporter({ logger, now: () => T0 })
     const ipOf = (n: number) => `10.${String((n >> 16) & 255)}.${String((n >> 8) & 255)}.${String(n & 255)}`
-    const block = (n: number) => reporter.decision(decide(tor(ipOf(n))), info(undefined))
-    for (let n = 0; n <= DECISION_LOG_KEYS; n++) block(n) // one key more than remembered: key 0 is evicted
-    expect(logger.calls).toHaveLength(DECISION_LOG_KEYS + 1)
-    block(DECISION_LOG_KEYS) // remembered: suppressed
-    expect(logger.calls).toHaveLength(DECISION_LOG_KEYS + 1)
-    block(0) // forgotten: logged again (its interval is not over)
-    expect(logger.calls).toHaveLength(DECISION_LOG_KEYS + 2)
+    const blockIp = (n: number, times = 1) => {
+      for (let i = 0; i < times; i++) reporter.decision(decide(tor(ipOf(n))), info(undefined))
+    }
+    blockIp(0, DECISION_LOG_BURST) // key 0's burst is spent
+    blockIp(DECISION_LOG_KEYS, DECISION_LOG_BURST) // so is this one's
+    for (let n = 1; n < DECISION_LOG_KEYS; n++) blockIp(n) // one key more than remembered: key 0, the oldest, goes
+    const lines = logger.calls.length
+    expect(lines).toBe(2 * DECISION_LOG_BURST + DECISION_LOG_KEYS - 1)
+    blockIp(DECISION_LOG_KEYS) // remembered: held back
+    expect(logger.calls).toHaveLength(lines)
+    blockIp(0) // forgotten: logged again, although its window is not over
+    expect(logger.calls).toHaveLength(lines + 1)
     expect(logger.calls.at(-1)?.obj.ip).toBe(ipOf(0))
   })
 })
@@ -309,29 +338,34 @@ const IPS = ['185.220.101.1', '185.220.101.2'] as const
 const ANSWERS = [(ip: string) => risk({ ip }), (ip: string) => tor(ip), (ip: string) => risk({ ip, score: 88 })] as const
 
 type Step =
-  | { kind: 'decide'; request: number | null; ip: number; policy: number; answer: number }
+  | { kind: 'decide'; request: number | null; ip: number; path: number; policy: number; answer: number }
   | { kind: 'advance'; ms: number }
   | { kind: 'turn' }
 
+/** Mostly the first value: keys repeat, so windows fill up and lines are held back. */
+const mostlyFirst = (count: number): fc.Arbitrary<number> =>
+  fc.oneof({ weight: 4, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: count - 1 }) })
+
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   {
-    weight: 8,
+    weight: 10,
     arbitrary: fc.record({
       kind: fc.constant('decide' as const),
       request: fc.option(fc.integer({ min: 0, max: 1 }), { nil: null, freq: 4 }),
-      ip: fc.integer({ min: 0, max: IPS.length - 1 }),
-      policy: fc.integer({ min: 0, max: POLICIES.length - 1 }),
+      ip: mostlyFirst(IPS.length),
+      path: mostlyFirst(2),
+      policy: mostlyFirst(POLICIES.length),
       answer: fc.integer({ min: 0, max: ANSWERS.length - 1 }),
     }),
   },
   {
-    weight: 2,
+    weight: 1,
     arbitrary: fc.record({
       kind: fc.constant('advance' as const),
-      // The interval's edges come up often, not only by chance.
+      // The window's edges come up often, not only by chance; other steps are short, so windows fill up.
       ms: fc.oneof(
         fc.constantFrom(1, DECISION_LOG_INTERVAL_MS - 1, DECISION_LOG_INTERVAL_MS),
-        fc.integer({ min: 0, max: 2 * DECISION_LOG_INTERVAL_MS }),
+        fc.integer({ min: 0, max: DECISION_LOG_INTERVAL_MS / 4 }),
       ),
     }),
   },
@@ -339,6 +373,8 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
 )
 
 interface ModelEvent {
+  /** Unique per decision (carried as the event's `method`), to tell events apart. */
+  id: string
   path: string
   action: string
   reason: string
@@ -363,19 +399,24 @@ describe('property: coalescing and the log rate limit follow their rules on rand
         const events: ModelEvent[] = []
         let open = new Map<string, ModelEvent>()
         let turnQueue: ModelEvent[] = []
-        const logged: { path: string; suppressed: number | undefined }[] = []
-        const windows = new Map<string, { at: number; held: number }>()
+        const logged: { id: string; suppressed: number | undefined }[] = []
+        const windows = new Map<string, { start: number; lines: number; held: number }>()
         const expectedCounts: Record<string, number> = {}
         const writeLog = (e: ModelEvent): void => {
-          if (!e.wouldBlock) return void logged.push({ path: e.path, suppressed: undefined })
-          const key = `${String(e.ip)} ${String(e.policy)} ${e.action} ${e.reason}`
+          if (!e.wouldBlock) return void logged.push({ id: e.id, suppressed: undefined })
+          const key = `${String(e.ip)} ${e.path} ${String(e.policy)} ${e.action} ${e.reason}`
+          // A window opens with a line and lasts the interval; it holds at most the burst of lines, then holds back.
           const w = windows.get(key)
-          if (w !== undefined && now >= w.at && now - w.at < DECISION_LOG_INTERVAL_MS) {
-            w.held += e.count
+          if (w !== undefined && now >= w.start && now - w.start < DECISION_LOG_INTERVAL_MS) {
+            if (w.lines === DECISION_LOG_BURST) w.held += e.count
+            else {
+              w.lines++
+              logged.push({ id: e.id, suppressed: undefined })
+            }
             return
           }
-          logged.push({ path: e.path, suppressed: w === undefined || w.held === 0 ? undefined : w.held })
-          windows.set(key, { at: now, held: 0 })
+          logged.push({ id: e.id, suppressed: w === undefined || w.held === 0 ? undefined : w.held })
+          windows.set(key, { start: now, lines: 1, held: 0 })
         }
         const endTurn = async (): Promise<void> => {
           await endOfTurn()
@@ -392,12 +433,13 @@ describe('property: coalescing and the log rate limit follow their rules on rand
             const policy = POLICIES[step.policy] as Readonly<Policy>
             const d = decide((ANSWERS[step.answer] as (ip: string) => IpRisk)(IPS[step.ip] as string), policy)
             const action = d.monitored ? 'monitor' : d.action
-            const path = `d${String(n++)}`
+            const id = `d${String(n++)}`
+            const path = `p${String(step.path)}`
             expectedCounts[`${action}/${d.reason}`] = (expectedCounts[`${action}/${d.reason}`] ?? 0) + 1
             const request = step.request === null ? undefined : requests[step.request]
-            reporter.decision(d, info(request, path))
+            reporter.decision(d, info(request, path, id))
 
-            const fresh: ModelEvent = { path, action, reason: d.reason, policy: d.policy.name ?? null, ip: d.risk.ip, count: 1, wouldBlock: d.wouldBlock }
+            const fresh: ModelEvent = { id, path, action, reason: d.reason, policy: d.policy.name ?? null, ip: d.risk.ip, count: 1, wouldBlock: d.wouldBlock }
             if (step.request === null) {
               events.push(fresh)
               writeLog(fresh) // logged at once
@@ -416,11 +458,11 @@ describe('property: coalescing and the log rate limit follow their rules on rand
         await endTurn()
 
         // Hooks: exactly the model's events (one per request, policy and outcome per turn), in creation order.
-        expect(hooked.map((e) => [e.path, e.action, e.reason, e.policy, e.ip, e.count])).toStrictEqual(
-          events.map((e) => [e.path, e.action, e.reason, e.policy, e.ip, e.count]),
+        expect(hooked.map((e) => [e.method, e.path, e.action, e.reason, e.policy, e.ip, e.count])).toStrictEqual(
+          events.map((e) => [e.id, e.path, e.action, e.reason, e.policy, e.ip, e.count]),
         )
         // Log: exactly the lines the rate limit lets through, with their suppressed counts.
-        expect(logger.calls.map((c) => ({ path: c.obj.path, suppressed: c.obj.suppressed }))).toStrictEqual(logged)
+        expect(logger.calls.map((c) => ({ id: c.obj.method, suppressed: c.obj.suppressed }))).toStrictEqual(logged)
         // Metrics: every decision.
         expect(counts).toStrictEqual(expectedCounts)
       }),

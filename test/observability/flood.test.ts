@@ -3,12 +3,13 @@
  * batch of 1,000 blocked calls from one Tor client is one log line and one `onBlock` call carrying `count: 1000`,
  * while the `iprisk.decisions` metric counts the 1,000 calls; a Yoga batch likewise; distinct policies and outcomes in
  * one request each get their event; and a client blocked again and again, request after request, is written to the
- * log once per `DECISION_LOG_INTERVAL_MS` for each (IP, policy, outcome), the next line carrying how many decisions
- * were `suppressed` (time is faked: `Date` only, the servers' timers run for real).
+ * log at most `DECISION_LOG_BURST` times per `DECISION_LOG_INTERVAL_MS` for each (IP, adapter, path, policy, outcome),
+ * the next window's first line carrying how many decisions were `suppressed` (time is faked: `Date` only, the servers'
+ * timers run for real).
  */
 import { AggregationTemporality, MeterProvider, MetricReader, type MetricData } from '@opentelemetry/sdk-metrics'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { DECISION_LOG_INTERVAL_MS, metricNames, type RiskResolverOptions, type SecurityEvent } from '../../src/core/index.js'
+import { DECISION_LOG_BURST, DECISION_LOG_INTERVAL_MS, metricNames, type RiskResolverOptions, type SecurityEvent } from '../../src/core/index.js'
 import type { IpasisSimulator } from '../../src/testing/index.js'
 import {
   LONG_UA,
@@ -278,59 +279,68 @@ describe('one request, one event per policy and outcome: a Yoga batch (the examp
 
 describe('repeated identical blocks across requests are rate-limited in the log (hooks and metrics are not)', () => {
   const T0 = Date.UTC(2025, 0, 1, 12, 0, 0)
+  const signup = ['signup', { email: 'ada@example.com' }] as const
 
-  it(`one line per (ip, policy, outcome) per ${String(DECISION_LOG_INTERVAL_MS)} ms; the next line carries the decisions suppressed since the previous one`, async () => {
+  it(`at most ${String(DECISION_LOG_BURST)} lines per (ip, path, policy, outcome) per ${String(DECISION_LOG_INTERVAL_MS)} ms window; the next window's first line carries the decisions suppressed`, async () => {
     vi.useFakeTimers({ toFake: ['Date'], now: T0 })
     const h = await harness()
     const a = freshIp(sim, 'tor')
     const b = freshIp(sim, 'tor')
-    const signup = ['signup', { email: 'ada@example.com' }] as const
     const at = async (ms: number, ip: string, calls: number): Promise<void> => {
       vi.setSystemTime(T0 + ms)
       const reply = await trpcMutationBatch(h.stack.trpc, Array(calls).fill(signup), { ip, ua: 'curl/8.5.0' })
       expect(trpcOutcomes(reply)).toStrictEqual(Array<string>(calls).fill('FORBIDDEN tor_exit_node'))
     }
 
-    await at(0, a, 1) // logged
-    await at(20_000, a, 5) // suppressed: 5 decisions
+    for (let i = 0; i < DECISION_LOG_BURST; i++) await at(i * 1_000, a, 1) // a's window (from 0): all logged
+    await at(20_000, a, 5) // a's burst is spent: suppressed, 5 decisions
     await at(30_000, b, 1) // another client: its own key, logged
-    await at(DECISION_LOG_INTERVAL_MS - 1, a, 1) // still inside a's interval: suppressed, 6 in all
-    await at(DECISION_LOG_INTERVAL_MS, a, 2) // a's interval is over: logged, carrying the 6
-    await at(DECISION_LOG_INTERVAL_MS + 1, a, 1) // a new interval began with that line: suppressed
+    await at(DECISION_LOG_INTERVAL_MS - 1, a, 1) // still inside a's window: suppressed, 6 in all
+    await at(DECISION_LOG_INTERVAL_MS, a, 2) // a's next window: logged, carrying the 6
+    await at(DECISION_LOG_INTERVAL_MS + 1, a, 1) // the new window's second line
     await afterHooks()
 
     const line = (ip: string, count: number) => ({ action: 'block', reason: 'tor_exit_node', policy: 'human', ip, path: 'signup', count })
-    expect(h.decisionLines().map(summary)).toStrictEqual([line(a, 1), line(b, 1), { ...line(a, 2), suppressed: 6 }])
-    expect(h.decisionLines().map((l) => l.timestamp)).toStrictEqual([
-      new Date(T0).toISOString(),
-      new Date(T0 + 30_000).toISOString(),
-      new Date(T0 + DECISION_LOG_INTERVAL_MS).toISOString(),
+    expect(h.decisionLines().map(summary)).toStrictEqual([
+      ...Array(DECISION_LOG_BURST).fill(line(a, 1)),
+      line(b, 1),
+      { ...line(a, 2), suppressed: 6 },
+      line(a, 1),
     ])
+    expect(h.decisionLines().at(-2)?.timestamp).toBe(new Date(T0 + DECISION_LOG_INTERVAL_MS).toISOString())
     // Hooks: one call per request, none held back.
-    expect(h.received.onBlock.map(summary)).toStrictEqual([line(a, 1), line(a, 5), line(b, 1), line(a, 1), line(a, 2), line(a, 1)])
+    expect(h.received.onBlock.map(summary)).toStrictEqual([
+      ...Array(DECISION_LOG_BURST).fill(line(a, 1)),
+      line(a, 5),
+      line(b, 1),
+      line(a, 1),
+      line(a, 2),
+      line(a, 1),
+    ])
     // Metrics: every call.
-    expect(await decisionCounts(h.reader)).toStrictEqual({ 'action=block,reason=tor_exit_node': 11 })
+    expect(await decisionCounts(h.reader)).toStrictEqual({ 'action=block,reason=tor_exit_node': DECISION_LOG_BURST + 10 })
   })
 
-  it('the key is the client IP, policy, action and reason: another policy or outcome of the same client is logged', async () => {
+  it('the key is the client IP, adapter, path, policy, action and reason: a new user agent does not reopen it, another place does', async () => {
     vi.useFakeTimers({ toFake: ['Date'], now: T0 })
     const h = await harness()
     const ip = freshIp(sim, 'tor')
     const caller = { ip, ua: 'curl/8.5.0' }
-    await trpcMutationBatch(h.stack.trpc, [['signup', { email: 'ada@example.com' }]], caller) // human, tor_exit_node
+    for (let i = 0; i < DECISION_LOG_BURST; i++) await trpcMutationBatch(h.stack.trpc, [signup], caller) // logged
     vi.setSystemTime(T0 + 1_000)
-    await trpcQueryBatch(h.stack.trpc, ['orders'], caller) // lowRisk(70), risk_score_exceeded
+    await trpcMutationBatch(h.stack.trpc, [signup], { ip, ua: 'another-agent/2.0' }) // same key: suppressed
     vi.setSystemTime(T0 + 2_000)
-    await trpcQueryBatch(h.stack.trpc, ['orders', 'admin.stats'], caller) // lowRisk(70) again: suppressed; admin: logged
+    await trpcQueryBatch(h.stack.trpc, ['orders', 'admin.stats'], caller) // lowRisk(70) and admin: logged
     vi.setSystemTime(T0 + 3_000)
-    await trpcMutationBatch(h.stack.trpc, [['signup', { email: 'ada@example.com' }]], caller) // suppressed
+    await graphqlBatch(h.stack.graphql, [operations.signup], caller) // human, tor_exit_node, but GraphQL: logged
     await afterHooks()
 
-    expect(h.decisionLines().map((l) => [l.policy, l.reason, l.count, l.suppressed])).toStrictEqual([
-      ['human', 'tor_exit_node', 1, undefined],
-      ['lowRisk(70)', 'risk_score_exceeded', 1, undefined],
-      ['admin', 'tor_exit_node', 1, undefined],
+    expect(h.decisionLines().map((l) => [l.adapter, l.path, l.policy, l.reason, l.count, l.suppressed])).toStrictEqual([
+      ...Array(DECISION_LOG_BURST).fill(['trpc', 'signup', 'human', 'tor_exit_node', 1, undefined]),
+      ['trpc', 'orders', 'lowRisk(70)', 'risk_score_exceeded', 1, undefined],
+      ['trpc', 'admin.stats', 'admin', 'tor_exit_node', 1, undefined],
+      ['graphql', 'Mutation.signup', 'human', 'tor_exit_node', 1, undefined],
     ])
-    expect(h.received.onBlock).toHaveLength(5)
+    expect(h.received.onBlock).toHaveLength(DECISION_LOG_BURST + 4)
   })
 })
