@@ -2,17 +2,25 @@
  * Security events: one structured record per policy decision (the guide's `SecurityEventLogger`), delivered to a
  * pino-compatible logger and to application hooks, plus the single warning iprisk prints for a configuration error.
  *
- * Reporting never throws and never waits: the logger is called inline (inside `try`), hooks run after the current
- * request code has yielded (`setImmediate`), their exceptions and rejections are caught, and their promises are never
- * awaited.
+ * Volume is bounded by requests, not by calls: the decisions of one request (`RequestInfo.request`) with the same
+ * policy and outcome, made in the same turn of the event loop (the calls of a tRPC batch, the operations of a GraphQL
+ * batch), are one event carrying their `count`; and a would-block repeated for the same client IP, path, policy and
+ * reason is written to the log at most {@link DECISION_LOG_BURST} times per {@link DECISION_LOG_INTERVAL_MS}, the next
+ * line carrying how many were `suppressed`. Metrics count every decision.
+ *
+ * Reporting never throws and never waits: a decision without a request is logged inline (inside `try`); the events of
+ * a request are logged at the end of the current turn of the event loop, once its calls have been decided; hooks run
+ * after the current request code has yielded (`setImmediate`), their exceptions and rejections are caught, and their
+ * promises are never awaited.
  *
  * @module
  */
 
 import type { MeterProvider } from '@opentelemetry/api'
+import { LRUCache } from 'lru-cache'
 import { z } from 'zod'
 import { IpRiskConfigError } from './errors.js'
-import { createMetrics, type HookName, type Metrics } from './metrics.js'
+import { createMetrics, type HookName, type Metrics, type ReportedAction } from './metrics.js'
 import type { Decision, DecisionReason, LookupError, RequestInfo, RiskStatus } from './types.js'
 
 /**
@@ -32,8 +40,9 @@ export interface Logger {
 }
 
 /**
- * One policy decision, as logged and passed to hooks. Field names are snake_case like the guide's security log, so
- * existing SIEM parsers and dashboards keep working. Only these fields exist: never the API key, never a header dump.
+ * One policy decision, or several identical ones of one request (see `count`), as logged and passed to hooks. Field
+ * names are snake_case like the guide's security log, so existing SIEM parsers and dashboards keep working. Only these
+ * fields exist: never the API key, never a header dump.
  *
  * @example
  * ```json
@@ -41,7 +50,7 @@ export interface Logger {
  *   "fail_open": false, "policy": "human", "ip": "185.220.101.1", "path": "user.signup", "method": "mutation",
  *   "operation_name": null, "adapter": "trpc", "risk_score": 92, "is_vpn": false, "is_proxy": false, "is_tor": true,
  *   "is_datacenter": true, "country": "DE", "asn": 60729, "isp": "Example Hosting", "user_agent": "curl/8.5.0",
- *   "cached": true, "lookup_ms": 0, "monitored": false, "status": "scored", "error": null }
+ *   "cached": true, "lookup_ms": 0, "monitored": false, "status": "scored", "error": null, "count": 1 }
  * ```
  */
 export interface SecurityEvent {
@@ -82,6 +91,13 @@ export interface SecurityEvent {
   monitored: boolean
   status: RiskStatus
   error: LookupError | null
+  /**
+   * How many decisions this event stands for (at least 1): the calls of one request (a tRPC batch, a GraphQL batch)
+   * decided in the same turn of the event loop with the same policy, action and reason are reported as one event,
+   * whose other fields are those of the first. Allows dropped by `sampleAllows` are not included (only the metrics
+   * count them).
+   */
+  count: number
 }
 
 /**
@@ -111,7 +127,12 @@ export type SecurityEventHook = (event: SecurityEvent) => void | Promise<void>
  * ```
  */
 export interface ObservabilityOptions {
-  /** Receives every emitted event as `logger.warn(event, 'iprisk decision')` for blocks and monitored would-blocks, `logger.info` for allows. */
+  /**
+   * Receives emitted events as `logger.warn(event, 'iprisk decision')` for blocks and monitored would-blocks,
+   * `logger.info` for allows. Would-blocks repeated for the same client IP, adapter, path, policy, action and reason
+   * are written at most {@link DECISION_LOG_BURST} times per {@link DECISION_LOG_INTERVAL_MS}; the next line written
+   * for them carries `suppressed`, the number of decisions left out (hooks and metrics are not rate-limited).
+   */
   logger?: Logger
   /**
    * Fraction of allow decisions emitted to `logger` and `onDecision`, from 0 (none: allows are only counted in
@@ -122,7 +143,10 @@ export interface ObservabilityOptions {
   sampleAllows?: number
   /** Every emitted event (allows subject to `sampleAllows`). */
   onDecision?: SecurityEventHook
-  /** Every request actually blocked (`action: 'block'`); not monitored would-blocks. */
+  /**
+   * Every request actually blocked (`action: 'block'`), once per request, policy and reason (`count` tells how many
+   * calls of the request it stands for); not monitored would-blocks.
+   */
   onBlock?: SecurityEventHook
   /** Every decision whose risk score is at least `highRiskScore`, whatever the action. */
   onHighRisk?: SecurityEventHook
@@ -145,7 +169,10 @@ export interface ObservabilityOptions {
 export interface ReporterOptions extends ObservabilityOptions {
   /** Use these metrics instead of creating them from `meterProvider`. */
   metrics?: Metrics
-  /** Clock in epoch milliseconds, for event timestamps and the hook-error log interval. @default Date.now */
+  /**
+   * Clock in epoch milliseconds, for event timestamps and the log intervals (repeated would-blocks, hook errors).
+   * @default Date.now
+   */
   now?: () => number
   /** Source of randomness in [0, 1) for `sampleAllows`. @default Math.random */
   random?: () => number
@@ -164,8 +191,9 @@ export interface ReporterOptions extends ObservabilityOptions {
  */
 export interface Reporter {
   /**
-   * Count a decision and, when someone listens, build its {@link SecurityEvent} and emit it. Synchronous, never
-   * throws; hooks run later and are never awaited.
+   * Count a decision and, when someone listens, emit its {@link SecurityEvent}: at once without `info.request`; with
+   * one, at the end of the current turn of the event loop, as one event per request, policy, action and reason
+   * (carrying the `count` of decisions). Synchronous, never throws; hooks run later and are never awaited.
    */
   decision(decision: Decision, info?: RequestInfo): void
   /**
@@ -189,6 +217,45 @@ export interface Reporter {
  */
 export const DECISION_LOG_MESSAGE = 'iprisk decision'
 
+/**
+ * The window of the log rate limit of repeated would-blocks (60 s): for one client IP, adapter, path, policy, action
+ * (`block` or `monitor`) and reason, at most {@link DECISION_LOG_BURST} `iprisk decision` lines are written per
+ * window, which starts with the first line written for the key. The decisions after those lines are not logged; the
+ * first line of the key's next window carries `suppressed`, how many were left out. Allows (thinned by `sampleAllows`
+ * instead), hooks and metrics are not rate-limited.
+ *
+ * @example
+ * ```ts
+ * // A Tor exit hammering one procedure for an hour: at most 300 log lines, and the metrics count every call.
+ * const maxLinesPerHour = (3_600_000 / DECISION_LOG_INTERVAL_MS) * DECISION_LOG_BURST // 300
+ * ```
+ */
+export const DECISION_LOG_INTERVAL_MS = 60_000
+
+/**
+ * How many lines one key of the log rate limit may write per {@link DECISION_LOG_INTERVAL_MS} (5): a person retrying
+ * by hand sees each attempt; a flood is cut after the fifth.
+ *
+ * @example
+ * ```ts
+ * const maxLinesPerMinutePerKey = DECISION_LOG_BURST // 5
+ * ```
+ */
+export const DECISION_LOG_BURST = 5
+
+/**
+ * How many keys (client IP, adapter, path, policy, action, reason) the log rate limit remembers; beyond, the least
+ * recently used is forgotten (its next would-block is logged again, and a `suppressed` count it held is only in the
+ * metrics). Bounds the rate limiter's memory whatever the number of client IPs: a key is at most about 700 bytes
+ * (paths are capped at 200 characters), typically under 200.
+ *
+ * @example
+ * ```ts
+ * const worstCaseBytes = DECISION_LOG_KEYS * 700 // ~7 MB; typically under 2 MB
+ * ```
+ */
+export const DECISION_LOG_KEYS = 10_000
+
 /** Longest string copied from the request into an event. */
 const MAX_TEXT = 200
 /** A failing hook is logged at most once per this interval (failures in between are counted and reported with it). */
@@ -209,8 +276,9 @@ function clip(text: string | null | undefined): string | null {
  * (e.g. attach it to an audit record); the reporter uses the same function.
  *
  * @param decision A decision from `evaluate` / `resolver.check`.
- * @param info What the adapter knows about the request.
+ * @param info What the adapter knows about the request (`info.request` is not copied).
  * @param timestamp Epoch milliseconds (default: now).
+ * @param count How many decisions the event stands for (a positive integer; anything else counts as 1).
  * @returns A frozen event.
  *
  * @example
@@ -219,7 +287,12 @@ function clip(text: string | null | undefined): string | null {
  * audit.write(JSON.stringify(event))
  * ```
  */
-export function securityEvent(decision: Decision, info?: RequestInfo, timestamp: number = Date.now()): SecurityEvent {
+export function securityEvent(
+  decision: Decision,
+  info?: RequestInfo,
+  timestamp: number = Date.now(),
+  count: number = 1,
+): SecurityEvent {
   const risk = decision.risk
   const source = risk.source
   return Object.freeze<SecurityEvent>({
@@ -248,6 +321,7 @@ export function securityEvent(decision: Decision, info?: RequestInfo, timestamp:
     monitored: decision.monitored,
     status: risk.status,
     error: risk.error,
+    count: Number.isSafeInteger(count) && count > 0 ? count : 1,
   })
 }
 
@@ -302,14 +376,43 @@ const optionsSchema = z.object({
 // Reporter
 // ---------------------------------------------------------------------------------------------------------------------
 
-/** Bits telling which hooks an event is queued for. */
+/** Bits telling where an event goes. */
 const TO_DECISION = 1
 const TO_BLOCK = 2
 const TO_HIGH_RISK = 4
+const TO_LOG = 8
+const TO_HOOKS = TO_DECISION | TO_BLOCK | TO_HIGH_RISK
 
 /** Run `fn` after the current synchronous work and its pending promise jobs: the request's own code goes first. */
 const later: (fn: () => void) => void =
   typeof setImmediate === 'function' ? (fn) => void setImmediate(fn) : (fn) => queueMicrotask(fn)
+
+/**
+ * An event waiting for the end of the turn: the decisions of one request with one policy, action and reason (built
+ * then, with their count), or the event of a decision without a request (built and logged at once; only its hooks
+ * wait).
+ */
+interface Pending {
+  readonly decision: Decision
+  readonly info: RequestInfo | undefined
+  readonly action: ReportedAction
+  /** Epoch milliseconds of the first decision. */
+  readonly time: number
+  count: number
+  /** `TO_*` bits: the union of the decisions' destinations. */
+  mask: number
+  event: SecurityEvent | undefined
+}
+
+/** Where the log rate limit of one (client IP, adapter, path, policy, action, reason) stands. */
+interface LogWindow {
+  /** When the window began: the time of its first line (epoch ms). */
+  start: number
+  /** Lines written in the window. */
+  lines: number
+  /** Decisions not logged in the window (after its last line). */
+  suppressed: number
+}
 
 /**
  * Create the reporter behind `resolver.report`. Options are validated here, once.
@@ -322,7 +425,7 @@ const later: (fn: () => void) => void =
  * import { createReporter, evaluate, policies } from 'iprisk'
  *
  * const reporter = createReporter({ logger: pino(), sampleAllows: 0.05, onBlock: (e) => void sendAlert(e) })
- * reporter.decision(evaluate(risk, policies.human), { adapter: 'trpc', path: 'user.signup', userAgent })
+ * reporter.decision(evaluate(risk, policies.human), { adapter: 'trpc', path: 'user.signup', userAgent, request: req })
  * ```
  */
 export function createReporter(options: ReporterOptions = {}): Reporter {
@@ -335,17 +438,22 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
   const { logger, onDecision, onBlock, onHighRisk } = options
   const sampleAllows = options.sampleAllows ?? 1
   const highRiskScore = options.highRiskScore ?? 95
-  const now = options.now ?? Date.now
+  // Read through `Date` at each call (not bound once), so that a test faking `Date` drives the log intervals too.
+  const now = options.now ?? (() => Date.now())
   const random = options.random ?? Math.random
   const metrics = options.metrics ?? createMetrics(options.meterProvider)
 
   const sampledSinks = logger !== undefined || onDecision !== undefined
   const listening = sampledSinks || onBlock !== undefined || onHighRisk !== undefined
 
-  // Hook queue: drained once per turn of the event loop, whatever the number of decisions in between.
-  let events: SecurityEvent[] = []
-  let targets: number[] = []
+  // Events waiting for the end of the turn, in the order of their first decision, and the ones still open to more
+  // decisions, by request. Drained once per turn of the event loop, whatever the number of decisions in between.
+  let queue: Pending[] = []
+  const open = new Map<object, Pending[]>()
   let scheduled = false
+
+  // The log rate limit of repeated would-blocks, bounded (least recently used keys are forgotten).
+  const logWindows = new LRUCache<string, LogWindow>({ max: DECISION_LOG_KEYS })
 
   const hookErrorLoggedAt: Record<HookName, number> = { onDecision: -Infinity, onBlock: -Infinity, onHighRisk: -Infinity }
   const hookErrorsSuppressed: Record<HookName, number> = { onDecision: 0, onBlock: 0, onHighRisk: 0 }
@@ -388,18 +496,69 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
     }
   }
 
+  /**
+   * Write an event to the logger: allows at `info`; would-blocks at `warn`, at most {@link DECISION_LOG_BURST} lines
+   * per {@link DECISION_LOG_INTERVAL_MS} per (client IP, adapter, path, policy, action, reason), by the clock when
+   * written, the first line of a window after suppressed decisions carrying `suppressed` (a copy of the event is made
+   * only then).
+   */
+  function log(event: SecurityEvent, wouldBlock: boolean): void {
+    if (logger === undefined) return
+    try {
+      if (!wouldBlock) {
+        logger.info(event, DECISION_LOG_MESSAGE)
+        return
+      }
+      // Identical blocks: same client, same place (adapter, path), same policy and outcome. The IP is canonical and
+      // the other fields come from the application's code (policy names, procedure paths, schema coordinates), so a
+      // newline cannot make two keys collide by accident.
+      const key = `${event.ip ?? ''}\n${event.adapter ?? ''}\n${event.path ?? ''}\n${event.policy ?? '\u0000'}\n${event.action}\n${event.reason}`
+      const time = now()
+      const window = logWindows.get(key)
+      let suppressed = 0
+      if (window === undefined) logWindows.set(key, { start: time, lines: 1, suppressed: 0 })
+      else if (time >= window.start && time - window.start < DECISION_LOG_INTERVAL_MS) {
+        // Inside the window. (A clock that went back opens a new window rather than muting the key until it catches up.)
+        if (window.lines >= DECISION_LOG_BURST) {
+          window.suppressed += event.count
+          return
+        }
+        window.lines++
+      } else {
+        suppressed = window.suppressed
+        window.start = time
+        window.lines = 1
+        window.suppressed = 0
+      }
+      logger.warn(suppressed === 0 ? event : { ...event, suppressed }, DECISION_LOG_MESSAGE)
+    } catch {
+      // Logging is best effort; the request must go on.
+    }
+  }
+
   function drain(): void {
-    const batch = events
-    const masks = targets
-    events = []
-    targets = []
+    const batch = queue
+    queue = []
+    open.clear()
     scheduled = false
-    for (let i = 0; i < batch.length; i++) {
-      const event = batch[i] as SecurityEvent
-      const mask = masks[i] as number
+    for (const pending of batch) {
+      let event = pending.event
+      if (event === undefined) {
+        event = securityEvent(pending.decision, pending.info, pending.time, pending.count)
+        if ((pending.mask & TO_LOG) !== 0) log(event, pending.decision.wouldBlock)
+      }
+      const mask = pending.mask
       if ((mask & TO_DECISION) !== 0 && onDecision !== undefined) invoke('onDecision', onDecision, event)
       if ((mask & TO_BLOCK) !== 0 && onBlock !== undefined) invoke('onBlock', onBlock, event)
       if ((mask & TO_HIGH_RISK) !== 0 && onHighRisk !== undefined) invoke('onHighRisk', onHighRisk, event)
+    }
+  }
+
+  function enqueue(pending: Pending): void {
+    queue.push(pending)
+    if (!scheduled) {
+      scheduled = true
+      later(drain)
     }
   }
 
@@ -410,41 +569,55 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
 
     decision(decision, info) {
       try {
-        metrics.decision(decision.monitored ? 'monitor' : decision.action, decision.reason)
+        const action: ReportedAction = decision.monitored ? 'monitor' : decision.action
+        metrics.decision(action, decision.reason)
         if (!listening) return
 
-        const wouldBlock = decision.wouldBlock
         const score = decision.risk.score
         const sampled =
-          sampledSinks && (wouldBlock || sampleAllows >= 1 || (sampleAllows > 0 && random() < sampleAllows))
-        const blocked = onBlock !== undefined && decision.action === 'block'
-        const highRisk = onHighRisk !== undefined && score !== null && score >= highRiskScore
-        if (!sampled && !blocked && !highRisk) return
-
-        const event = securityEvent(decision, info, now())
-        if (sampled && logger !== undefined) {
-          try {
-            if (wouldBlock) logger.warn(event, DECISION_LOG_MESSAGE)
-            else logger.info(event, DECISION_LOG_MESSAGE)
-          } catch {
-            // Logging is best effort; the request must go on.
-          }
-        }
+          sampledSinks && (decision.wouldBlock || sampleAllows >= 1 || (sampleAllows > 0 && random() < sampleAllows))
         const mask =
-          (sampled && onDecision !== undefined ? TO_DECISION : 0) | (blocked ? TO_BLOCK : 0) | (highRisk ? TO_HIGH_RISK : 0)
-        if (mask !== 0) {
-          events.push(event)
-          targets.push(mask)
-          if (!scheduled) {
-            scheduled = true
-            later(drain)
+          (sampled && logger !== undefined ? TO_LOG : 0) |
+          (sampled && onDecision !== undefined ? TO_DECISION : 0) |
+          (onBlock !== undefined && decision.action === 'block' ? TO_BLOCK : 0) |
+          (onHighRisk !== undefined && score !== null && score >= highRiskScore ? TO_HIGH_RISK : 0)
+        if (mask === 0) return
+
+        const request = info?.request
+        if (typeof request === 'object' && request !== null) {
+          // Coalesce with the request's earlier decision of the same policy, action and reason in this turn, if any.
+          let pendings = open.get(request)
+          if (pendings === undefined) {
+            pendings = []
+            open.set(request, pendings)
+          } else {
+            for (const pending of pendings) {
+              if (
+                pending.decision.policy === decision.policy &&
+                pending.action === action &&
+                pending.decision.reason === decision.reason
+              ) {
+                pending.count++
+                pending.mask |= mask
+                return
+              }
+            }
           }
+          const pending: Pending = { decision, info, action, time: now(), count: 1, mask, event: undefined }
+          pendings.push(pending)
+          enqueue(pending)
+          return
         }
+
+        // No request to coalesce with: this decision is its own event, logged now.
+        const time = now()
+        const event = securityEvent(decision, info, time)
+        if ((mask & TO_LOG) !== 0) log(event, decision.wouldBlock)
+        if ((mask & TO_HOOKS) !== 0) enqueue({ decision, info, action, time, count: 1, mask, event })
       } catch {
         // Reporting never breaks a request (e.g. a malformed decision from a JavaScript caller).
       }
     },
-
     configError(option, message) {
       if (reportedOptions.has(option) || reportedOptions.size >= MAX_CONFIG_ERRORS) return
       reportedOptions.add(option)

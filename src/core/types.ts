@@ -213,6 +213,14 @@ export interface RequestInfo {
   method?: string
   operationName?: string | null
   userAgent?: string | null
+  /**
+   * The HTTP request (or connection) the decision was taken for: the adapters pass the request object, or the
+   * context when there is none. An identity only: compared by reference, never read, never copied into the event.
+   * Decisions of one request with the same policy and outcome made in the same turn of the event loop (the calls of a
+   * tRPC batch, the operations of a GraphQL batch) are reported as one event carrying their `count`. Without it, each
+   * decision is its own event.
+   */
+  request?: object
 }
 
 export interface LookupOptions {

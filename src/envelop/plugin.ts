@@ -294,12 +294,16 @@ export function useIpRisk<TContext extends object = Record<string, unknown>>(
 
   const report = (decision: Decision, path: string, analysis: OperationAnalysis, args: OperationArgs, userAgent: string | null) => {
     try {
+      // Envelop's execution args carry the context: its request (shared by the operations of a batch) lets the
+      // reporter coalesce them into one event per policy and outcome.
+      const context = (args as { contextValue?: unknown }).contextValue
       resolver.report(decision, {
         adapter: 'graphql',
         path,
         method: analysis.operationType ?? undefined,
         operationName: args.operationName ?? null,
         userAgent,
+        request: typeof context === 'object' && context !== null ? requestKey(context) : undefined,
       })
     } catch {
       // report() never throws by contract; a broken logger must not turn into a failed request.

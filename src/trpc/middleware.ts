@@ -344,7 +344,8 @@ function overridesOf(value: unknown, optionName: string): Policy {
  * `meta.ipRisk = { skip: true }` exempts the procedure from all three.
  *
  * A blocked call fails with `TRPCError` `FORBIDDEN` (HTTP 403) and the generic `message`; its `cause` is an
- * `IpRiskBlockedError` carrying the decision. Every decision is reported with `resolver.report`.
+ * `IpRiskBlockedError` carrying the decision. Every decision is reported with `resolver.report`; the calls of one
+ * HTTP request (a batch) with the same policy and outcome make one security event carrying their `count`.
  *
  * @example
  * ```ts
@@ -474,7 +475,10 @@ export function createTrpcRisk<TContext = AnyContext>(
 
   function enforce(risk: IpRisk, policy: Policy, ctx: AnyContext, path: string, type: TRPCProcedureType): Decision {
     const decision = resolver.check(risk, policy)
-    resolver.report(decision, { adapter: 'trpc', path, method: type, userAgent: userAgentOf(requestOf(ctx)) })
+    const req = requestOf(ctx)
+    // `request` (the HTTP request, or the context when there is none, as for the lookup state) lets the reporter
+    // coalesce the calls of one batch into one event per policy and outcome.
+    resolver.report(decision, { adapter: 'trpc', path, method: type, userAgent: userAgentOf(req), request: req ?? ctx })
     if (decision.action === 'block') {
       throw new TRPCError({ code: 'FORBIDDEN', message, cause: new IpRiskBlockedError(decision) })
     }

@@ -51,6 +51,7 @@ const BASE_EVENT: SecurityEvent = {
   monitored: false,
   status: 'scored',
   error: null,
+  count: 1,
 }
 
 interface LogCall {

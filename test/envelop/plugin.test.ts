@@ -527,9 +527,9 @@ describe('reports', () => {
       { 'user-agent': 'test-agent/1.0' },
     )
     expect(fx.reports.slice(before).map((r) => [r.info, r.decision.policy.name, r.decision.action])).toEqual([
-      [{ adapter: 'graphql', path: 'Query.human', method: 'query', operationName: 'Dash', userAgent: 'test-agent/1.0' }, 'human', 'allow'],
-      [{ adapter: 'graphql', path: 'Query.lowRisk50', method: 'query', operationName: 'Dash', userAgent: 'test-agent/1.0' }, 'lowRisk(50)', 'allow'],
-      [{ adapter: 'graphql', path: 'AdminQuery.count', method: 'query', operationName: 'Dash', userAgent: 'test-agent/1.0' }, 'lowRisk(40)', 'allow'],
+      [{ adapter: 'graphql', path: 'Query.human', method: 'query', operationName: 'Dash', userAgent: 'test-agent/1.0', request: expect.any(Object) }, 'human', 'allow'],
+      [{ adapter: 'graphql', path: 'Query.lowRisk50', method: 'query', operationName: 'Dash', userAgent: 'test-agent/1.0', request: expect.any(Object) }, 'lowRisk(50)', 'allow'],
+      [{ adapter: 'graphql', path: 'AdminQuery.count', method: 'query', operationName: 'Dash', userAgent: 'test-agent/1.0', request: expect.any(Object) }, 'lowRisk(40)', 'allow'],
     ])
   })
 
@@ -545,7 +545,7 @@ describe('reports', () => {
     const before = fx.reports.length
     await gql(yoga, ips.tor, { query: 'mutation { signup(email: "a") }' })
     expect(fx.reports.slice(before).map((r) => r.info)).toEqual([
-      { adapter: 'graphql', path: 'Mutation.signup', method: 'mutation', operationName: null, userAgent: null },
+      { adapter: 'graphql', path: 'Mutation.signup', method: 'mutation', operationName: null, userAgent: null, request: expect.any(Object) },
     ])
   })
 })

@@ -325,9 +325,11 @@ describe.each(['trpc', 'graphql'] as const)('%s adapter: one event per decision,
       monitored: c.expected.monitored,
       status: c.expected.status,
       error: c.expected.error,
+      count: 1,
     }
 
-    // The logger got it synchronously, before the response: blocks and would-blocks at warn, allows at info.
+    // The logger got it by the time the response arrived (at the end of the turn the call was decided in): blocks and
+    // would-blocks at warn, allows at info.
     expect(log.entries).toStrictEqual([
       { level: c.expected.action === 'allow' ? 'info' : 'warn', obj: expected, msg: 'iprisk decision' },
     ])
@@ -369,6 +371,7 @@ describe('graphql adapter: several guarded fields', () => {
       monitored: false,
       status: 'scored',
       error: null,
+      count: 1,
     }
     expect(log.entries.map((entry) => entry.obj)).toStrictEqual([
       // The first decision waited for the lookup; the second reused its answer (the same request, no new lookup).

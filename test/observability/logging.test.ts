@@ -49,7 +49,7 @@ async function stackWith(options: Partial<RiskResolverOptions>, monitor = false)
 const EVENT_KEYS = [
   'timestamp', 'event', 'action', 'reason', 'fail_open', 'policy', 'ip', 'path', 'method', 'operation_name', 'adapter',
   'risk_score', 'is_vpn', 'is_proxy', 'is_tor', 'is_datacenter', 'country', 'asn', 'isp', 'user_agent', 'cached',
-  'lookup_ms', 'monitored', 'status', 'error',
+  'lookup_ms', 'monitored', 'status', 'error', 'count',
 ]
 /** What pino adds to every line (with `name: 'iprisk'`). */
 const PINO_KEYS = ['level', 'time', 'pid', 'hostname', 'name', 'msg']

@@ -123,7 +123,7 @@ describe('reports', () => {
     const before = f.reports.length
     await outcome(() => clientFor<Router>(served.url, ips.tor, { headers: { 'user-agent': 'guard-test/1' } }).guarded.query())
     expect(f.reports.slice(before).map((r) => [r.info, r.decision.policy.name, r.decision.reason])).toEqual([
-      [{ adapter: 'trpc', path: 'guarded', method: 'query', userAgent: 'guard-test/1' }, 'lowRisk(70)', 'risk_score_exceeded'],
+      [{ adapter: 'trpc', path: 'guarded', method: 'query', userAgent: 'guard-test/1', request: expect.any(Object) }, 'lowRisk(70)', 'risk_score_exceeded'],
     ])
   })
 })

@@ -241,8 +241,8 @@ describe('reporting', () => {
       await outcome(() => client.billing.refund.mutate())
       await outcome(() => client.humanGate.query())
       expect(f.reports.map((r) => [r.decision.action, r.decision.reason, r.info])).toEqual([
-        ['block', 'vpn_detected', { adapter: 'trpc', path: 'billing.refund', method: 'mutation', userAgent: 'curl/8.5.0' }],
-        ['allow', 'clean', { adapter: 'trpc', path: 'humanGate', method: 'query', userAgent: 'curl/8.5.0' }],
+        ['block', 'vpn_detected', { adapter: 'trpc', path: 'billing.refund', method: 'mutation', userAgent: 'curl/8.5.0', request: expect.any(Object) }],
+        ['allow', 'clean', { adapter: 'trpc', path: 'humanGate', method: 'query', userAgent: 'curl/8.5.0', request: expect.any(Object) }],
       ])
     } finally {
       await s.served.close()
