@@ -18,6 +18,7 @@
 
 import { setMaxListeners } from 'node:events'
 import { isIPv4 } from 'node:net'
+import { types as utilTypes } from 'node:util'
 import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll, type CircuitBreakerPolicy } from 'cockatiel'
 import { LRUCache } from 'lru-cache'
 import {
@@ -46,6 +47,7 @@ import type {
   LookupError,
   LookupOptions,
   Policy,
+  Provider,
   ProviderErrorKind,
   RequestLike,
   RiskData,
@@ -164,7 +166,8 @@ const isFlag = (v: unknown): v is boolean | null | undefined => v === true || v 
 
 /**
  * Check a provider's answer (a custom provider's too) like any upstream data, on the miss path: a wrong type is a
- * `bad_response`, never a silent "clean"; a missing field is `null` (unknown). Hand-written rather than zod: these
+ * `bad_response`, never a silent "clean"; a missing field is `null` (unknown); an answer with no verdict (no score and
+ * no flag) is a `bad_response` too. Hand-written rather than zod: these
  * eight checks run once per provider call, where a zod parse would cost more than the rest of the miss path.
  */
 function normalizeData(value: unknown): RiskData | undefined {
@@ -176,6 +179,9 @@ function normalizeData(value: unknown): RiskData | undefined {
   if (countryCode != null && !(typeof countryCode === 'string' && /^[A-Za-z]{2}$/.test(countryCode))) return undefined
   if (asn != null && !(typeof asn === 'number' && Number.isInteger(asn) && asn >= 0 && asn <= 4_294_967_295)) return undefined
   if (isp != null && typeof isp !== 'string') return undefined
+  // No verdict at all (an error body such as `{"error":"quota exceeded","risk_score":null}` read with a 200): not an
+  // answer. Cached as one, it would make every policy "clean" or undecided for a whole TTL.
+  if (score == null && isVpn == null && isProxy == null && isTor == null && isDatacenter == null) return undefined
   if (
     score !== undefined &&
     isVpn !== undefined &&
@@ -210,6 +216,7 @@ const REMEMBERED: ReadonlySet<LookupError> = new Set<LookupError>([
   'rate_limited',
   'auth',
   'bad_response',
+  'provider_error',
 ])
 
 /** Peer kinds that suggest a reverse proxy in front of an app that does not trust it. */
@@ -224,11 +231,82 @@ function hasForwardedFor(req: RequestLike): boolean {
   return (headers as Record<string, unknown>)['x-forwarded-for'] !== undefined
 }
 
-/** A provider error's kind, also for a `ProviderError` from another copy of iprisk (no `instanceof`). */
-function providerErrorKind(error: unknown): ProviderErrorKind | undefined {
+const PROVIDER_ERROR_KINDS: ReadonlySet<unknown> = new Set<ProviderErrorKind>([
+  'timeout',
+  'network',
+  'http_error',
+  'rate_limited',
+  'auth',
+  'bad_response',
+  'aborted',
+])
+
+/**
+ * A provider error's kind, also for a `ProviderError` from another copy of iprisk (no `instanceof`). A kind that is
+ * not one of {@link ProviderErrorKind} is a broken contract (`null`), never copied into an answer.
+ */
+function providerErrorKind(error: unknown): ProviderErrorKind | null | undefined {
   if (typeof error !== 'object' || error === null) return undefined
   const e = error as { name?: unknown; kind?: unknown }
-  return e.name === 'ProviderError' && typeof e.kind === 'string' ? (e.kind as ProviderErrorKind) : undefined
+  if (e.name !== 'ProviderError') return undefined
+  return PROVIDER_ERROR_KINDS.has(e.kind) ? (e.kind as ProviderErrorKind) : null
+}
+
+/** An `Error` (any realm), as a provider must reject with. */
+function isError(value: unknown): boolean {
+  return value instanceof Error || utilTypes.isNativeError(value)
+}
+
+/** `Promise.prototype.then`, captured once (see `callProvider`). */
+const promiseThen = Promise.prototype.then
+
+/** What a provider did instead of keeping its contract; becomes a `provider_error` answer. */
+class ContractBreach {
+  constructor(readonly what: string) {}
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  const type = typeof value
+  return type === 'undefined' ? 'undefined' : type === 'object' ? 'an object' : `a ${type}`
+}
+
+/**
+ * Call `provider.lookup` so that whatever it does becomes a promise: `lookup never rejects` must hold for any
+ * provider, including one that throws synchronously, returns a plain value or a hostile thenable. A native promise is
+ * passed through as is (the common case, no extra allocation); a thenable is adopted by hand so that a `then` that
+ * throws is a {@link ContractBreach}, not a crash; plain valid data is tolerated; anything else is a breach.
+ */
+function invokeLookup(provider: Provider, ip: string, signal: AbortSignal): Promise<unknown> {
+  let result: unknown
+  try {
+    result = provider.lookup(ip, signal)
+  } catch (error) {
+    // A ProviderError thrown synchronously keeps its kind (a non-async provider may throw it before any I/O).
+    return Promise.reject(providerErrorKind(error) === undefined ? new ContractBreach('threw synchronously') : error)
+  }
+  if (result instanceof Promise) return result
+  if ((typeof result === 'object' && result !== null) || typeof result === 'function') {
+    let then: unknown
+    try {
+      then = (result as { then?: unknown }).then
+    } catch {
+      return Promise.reject(new ContractBreach('returned an object whose `then` getter threw'))
+    }
+    if (typeof then === 'function') {
+      return new Promise((resolve, reject) => {
+        try {
+          ;(then as (ok: (v: unknown) => void, fail: (e: unknown) => void) => unknown).call(result, resolve, reject)
+        } catch {
+          reject(new ContractBreach('returned a thenable whose `then` threw'))
+        }
+      })
+    }
+  }
+  // Not a promise: valid data is accepted (checked again, like any answer); anything else breaks the contract.
+  if (normalizeData(result) !== undefined) return Promise.resolve(result)
+  return Promise.reject(new ContractBreach(`returned ${describeValue(result)} instead of a promise of RiskData`))
 }
 
 function retryAfterOf(error: unknown): number | undefined {
@@ -686,14 +764,14 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
       }
       const onError = (error: unknown): void => settle(undefined, error, false)
       window.waiters.push(onError)
-      let call: Promise<unknown>
       try {
-        call = breaker === undefined ? provider.lookup(ip, signal) : breaker.execute(() => provider.lookup(ip, signal), signal)
-      } catch (error) {
-        onError(error)
-        return
+        const call = breaker === undefined ? invokeLookup(provider, ip, signal) : breaker.execute(() => invokeLookup(provider, ip, signal), signal)
+        // The intrinsic `then`, as `await` uses: a promise's own `then` property (the provider's object) is not called.
+        promiseThen.call(call, (value: unknown) => settle(value, undefined, true), onError)
+      } catch {
+        // Defensive: a Promise subclass whose species constructor throws.
+        onError(new ContractBreach('returned a promise that cannot be awaited'))
       }
-      call.then((value) => settle(value, undefined, true), onError)
     })
   }
 
@@ -727,9 +805,21 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
       const kindOf = providerErrorKind(error)
       if (deadlineHit || kindOf === 'aborted' || kindOf === 'timeout') lookupError = 'timeout'
       else if (error === BAD_RESPONSE) lookupError = 'bad_response'
-      else lookupError = kindOf ?? 'network'
+      else if (error instanceof ContractBreach || kindOf === null || (kindOf === undefined && !isError(error))) {
+        lookupError = 'provider_error'
+        const what =
+          error instanceof ContractBreach
+            ? error.what
+            : kindOf === null
+              ? 'threw a ProviderError of an unknown kind'
+              : `rejected with ${describeValue(error)} instead of an Error`
+        reporter.configError(
+          'provider',
+          `the provider \`${provider.name}\` broke its contract: lookup() ${what}; such lookups answer \`provider_error\` (lookup must return a promise of RiskData and reject with an Error)`,
+        )
+      } else lookupError = kindOf ?? 'network'
       if (closed) lookupError = 'network'
-      metrics.upstream(ms, lookupError === 'timeout' ? 'timeout' : (lookupError as ProviderErrorKind))
+      metrics.upstream(ms, lookupError as ProviderErrorKind | 'provider_error')
       if (lookupError === 'rate_limited') {
         const wait = retryAfterOf(error)
         if (wait !== undefined) {
