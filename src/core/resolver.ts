@@ -33,6 +33,7 @@ import {
   type L1Entry,
   type SharedRead,
 } from './cache.js'
+import { ProviderBudget, networkOf } from './budget.js'
 import { cacheKeyForIp } from './cidr.js'
 import { IpRiskConfigError, IpRiskError } from './errors.js'
 import { createReporter } from './events.js'
@@ -62,6 +63,7 @@ export type {
   BudgetOptions,
   CacheOptions,
   ListOptions,
+  NetworkShareOptions,
   RiskResolverOptions,
 } from './options.js'
 export { resolverDefaults } from './options.js'
@@ -355,6 +357,10 @@ export interface ResolverInternals {
   flights(): number
   /** Provider calls in flight now. */
   inFlight(): number
+  /** The provider budgets (in flight, per minute, per network). */
+  readonly budget: ProviderBudget
+  /** Replace the clock of the per-minute budget (epoch ms; default `Date.now()`), for tests. */
+  setBudgetClock(now: () => number): void
 }
 
 const internals = new WeakMap<RiskResolver, ResolverInternals>()
@@ -379,6 +385,10 @@ export function resolverInternals(resolver: RiskResolver): ResolverInternals {
  * - a warm answer (`peek`) costs one map lookup and no allocation;
  * - memory is bounded (`cache.l1.max` entries); provider calls are bounded (`budget.maxInFlight`, optionally
  *   `budget.maxPerMinute`), and concurrent lookups of one IP (IPv6: one /64) share one call;
+ * - the budgets are shared between source networks (`budget.perNetwork`: an IPv4 /24, an IPv6 /48): one network
+ *   cannot spend the budget of the others, and a network with nothing in flight is looked up while the pool is not full;
+ * - a provider that breaks its contract (throws synchronously, returns no promise, rejects with a non-Error) gives a
+ *   `provider_error` answer, never a crash;
  * - a shared cache that fails costs at most `cache.l2TimeoutMs` per lookup until its breaker opens; it never fails a
  *   request.
  *
@@ -416,6 +426,7 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
   const metrics = reporter.metrics
   const provider = opts.provider
   const { ttlMs, flaggedTtlMs, staleMs, failureTtlMs, timeoutMs, maxInFlight, maxPerMinute, ipv6Prefix, prefix } = opts
+  const perNetwork = opts.perNetwork
   const blocklist = opts.blocklist
   const { allow, deny } = opts
   const hasLists = allow !== undefined || deny !== undefined
@@ -453,11 +464,10 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
   }
   // cockatiel cannot open a breaker for a given duration, so a 429's Retry-After is a separate gate in front of it.
   let retryAfterUntil = 0
-  // Budgets: a counter and a token bucket (a comparison each; cockatiel's bulkhead would add a promise layer).
-  let inFlight = 0
-  let tokens = maxPerMinute
-  let tokensAt = Date.now()
-  const tokensPerMs = maxPerMinute / 60_000
+  // Budgets: counters and token buckets shared fairly between source networks (see budget.ts; a few comparisons on
+  // the miss path, where cockatiel's bulkhead would add a promise layer and knows no networks).
+  let budgetClock = (): number => Date.now()
+  const budget = new ProviderBudget(maxInFlight, maxPerMinute, perNetwork, budgetClock())
 
   const flights = new Map<string, Promise<IpRisk>>()
 
@@ -699,12 +709,14 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     return callProvider(ip, key, kind, t0, stale)
   }
 
-  function takeToken(now: number): boolean {
-    tokens = Math.min(maxPerMinute, tokens + (now - tokensAt) * tokensPerMs)
-    tokensAt = now
-    if (tokens < 1) return false
-    tokens -= 1
-    return true
+  /** The source network a lookup's budget is drawn from ('' when the budgets are one pool). */
+  function networkFor(ip: string, key: string): string {
+    if (perNetwork === undefined) return ''
+    try {
+      return networkOf(ip, key, perNetwork.ipv4Prefix, perNetwork.ipv6Prefix)
+    } catch {
+      return key // defensive: an address that cannot be read is its own network
+    }
   }
 
   /**
@@ -727,23 +739,19 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
       metrics.upstream(0, 'breaker_open')
       return failed(ip, key, kind, t0, 'breaker_open', stale, false)
     }
-    if (inFlight >= maxInFlight) {
-      metrics.budgetRejected('in_flight')
-      metrics.upstream(0, 'budget_exceeded')
-      return failed(ip, key, kind, t0, 'budget_exceeded', stale, false)
-    }
-    if (maxPerMinute > 0 && !takeToken(now)) {
-      metrics.budgetRejected('per_minute')
-      metrics.upstream(0, 'budget_exceeded')
-      return failed(ip, key, kind, t0, 'budget_exceeded', stale, false)
-    }
     const remaining = t0 + timeoutMs - performance.now()
     if (remaining <= 0) {
       metrics.upstream(0, 'timeout')
       return failed(ip, key, kind, t0, 'timeout', stale, true)
     }
+    const network = networkFor(ip, key)
+    const refused = budget.acquire(network, maxPerMinute > 0 ? budgetClock() : 0)
+    if (refused !== undefined) {
+      metrics.budgetRejected(refused)
+      metrics.upstream(0, 'budget_exceeded')
+      return failed(ip, key, kind, t0, 'budget_exceeded', stale, false)
+    }
 
-    inFlight++
     const window = joinDeadline(t0 + timeoutMs)
     const signal = window.controller.signal
     const started = performance.now()
@@ -753,10 +761,10 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
         if (settled) return
         settled = true
         leaveDeadline(window)
-        inFlight--
+        budget.release(network)
         let answer: IpRisk
         try {
-          answer = providerOutcome(ip, key, kind, t0, stale, signal.aborted, started, value, error, ok)
+          answer = providerOutcome(ip, key, kind, t0, stale, network, signal.aborted, started, value, error, ok)
         } catch {
           answer = makeRisk(ip, kind, 'unavailable', 'network', null, 'none', performance.now() - t0, null)
         }
@@ -782,6 +790,7 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     kind: IpKind,
     t0: number,
     stale: RiskData | undefined,
+    network: string,
     deadlineHit: boolean,
     started: number,
     value: unknown,
@@ -799,7 +808,7 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     let lookupError: LookupError
     if (error instanceof BrokenCircuitError) {
       lookupError = 'breaker_open'
-      if (maxPerMinute > 0) tokens = Math.min(maxPerMinute, tokens + 1) // no call was made
+      budget.refund(network) // no call was made
       metrics.upstream(0, 'breaker_open')
     } else {
       const kindOf = providerErrorKind(error)
@@ -1020,6 +1029,15 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
       metrics.close()
     },
   }
-  internals.set(resolver, { l1, l2, flights: () => flights.size, inFlight: () => inFlight })
+  internals.set(resolver, {
+    l1,
+    l2,
+    flights: () => flights.size,
+    inFlight: () => budget.inFlight,
+    budget,
+    setBudgetClock: (now) => {
+      budgetClock = now
+    },
+  })
   return resolver
 }
