@@ -17,5 +17,6 @@ export {
   type BudgetOptions,
   type CacheOptions,
   type ListOptions,
+  type NetworkShareOptions,
   type RiskResolverOptions,
 } from './resolver.js'

@@ -67,7 +67,7 @@ export type ReportedAction = 'allow' | 'block' | 'monitor'
  * const outcome: UpstreamOutcome = error instanceof ProviderError ? error.kind : 'ok'
  * ```
  */
-export type UpstreamOutcome = 'ok' | ProviderErrorKind | 'breaker_open' | 'budget_exceeded'
+export type UpstreamOutcome = 'ok' | ProviderErrorKind | 'provider_error' | 'breaker_open' | 'budget_exceeded'
 
 /**
  * State of the circuit breaker around the provider.
@@ -151,6 +151,7 @@ const OUTCOMES = [
   'auth',
   'bad_response',
   'aborted',
+  'provider_error',
   'breaker_open',
   'budget_exceeded',
 ] as const satisfies readonly UpstreamOutcome[]

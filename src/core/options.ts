@@ -12,6 +12,7 @@ import type { ObservabilityOptions } from './events.js'
 import type { ClientIpOptions, TrustProxy } from './ip.js'
 import { isKeyvLike, hasUnboundedMapStore, redisUrlProblem, type KeyvLike } from './cache.js'
 import type { FailMode, Provider } from './types.js'
+import type { NetworkShare } from './budget.js'
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Public option types
@@ -99,6 +100,55 @@ export interface BudgetOptions {
   maxInFlight?: number
   /** Provider calls started per minute (token bucket, bursts up to this number). @default undefined (no limit) */
   maxPerMinute?: number
+  /**
+   * Share `maxInFlight` and `maxPerMinute` fairly between source networks, so that one network rotating addresses
+   * (the /64s of its /48, the hosts of its /24) cannot spend the budget that protects everyone else: a network holds
+   * at most its share of each budget, and a reserve is kept for networks that hold nothing. `false`: one pool, first
+   * come, first served. See {@link NetworkShareOptions}.
+   * @default { share: 0.25, reserve: 0.25, ipv4Prefix: 24, ipv6Prefix: 48 }
+   */
+  perNetwork?: NetworkShareOptions | false
+}
+
+/**
+ * How the provider budgets are shared between source networks (`budget.perNetwork`).
+ *
+ * With `maxInFlight` 64 and the defaults, one network (an IPv4 /24 or an IPv6 /48) holds at most
+ * `max(1, floor(64 × 0.25))` = 16 calls in flight, and the last `floor(64 × 0.25)` = 16 slots only go to a network
+ * with nothing in flight: whatever the other networks do, a newcomer is looked up while the pool is not full. The
+ * same rule applies to `maxPerMinute` (a network starts at most its share of calls per minute; the reserve goes to
+ * networks that spent nothing lately). A lookup refused by its network's share answers `budget_exceeded`, like any
+ * budget refusal, and the fail mode applies: give sensitive policies `onUnavailable: 'block'` to refuse such
+ * callers there while other policies fail open.
+ *
+ * @example
+ * ```ts
+ * createRiskResolver({ provider, budget: { maxInFlight: 64, maxPerMinute: 6_000, perNetwork: { share: 0.1 } } })
+ * createRiskResolver({ provider, budget: { perNetwork: { ipv6Prefix: 56 } } }) // IPv6 sites are /56s here
+ * createRiskResolver({ provider, budget: { perNetwork: false } })               // one shared pool
+ * ```
+ */
+export interface NetworkShareOptions {
+  /**
+   * Fraction of each budget one network may hold: at most `max(1, floor(maxInFlight × share))` calls in flight and
+   * `max(1, floor(maxPerMinute × share))` calls started per minute. Greater than 0, at most 1.
+   * @default 0.25
+   */
+  share?: number
+  /**
+   * Fraction of each budget kept for networks that hold nothing (no call in flight; nothing spent in the last
+   * minute's refill): `floor(maxInFlight × reserve)` slots, `floor(maxPerMinute × reserve)` tokens. From 0 to 0.99.
+   * @default 0.25
+   */
+  reserve?: number
+  /** Prefix length of an IPv4 source network (8–32). @default 24 */
+  ipv4Prefix?: number
+  /**
+   * Prefix length of an IPv6 source network (16–128); never finer than `cache.ipv6Prefix` (clients of one cache key
+   * are one network).
+   * @default 48
+   */
+  ipv6Prefix?: number
 }
 
 /**
@@ -232,7 +282,7 @@ export interface RiskResolverOptions extends ObservabilityOptions {
   development?: DevelopmentOptions
   /** Cache settings, or a shared store alone (`'redis://…'` or a Keyv) meaning `{ l2: … }`. @default L1 only */
   cache?: string | KeyvLike | CacheOptions
-  /** Limits on provider calls. @default { timeoutMs: 1500, maxInFlight: 64 } */
+  /** Limits on provider calls. @default { timeoutMs: 1500, maxInFlight: 64, perNetwork: { share: 0.25, reserve: 0.25 } } */
   budget?: BudgetOptions
   /** Circuit breaker around the provider, or `false` for none. @default { failures: 5, halfOpenAfterMs: 30_000 } */
   breaker?: BreakerOptions | false
@@ -267,6 +317,10 @@ export const resolverDefaults = Object.freeze({
   prefix: 'iprisk',
   timeoutMs: 1_500,
   maxInFlight: 64,
+  networkShare: 0.25,
+  networkReserve: 0.25,
+  networkIpv4Prefix: 24,
+  networkIpv6Prefix: 48,
   breakerFailures: 5,
   halfOpenAfterMs: 30_000,
   blocklistScore: 95,
@@ -306,6 +360,8 @@ export interface ResolvedOptions {
   maxInFlight: number
   /** 0: no per-minute limit. */
   maxPerMinute: number
+  /** `undefined`: the budgets are one pool (`budget.perNetwork: false`). */
+  perNetwork: NetworkShare | undefined
   breaker: { failures: number; halfOpenAfterMs: number } | undefined
   allow: ((ip: string) => boolean) | undefined
   deny: ((ip: string) => boolean) | undefined
@@ -385,6 +441,16 @@ const cacheSchema = objectOf({
     .optional(),
 })
 
+const networkShareSchema = objectOf(
+  {
+    share: num(0, 1, { exclusiveMin: true }).optional(),
+    reserve: num(0, 0.99).optional(),
+    ipv4Prefix: num(8, 32, { int: true }).optional(),
+    ipv6Prefix: num(16, 128, { int: true }).optional(),
+  },
+  true,
+)
+
 const cidrList = z.union([z.string(), z.array(z.string())], {
   error: (issue) => `must be an array of addresses / CIDR ranges, got ${describe(issue.input)}`,
 })
@@ -404,6 +470,7 @@ const optionsSchema = objectOf({
     timeoutMs: num(1, 60_000, { unit: 'milliseconds' }).optional(),
     maxInFlight: num(1, 100_000, { int: true }).optional(),
     maxPerMinute: num(1, 10_000_000, { int: true }).optional(),
+    perNetwork: z.unknown().optional(), // `false` or networkShareSchema, checked in parseResolverOptions
   }).optional(),
   breaker: objectOf(
     {
@@ -544,6 +611,17 @@ export function parseResolverOptions(options: unknown): ResolvedOptions {
   }
 
   const budget = o.budget ?? {}
+  let perNetwork: NetworkShare | undefined
+  if (budget.perNetwork !== false) {
+    const given = budget.perNetwork ?? {}
+    check(networkShareSchema, given, 'budget.perNetwork')
+    perNetwork = {
+      share: given.share ?? resolverDefaults.networkShare,
+      reserve: given.reserve ?? resolverDefaults.networkReserve,
+      ipv4Prefix: given.ipv4Prefix ?? resolverDefaults.networkIpv4Prefix,
+      ipv6Prefix: given.ipv6Prefix ?? resolverDefaults.networkIpv6Prefix,
+    }
+  }
   const breaker = o.breaker === false ? undefined : (o.breaker ?? {})
   const blocklist = o.blocklist === false ? undefined : (o.blocklist ?? {})
 
@@ -568,6 +646,7 @@ export function parseResolverOptions(options: unknown): ResolvedOptions {
     timeoutMs: budget.timeoutMs ?? resolverDefaults.timeoutMs,
     maxInFlight: budget.maxInFlight ?? resolverDefaults.maxInFlight,
     maxPerMinute: budget.maxPerMinute ?? 0,
+    perNetwork,
     breaker:
       breaker === undefined
         ? undefined

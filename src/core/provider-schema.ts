@@ -161,12 +161,17 @@ export class IpasisSchemaError extends Error {
 
 /**
  * Validate and normalize a parsed IPASIS JSON body into {@link RiskData}. Throws {@link IpasisSchemaError} when the body
- * is not an object, carries none of the known fields (e.g. `{}` or `{ "error": "quota" }` with a 200), or has a field
- * of the wrong type; the message names the offending field paths only.
+ * is not an object, is an error object (a truthy `error` member, e.g. `{ "error": "quota exceeded", "risk_score": 0 }`
+ * with a 200: its fields are placeholders, not a verdict), carries none of the known fields (e.g. `{}`), or has a field
+ * of the wrong type; the message names the offending field paths only. (A body with known fields but no verdict, such
+ * as `{ "risk_score": null }`, parses here; the resolver refuses it as a `bad_response`, for every provider.)
  */
 export function parseIpasisBody(body: unknown): RiskData {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new IpasisSchemaError('the response body is not a JSON object')
+  }
+  if ((body as { error?: unknown }).error) {
+    throw new IpasisSchemaError('the response body is an error object (its `error` member is set)')
   }
   if (!RECOGNIZED_KEYS.some((key) => Object.hasOwn(body, key))) {
     throw new IpasisSchemaError('the response body has none of the known fields')

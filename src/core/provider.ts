@@ -87,7 +87,7 @@ const BODY_HIGH_WATER_MARK = 16 * 1024
  * | outcome | kind |
  * | --- | --- |
  * | 2xx with a valid body | resolves to {@link RiskData} (fields not sent are `null`) |
- * | 2xx that is not JSON, has none of the known fields, a field of the wrong type, or a body over 64 KiB | `bad_response` |
+ * | 2xx that is not JSON, an error object (a truthy `error` member), has none of the known fields, a field of the wrong type, or a body over 64 KiB | `bad_response` |
  * | 401 / 403 | `auth` (check the API key) |
  * | 429 | `rate_limited`, `retryAfterMs` from `Retry-After` (seconds or HTTP date, capped at 1 h) |
  * | any other status | `http_error`, `status` set |

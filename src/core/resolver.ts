@@ -18,6 +18,7 @@
 
 import { setMaxListeners } from 'node:events'
 import { isIPv4 } from 'node:net'
+import { types as utilTypes } from 'node:util'
 import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll, type CircuitBreakerPolicy } from 'cockatiel'
 import { LRUCache } from 'lru-cache'
 import {
@@ -33,6 +34,7 @@ import {
   type L1Entry,
   type SharedRead,
 } from './cache.js'
+import { ProviderBudget, networkOf } from './budget.js'
 import { cacheKeyForIp } from './cidr.js'
 import { IpRiskConfigError, IpRiskError } from './errors.js'
 import { createReporter } from './events.js'
@@ -48,6 +50,7 @@ import type {
   LookupError,
   LookupOptions,
   Policy,
+  Provider,
   ProviderErrorKind,
   RequestLike,
   RiskData,
@@ -62,6 +65,7 @@ export type {
   BudgetOptions,
   CacheOptions,
   ListOptions,
+  NetworkShareOptions,
   RiskResolverOptions,
 } from './options.js'
 export { resolverDefaults } from './options.js'
@@ -170,6 +174,7 @@ const REMEMBERED: ReadonlySet<LookupError> = new Set<LookupError>([
   'rate_limited',
   'auth',
   'bad_response',
+  'provider_error',
 ])
 
 /** Peer kinds that suggest a reverse proxy in front of an app that does not trust it. */
@@ -184,11 +189,82 @@ function hasForwardedFor(req: RequestLike): boolean {
   return (headers as Record<string, unknown>)['x-forwarded-for'] !== undefined
 }
 
-/** A provider error's kind, also for a `ProviderError` from another copy of iprisk (no `instanceof`). */
-function providerErrorKind(error: unknown): ProviderErrorKind | undefined {
+const PROVIDER_ERROR_KINDS: ReadonlySet<unknown> = new Set<ProviderErrorKind>([
+  'timeout',
+  'network',
+  'http_error',
+  'rate_limited',
+  'auth',
+  'bad_response',
+  'aborted',
+])
+
+/**
+ * A provider error's kind, also for a `ProviderError` from another copy of iprisk (no `instanceof`). A kind that is
+ * not one of {@link ProviderErrorKind} is a broken contract (`null`), never copied into an answer.
+ */
+function providerErrorKind(error: unknown): ProviderErrorKind | null | undefined {
   if (typeof error !== 'object' || error === null) return undefined
   const e = error as { name?: unknown; kind?: unknown }
-  return e.name === 'ProviderError' && typeof e.kind === 'string' ? (e.kind as ProviderErrorKind) : undefined
+  if (e.name !== 'ProviderError') return undefined
+  return PROVIDER_ERROR_KINDS.has(e.kind) ? (e.kind as ProviderErrorKind) : null
+}
+
+/** An `Error` (any realm), as a provider must reject with. */
+function isError(value: unknown): boolean {
+  return value instanceof Error || utilTypes.isNativeError(value)
+}
+
+/** `Promise.prototype.then`, captured once (see `callProvider`). */
+const promiseThen = Promise.prototype.then
+
+/** What a provider did instead of keeping its contract; becomes a `provider_error` answer. */
+class ContractBreach {
+  constructor(readonly what: string) {}
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  const type = typeof value
+  return type === 'undefined' ? 'undefined' : type === 'object' ? 'an object' : `a ${type}`
+}
+
+/**
+ * Call `provider.lookup` so that whatever it does becomes a promise: `lookup never rejects` must hold for any
+ * provider, including one that throws synchronously, returns a plain value or a hostile thenable. A native promise is
+ * passed through as is (the common case, no extra allocation); a thenable is adopted by hand so that a `then` that
+ * throws is a {@link ContractBreach}, not a crash; plain valid data is tolerated; anything else is a breach.
+ */
+function invokeLookup(provider: Provider, ip: string, signal: AbortSignal): Promise<unknown> {
+  let result: unknown
+  try {
+    result = provider.lookup(ip, signal)
+  } catch (error) {
+    // A ProviderError thrown synchronously keeps its kind (a non-async provider may throw it before any I/O).
+    return Promise.reject(providerErrorKind(error) === undefined ? new ContractBreach('threw synchronously') : error)
+  }
+  if (result instanceof Promise) return result
+  if ((typeof result === 'object' && result !== null) || typeof result === 'function') {
+    let then: unknown
+    try {
+      then = (result as { then?: unknown }).then
+    } catch {
+      return Promise.reject(new ContractBreach('returned an object whose `then` getter threw'))
+    }
+    if (typeof then === 'function') {
+      return new Promise((resolve, reject) => {
+        try {
+          ;(then as (ok: (v: unknown) => void, fail: (e: unknown) => void) => unknown).call(result, resolve, reject)
+        } catch {
+          reject(new ContractBreach('returned a thenable whose `then` threw'))
+        }
+      })
+    }
+  }
+  // Not a promise: valid data is accepted (checked again, like any answer); anything else breaks the contract.
+  if (normalizeData(result) !== undefined) return Promise.resolve(result)
+  return Promise.reject(new ContractBreach(`returned ${describeValue(result)} instead of a promise of RiskData`))
 }
 
 function retryAfterOf(error: unknown): number | undefined {
@@ -237,6 +313,10 @@ export interface ResolverInternals {
   flights(): number
   /** Provider calls in flight now. */
   inFlight(): number
+  /** The provider budgets (in flight, per minute, per network). */
+  readonly budget: ProviderBudget
+  /** Replace the clock of the per-minute budget (epoch ms; default `Date.now()`), for tests. */
+  setBudgetClock(now: () => number): void
 }
 
 const internals = new WeakMap<RiskResolver, ResolverInternals>()
@@ -261,6 +341,10 @@ export function resolverInternals(resolver: RiskResolver): ResolverInternals {
  * - a warm answer (`peek`) costs one map lookup and no allocation;
  * - memory is bounded (`cache.l1.max` entries); provider calls are bounded (`budget.maxInFlight`, optionally
  *   `budget.maxPerMinute`), and concurrent lookups of one IP (IPv6: one /64) share one call;
+ * - the budgets are shared between source networks (`budget.perNetwork`: an IPv4 /24, an IPv6 /48): one network
+ *   cannot spend the budget of the others, and a network with nothing in flight is looked up while the pool is not full;
+ * - a provider that breaks its contract (throws synchronously, returns no promise, rejects with a non-Error) gives a
+ *   `provider_error` answer, never a crash;
  * - a shared cache that fails costs at most `cache.l2TimeoutMs` per lookup until its breaker opens; it never fails a
  *   request.
  *
@@ -299,6 +383,7 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
   const metrics = reporter.metrics
   const provider = opts.provider
   const { ttlMs, flaggedTtlMs, staleMs, failureTtlMs, timeoutMs, maxInFlight, maxPerMinute, ipv6Prefix, prefix } = opts
+  const perNetwork = opts.perNetwork
   const blocklist = opts.blocklist
   const { allow, deny } = opts
   const hasLists = allow !== undefined || deny !== undefined
@@ -354,11 +439,10 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
   }
   // cockatiel cannot open a breaker for a given duration, so a 429's Retry-After is a separate gate in front of it.
   let retryAfterUntil = 0
-  // Budgets: a counter and a token bucket (a comparison each; cockatiel's bulkhead would add a promise layer).
-  let inFlight = 0
-  let tokens = maxPerMinute
-  let tokensAt = Date.now()
-  const tokensPerMs = maxPerMinute / 60_000
+  // Budgets: counters and token buckets shared fairly between source networks (see budget.ts; a few comparisons on
+  // the miss path, where cockatiel's bulkhead would add a promise layer and knows no networks).
+  let budgetClock = (): number => Date.now()
+  const budget = new ProviderBudget(maxInFlight, maxPerMinute, perNetwork, budgetClock())
 
   const flights = new Map<string, Promise<IpRisk>>()
 
@@ -602,12 +686,14 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     return callProvider(ip, key, kind, t0, stale)
   }
 
-  function takeToken(now: number): boolean {
-    tokens = Math.min(maxPerMinute, tokens + (now - tokensAt) * tokensPerMs)
-    tokensAt = now
-    if (tokens < 1) return false
-    tokens -= 1
-    return true
+  /** The source network a lookup's budget is drawn from ('' when the budgets are one pool). */
+  function networkFor(ip: string, key: string): string {
+    if (perNetwork === undefined) return ''
+    try {
+      return networkOf(ip, key, perNetwork.ipv4Prefix, perNetwork.ipv6Prefix)
+    } catch {
+      return key // defensive: an address that cannot be read is its own network
+    }
   }
 
   /**
@@ -630,23 +716,19 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
       metrics.upstream(0, 'breaker_open')
       return failed(ip, key, kind, t0, 'breaker_open', stale, false)
     }
-    if (inFlight >= maxInFlight) {
-      metrics.budgetRejected('in_flight')
-      metrics.upstream(0, 'budget_exceeded')
-      return failed(ip, key, kind, t0, 'budget_exceeded', stale, false)
-    }
-    if (maxPerMinute > 0 && !takeToken(now)) {
-      metrics.budgetRejected('per_minute')
-      metrics.upstream(0, 'budget_exceeded')
-      return failed(ip, key, kind, t0, 'budget_exceeded', stale, false)
-    }
     const remaining = t0 + timeoutMs - performance.now()
     if (remaining <= 0) {
       metrics.upstream(0, 'timeout')
       return failed(ip, key, kind, t0, 'timeout', stale, true)
     }
+    const network = networkFor(ip, key)
+    const refused = budget.acquire(network, maxPerMinute > 0 ? budgetClock() : 0)
+    if (refused !== undefined) {
+      metrics.budgetRejected(refused)
+      metrics.upstream(0, 'budget_exceeded')
+      return failed(ip, key, kind, t0, 'budget_exceeded', stale, false)
+    }
 
-    inFlight++
     const window = joinDeadline(t0 + timeoutMs)
     const signal = window.controller.signal
     const started = performance.now()
@@ -656,10 +738,10 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
         if (settled) return
         settled = true
         leaveDeadline(window)
-        inFlight--
+        budget.release(network)
         let answer: IpRisk
         try {
-          answer = providerOutcome(ip, key, kind, t0, stale, signal.aborted, started, value, error, ok)
+          answer = providerOutcome(ip, key, kind, t0, stale, network, signal.aborted, started, value, error, ok)
         } catch {
           answer = makeRisk(ip, kind, 'unavailable', 'network', null, 'none', performance.now() - t0, null)
         }
@@ -667,14 +749,14 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
       }
       const onError = (error: unknown): void => settle(undefined, error, false)
       window.waiters.push(onError)
-      let call: Promise<unknown>
       try {
-        call = breaker === undefined ? provider.lookup(ip, signal) : breaker.execute(() => provider.lookup(ip, signal), signal)
-      } catch (error) {
-        onError(error)
-        return
+        const call = breaker === undefined ? invokeLookup(provider, ip, signal) : breaker.execute(() => invokeLookup(provider, ip, signal), signal)
+        // The intrinsic `then`, as `await` uses: a promise's own `then` property (the provider's object) is not called.
+        promiseThen.call(call, (value: unknown) => settle(value, undefined, true), onError)
+      } catch {
+        // Defensive: a Promise subclass whose species constructor throws.
+        onError(new ContractBreach('returned a promise that cannot be awaited'))
       }
-      call.then((value) => settle(value, undefined, true), onError)
     })
   }
 
@@ -685,6 +767,7 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     kind: IpKind,
     t0: number,
     stale: RiskData | undefined,
+    network: string,
     deadlineHit: boolean,
     started: number,
     value: unknown,
@@ -702,15 +785,27 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     let lookupError: LookupError
     if (error instanceof BrokenCircuitError) {
       lookupError = 'breaker_open'
-      if (maxPerMinute > 0) tokens = Math.min(maxPerMinute, tokens + 1) // no call was made
+      budget.refund(network) // no call was made
       metrics.upstream(0, 'breaker_open')
     } else {
       const kindOf = providerErrorKind(error)
       if (deadlineHit || kindOf === 'aborted' || kindOf === 'timeout') lookupError = 'timeout'
       else if (error === BAD_RESPONSE) lookupError = 'bad_response'
-      else lookupError = kindOf ?? 'network'
+      else if (error instanceof ContractBreach || kindOf === null || (kindOf === undefined && !isError(error))) {
+        lookupError = 'provider_error'
+        const what =
+          error instanceof ContractBreach
+            ? error.what
+            : kindOf === null
+              ? 'threw a ProviderError of an unknown kind'
+              : `rejected with ${describeValue(error)} instead of an Error`
+        reporter.configError(
+          'provider',
+          `the provider \`${provider.name}\` broke its contract: lookup() ${what}; such lookups answer \`provider_error\` (lookup must return a promise of RiskData and reject with an Error)`,
+        )
+      } else lookupError = kindOf ?? 'network'
       if (closed) lookupError = 'network'
-      metrics.upstream(ms, lookupError === 'timeout' ? 'timeout' : (lookupError as ProviderErrorKind))
+      metrics.upstream(ms, lookupError as ProviderErrorKind | 'provider_error')
       if (lookupError === 'rate_limited') {
         const wait = retryAfterOf(error)
         if (wait !== undefined) {
@@ -911,6 +1006,15 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
       metrics.close()
     },
   }
-  internals.set(resolver, { l1, l2, flights: () => flights.size, inFlight: () => inFlight })
+  internals.set(resolver, {
+    l1,
+    l2,
+    flights: () => flights.size,
+    inFlight: () => budget.inFlight,
+    budget,
+    setBudgetClock: (now) => {
+      budgetClock = now
+    },
+  })
   return resolver
 }

@@ -9,6 +9,9 @@
  * - `asn`: an integer from 0 to 2^32 − 1;
  * - `isp`: a string; the normal form is 1 to {@link MAX_ISP_LENGTH} characters, or `null`.
  *
+ * - at least one of `score` and the four flags is known (an answer with no verdict, such as an error body sent with
+ *   HTTP 200, is refused: cached as an answer it would make a flags-only policy "clean").
+ *
  * A provider's answer is read leniently ({@link normalizeData}: a missing field is `null`, a lower-case country is
  * upper-cased, a long ISP name is cut), an L2 record strictly ({@link isNormalData}: the resolver only ever writes
  * normalized data, so anything else was not written by it).
@@ -36,6 +39,11 @@ const NORMAL_COUNTRY = /^[A-Z]{2}$/
 /** A field a provider may send: absent or `null` (unknown), or a value of the right type and range. */
 const loose = (v: unknown, ok: (v: unknown) => boolean): boolean => v === undefined || v === null || ok(v)
 const isCountry = (v: unknown): boolean => typeof v === 'string' && COUNTRY.test(v)
+
+/** True when at least one of the score and the four flags is known: an answer that says nothing is no answer. */
+function hasVerdict(score: unknown, isVpn: unknown, isProxy: unknown, isTor: unknown, isDatacenter: unknown): boolean {
+  return score != null || isVpn != null || isProxy != null || isTor != null || isDatacenter != null
+}
 
 /**
  * True when the eight fields are in normal form: each `null` or a valid value, the country upper case, the ISP name
@@ -91,6 +99,9 @@ export function normalizeData(value: unknown): RiskData | undefined {
   ) {
     return undefined
   }
+  // No verdict at all (an error body such as `{"error":"quota exceeded","risk_score":null}` read with a 200): not an
+  // answer. Cached as one, it would make every flags-only policy "clean" for a whole TTL.
+  if (!hasVerdict(score, isVpn, isProxy, isTor, isDatacenter)) return undefined
   if (normalFields(score, isVpn, isProxy, isTor, isDatacenter, countryCode, asn, isp)) return value as RiskData
   return {
     score: (score as number | null | undefined) ?? null,
@@ -119,6 +130,7 @@ export function dataFromTuple(tuple: unknown): RiskData | undefined {
   if (!Array.isArray(tuple) || tuple.length !== 8) return undefined
   const [score, isVpn, isProxy, isTor, isDatacenter, countryCode, asn, isp] = tuple as unknown[]
   if (!normalFields(score, isVpn, isProxy, isTor, isDatacenter, countryCode, asn, isp)) return undefined
+  if (!hasVerdict(score, isVpn, isProxy, isTor, isDatacenter)) return undefined // never written: see normalizeData
   return {
     score: score as number | null,
     isVpn: isVpn as boolean | null,

@@ -79,7 +79,12 @@ export interface RiskData {
  */
 export type RiskStatus = 'scored' | 'pending' | 'unavailable' | 'skipped'
 
-/** Why a lookup is `unavailable`. */
+/**
+ * Why a lookup is `unavailable`. `bad_response`: the provider answered data of the wrong shape, or with no verdict
+ * (no score and no flag). `provider_error`: the provider broke its contract (its `lookup` did not return a promise of
+ * data, threw synchronously, or rejected with something that is not an `Error`): a bug in the provider's code, reported
+ * once as a configuration problem with `provider`.
+ */
 export type LookupError =
   | 'timeout'
   | 'network'
@@ -87,6 +92,7 @@ export type LookupError =
   | 'rate_limited'
   | 'auth'
   | 'bad_response'
+  | 'provider_error'
   | 'breaker_open'
   | 'budget_exceeded'
   | 'no_ip'
@@ -131,7 +137,10 @@ export interface Provider {
   readonly name: string
   /**
    * Score one validated, canonical, global IP. Must honour `signal` and throw a `ProviderError` (or any error, which
-   * is treated as `network`) on failure; it is never called with attacker-controlled text.
+   * is treated as `network`) on failure; it is never called with attacker-controlled text. Must return a promise: a
+   * lookup that throws synchronously (other than a `ProviderError`), returns something else than a promise of valid
+   * data (plain valid data is tolerated), or rejects with a non-`Error` is answered `provider_error`, never a crash.
+   * An answer with no verdict (no score and no VPN / proxy / Tor / datacenter flag) is a `bad_response`.
    */
   lookup(ip: string, signal: AbortSignal): Promise<RiskData>
   /** Release sockets and timers. */

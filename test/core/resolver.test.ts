@@ -397,14 +397,15 @@ describe('budgets', () => {
   it('budget.maxInFlight: past the cap a lookup answers budget_exceeded at once, without queueing', async () => {
     const { provider, release } = gatedProvider()
     const r = resolver({ provider, budget: { maxInFlight: 2, timeoutMs: 5_000 } })
-    const held = [r.lookup('203.0.113.1'), r.lookup('203.0.113.2')]
+    // Three source networks (/24s), so that only the global cap is at work (budget.perNetwork: see budget-share.test.ts).
+    const held = [r.lookup('203.0.113.1'), r.lookup('198.51.100.2')]
     await vi.waitUntil(() => resolverInternals(r).inFlight() === 2)
-    expect(await r.lookup('203.0.113.3')).toMatchObject({ status: 'unavailable', error: 'budget_exceeded' })
+    expect(await r.lookup('192.0.2.3')).toMatchObject({ status: 'unavailable', error: 'budget_exceeded' })
     expect(provider.calls).toBe(2)
     release()
     await Promise.all(held)
     // a refused lookup is not remembered: it goes through once there is room
-    const next = r.lookup('203.0.113.3')
+    const next = r.lookup('192.0.2.3')
     await vi.waitUntil(() => provider.calls === 3)
     release()
     expect((await next).status).toBe('scored')
@@ -413,9 +414,10 @@ describe('budgets', () => {
   it('budget.maxInFlight defaults to 64', async () => {
     const { provider, release } = gatedProvider()
     const r = resolver({ provider, budget: { timeoutMs: 5_000 } })
-    const held = Array.from({ length: 64 }, (_, i) => r.lookup(`198.51.100.${i + 1}`))
+    // 64 source networks (/24s): one network alone holds at most a quarter of the budget.
+    const held = Array.from({ length: 64 }, (_, i) => r.lookup(`11.${i + 1}.0.1`))
     await vi.waitUntil(() => resolverInternals(r).inFlight() === 64)
-    expect((await r.lookup('198.51.100.200')).error).toBe('budget_exceeded')
+    expect((await r.lookup('11.200.0.1')).error).toBe('budget_exceeded')
     release()
     await Promise.all(held)
   })
@@ -424,12 +426,13 @@ describe('budgets', () => {
     const advance = fakeClock()
     const provider = createMemoryProvider({})
     const r = resolver({ provider, budget: { maxPerMinute: 3 } })
-    for (const ip of ['203.0.113.1', '203.0.113.2', '203.0.113.3']) expect((await r.lookup(ip)).status).toBe('scored')
-    expect(await r.lookup('203.0.113.4')).toMatchObject({ status: 'unavailable', error: 'budget_exceeded' })
+    // One address per source network (/24), so that only the global bucket is at work.
+    for (const ip of ['203.0.113.1', '198.51.100.2', '192.0.2.3']) expect((await r.lookup(ip)).status).toBe('scored')
+    expect(await r.lookup('11.0.4.4')).toMatchObject({ status: 'unavailable', error: 'budget_exceeded' })
     expect(provider.calls).toBe(3)
     advance(20_000) // one token per 20 s
-    expect((await r.lookup('203.0.113.4')).status).toBe('scored')
-    expect((await r.lookup('203.0.113.5')).error).toBe('budget_exceeded')
+    expect((await r.lookup('11.0.4.4')).status).toBe('scored')
+    expect((await r.lookup('11.0.5.5')).error).toBe('budget_exceeded')
   })
 })
 

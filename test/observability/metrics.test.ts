@@ -326,7 +326,8 @@ describe('iprisk.budget.rejections', () => {
 
   it('per_minute: lookups beyond budget.maxPerMinute are refused', async () => {
     const tm = telemetry()
-    const stack = await stackWith(tm, { budget: { maxPerMinute: 2 } })
+    // freshIp() addresses share a /24: one pool, so that only the global bucket refuses (shares: budget-share tests).
+    const stack = await stackWith(tm, { budget: { maxPerMinute: 2, perNetwork: false } })
     for (let i = 0; i < 4; i++) expect((await signupTrpc(stack, freshIp(sim, 'clean'))).status).toBe(200)
     const all = await tm.read()
     expect(values(all, metricNames.budgetRejections)).toStrictEqual({ 'kind=per_minute': 2 })

@@ -165,7 +165,8 @@ describe('exact budget bounds (resolver called directly, in-process provider)', 
     const provider = countingProvider(20)
     const resolver = createRiskResolver({ provider, breaker: false, budget: { maxInFlight } })
     try {
-      const answers = await Promise.all(Array.from({ length: 500 }, (_, i) => resolver.lookup(globalIp(900_000 + i))))
+      // One address per source network (/24): the global cap is the subject (per-network shares: budget-share tests).
+      const answers = await Promise.all(Array.from({ length: 500 }, (_, i) => resolver.lookup(globalIp((3_500 + i) * 256 + 1))))
       expect(provider.calls).toBe(maxInFlight)
       expect(answers.filter((a) => a.status === 'scored').length).toBe(maxInFlight)
       expect(answers.filter((a) => a.error === 'budget_exceeded').length).toBe(500 - maxInFlight)
@@ -180,7 +181,7 @@ describe('exact budget bounds (resolver called directly, in-process provider)', 
     try {
       const t0 = Date.now()
       const answers = []
-      for (let i = 0; i < 100; i++) answers.push(await resolver.lookup(globalIp(950_000 + i)))
+      for (let i = 0; i < 100; i++) answers.push(await resolver.lookup(globalIp((4_100 + i) * 256 + 1))) // one per /24
       const refill = Math.floor(((Date.now() - t0) * 20) / 60_000)
       expect(provider.calls).toBeGreaterThanOrEqual(20)
       expect(provider.calls).toBeLessThanOrEqual(20 + refill)
@@ -215,7 +216,13 @@ describe('memory is bounded by cache.l1.max', () => {
     v8.setFlagsFromString('--expose-gc')
     const gc = vm.runInNewContext('gc') as () => void
     const provider = countingProvider()
-    const resolver = createRiskResolver({ provider, breaker: false, budget: { maxInFlight: 1_000 }, cache: { l1: { max: 1_000 } } })
+    // One /48 on purpose (500 at a time): this test measures memory, so the budget is one pool here.
+    const resolver = createRiskResolver({
+      provider,
+      breaker: false,
+      budget: { maxInFlight: 1_000, perNetwork: false },
+      cache: { l1: { max: 1_000 } },
+    })
     const heapAfterGc = (): number => {
       gc()
       gc()

@@ -61,7 +61,8 @@ function oracleField(i: number, v: unknown): boolean {
   }
 }
 
-export const oracleTuple = (d: unknown): d is unknown[] => Array.isArray(d) && d.length === 8 && d.every((v, i) => oracleField(i, v))
+export const oracleTuple = (d: unknown): d is unknown[] =>
+  Array.isArray(d) && d.length === 8 && d.every((v, i) => oracleField(i, v)) && d.slice(0, 5).some((v) => v !== null) // a verdict: a score or a flag
 
 function exactKeys(o: unknown, keys: string[]): o is Record<string, unknown> {
   return (
@@ -126,7 +127,7 @@ export const normalData: fc.Arbitrary<RiskData> = fc.record(
     isp: nullOr(fc.string({ minLength: 1, maxLength: 512, unit: 'grapheme' }).filter((s) => s.length <= 512)),
   },
   { noNullPrototype: true },
-)
+).filter((d) => d.score !== null || d.isVpn !== null || d.isProxy !== null || d.isTor !== null || d.isDatacenter !== null)
 
 /** Values a hostile store might put in one tuple slot. */
 const hostileField = fc.oneof(
