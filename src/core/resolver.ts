@@ -216,12 +216,16 @@ const REMEMBERED: ReadonlySet<LookupError> = new Set<LookupError>([
 const LOCAL_PEERS: ReadonlySet<IpKind> = new Set<IpKind>(['loopback', 'private', 'uniqueLocal', 'linkLocal', 'carrierGradeNat'])
 
 function hasForwardedFor(req: RequestLike): boolean {
-  const headers = (req as { headers?: unknown }).headers
-  if (typeof headers !== 'object' || headers === null) return false
-  if (typeof (headers as Headers).get === 'function' && typeof (headers as Headers).has === 'function') {
-    return (headers as Headers).has('x-forwarded-for')
+  try {
+    const headers = (req as { headers?: unknown }).headers
+    if (typeof headers !== 'object' || headers === null) return false
+    if (typeof (headers as Headers).get === 'function' && typeof (headers as Headers).has === 'function') {
+      return (headers as Headers).has('x-forwarded-for')
+    }
+    return (headers as Record<string, unknown>)['x-forwarded-for'] !== undefined
+  } catch {
+    return false // a hostile request object: no warning, and clientIp() never throws
   }
-  return (headers as Record<string, unknown>)['x-forwarded-for'] !== undefined
 }
 
 /** A provider error's kind, also for a `ProviderError` from another copy of iprisk (no `instanceof`). */
