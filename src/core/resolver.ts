@@ -32,7 +32,7 @@ import {
   type L1Entry,
   type SharedRead,
 } from './cache.js'
-import { cacheKeyForIp } from './cidr.js'
+import { locateClient } from './cidr.js'
 import { IpRiskConfigError, IpRiskError } from './errors.js'
 import { createReporter } from './events.js'
 import { classifyIp, createClientIpReader, parseIp } from './ip.js'
@@ -365,7 +365,9 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
       l2 = new SharedTier(opts.l2.keyv, { timeoutMs: opts.l2TimeoutMs, onOpen, onFailure })
     }
   }
+  /** Raw text → the address the client is treated as (an embedded IPv4 client, else itself) and its cache key. */
   const keyMemo = new LRUCache<string, { ip: string; key: string }>({ max: KEY_MEMO_MAX })
+  const nat64Prefixes = opts.nat64Prefixes
   const staticMemo = new LRUCache<string, IpRisk>({ max: STATIC_MEMO_MAX })
 
   // --- provider guards ----------------------------------------------------------------------------------------------
@@ -446,10 +448,12 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     }
     const ip = parseIp(raw)
     if (ip === null) return false
-    const key = cacheKeyForIp(ip, ipv6Prefix)
-    keyMemo.set(raw, { ip, key })
-    curIp = ip
-    curKey = key
+    // An address standing for an IPv4 client (NAT64, 6to4, Teredo, `nat64Prefixes`) becomes that IPv4 address here,
+    // so lists, the blocklist, the cache, the lookup, the answer and the events all see the IPv4 client. Miss path only.
+    const located = locateClient(ip, ipv6Prefix, nat64Prefixes)
+    keyMemo.set(raw, located)
+    curIp = located.ip
+    curKey = located.key
     return true
   }
 
