@@ -145,3 +145,117 @@ export function groupsToIpv6(g: readonly number[]): string {
   }
   return out
 }
+
+// ---------------------------------------------------------------------------------------------------------------------
+// IPv4 clients embedded in IPv6 addresses (NAT64, 6to4, Teredo)
+// ---------------------------------------------------------------------------------------------------------------------
+
+/**
+ * A prefix whose addresses stand for an IPv4 client, and where that IPv4 address sits in them:
+ * - `rfc6052`: a NAT64 / SIIT translation prefix of length 32, 40, 48, 56, 64 or 96, in the RFC 6052 §2.2 layout
+ *   (the IPv4 bits follow the prefix and skip bits 64–71, the "u" octet);
+ * - `last32`: the last 32 bits (the local-use prefix `64:ff9b:1::/48` of RFC 8215, read as holding /96 subnets);
+ * - `6to4`: bits 16–47 (RFC 3056);
+ * - `teredo`: the last 32 bits, inverted (RFC 4380: the client's public address, XOR 0xffffffff).
+ *
+ * @internal
+ */
+export interface Ipv4Embedding {
+  /** The prefix as eight groups (bits past `length` are zero). */
+  readonly net: readonly number[]
+  readonly length: number
+  /** The IPv6 bit index (0 = most significant) of each IPv4 bit, most significant first: 32 increasing numbers. */
+  readonly positions: readonly number[]
+  /** True for Teredo: the IPv4 bits are stored inverted. */
+  readonly inverted: boolean
+  /** How the prefix is named in messages, e.g. `the NAT64 prefix 64:ff9b::/96`. */
+  readonly label: string
+}
+
+function range(from: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => from + i)
+}
+
+/**
+ * An {@link Ipv4Embedding} from its groups and layout. `length` must be 32, 40, 48, 56, 64 or 96 for `rfc6052`.
+ *
+ * @internal
+ */
+export function ipv4Embedding(
+  net: readonly number[],
+  length: number,
+  layout: 'rfc6052' | 'last32' | '6to4' | 'teredo',
+  label: string,
+): Ipv4Embedding {
+  let positions: number[]
+  if (layout === 'last32' || layout === 'teredo') positions = range(96, 32)
+  else if (layout === '6to4') positions = range(16, 32)
+  else if (length >= 64) positions = range(length === 64 ? 72 : 96, 32)
+  else positions = [...range(length, 64 - length), ...range(72, 32 - (64 - length))]
+  return Object.freeze({
+    net: Object.freeze([...net]),
+    length,
+    positions: Object.freeze(positions),
+    inverted: layout === 'teredo',
+    label,
+  })
+}
+
+/** True when the first `length` bits of `g` are those of `net`. @internal */
+export function hasPrefix(g: readonly number[], net: readonly number[], length: number): boolean {
+  for (let i = 0; i * 16 < length; i++) {
+    const bits = Math.min(16, length - i * 16)
+    const mask = (0xffff << (16 - bits)) & 0xffff
+    if (((g[i] ?? 0) & mask) !== (net[i] ?? 0)) return false
+  }
+  return true
+}
+
+/** The IPv4 value an address of `e` stands for (its bits read at `e.positions`). @internal */
+export function extractIpv4(g: readonly number[], e: Ipv4Embedding): number {
+  let v = 0
+  for (const p of e.positions) v = v * 2 + (((g[p >>> 4] ?? 0) >>> (15 - (p & 15))) & 1)
+  return e.inverted ? (~v >>> 0) : v
+}
+
+/**
+ * The prefixes whose addresses always stand for an IPv4 client (IANA special-purpose registry), most specific
+ * first. The resolver checks a deployment's own `nat64Prefixes` before these.
+ *
+ * @internal
+ */
+export const WELL_KNOWN_EMBEDDINGS: readonly Ipv4Embedding[] = Object.freeze([
+  ipv4Embedding([0x64, 0xff9b, 0, 0, 0, 0, 0, 0], 96, 'rfc6052', 'the NAT64 prefix 64:ff9b::/96'),
+  ipv4Embedding([0x64, 0xff9b, 1, 0, 0, 0, 0, 0], 48, 'last32', 'the local-use NAT64 prefix 64:ff9b:1::/48'),
+  ipv4Embedding([0x2001, 0, 0, 0, 0, 0, 0, 0], 32, 'teredo', 'the Teredo prefix 2001::/32'),
+  ipv4Embedding([0x2002, 0, 0, 0, 0, 0, 0, 0], 16, '6to4', 'the 6to4 prefix 2002::/16'),
+])
+
+const NO_EMBEDDINGS: readonly Ipv4Embedding[] = Object.freeze([])
+
+/**
+ * The IPv4 client an IPv6 address stands for, or -1 when it embeds none: first the deployment's own prefixes
+ * (`extra`, in order), then NAT64 `64:ff9b::/96`, local-use NAT64 `64:ff9b:1::/48` (last 32 bits), Teredo
+ * `2001::/32` (last 32 bits inverted) and 6to4 `2002::/16` (bits 16–47). IPv4-mapped addresses are not handled here
+ * (the parser already turns them into IPv4).
+ *
+ * Called on cache-key misses and by `classifyIp`: the well-known prefixes cost one comparison when the address is in
+ * none of them.
+ *
+ * @internal
+ */
+export function embeddedClientIpv4(g: readonly number[], extra: readonly Ipv4Embedding[] = NO_EMBEDDINGS): number {
+  for (let i = 0; i < extra.length; i++) {
+    const e = extra[i] as Ipv4Embedding
+    if (hasPrefix(g, e.net, e.length)) return extractIpv4(g, e)
+  }
+  const g0 = g[0]
+  if (g0 === 0x64) {
+    if (g[1] !== 0xff9b) return -1
+    if (g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0) return embeddedIpv4(g) // 64:ff9b::/96
+    return g[2] === 1 ? embeddedIpv4(g) : -1 // 64:ff9b:1::/48
+  }
+  if (g0 === 0x2001) return g[1] === 0 ? ~embeddedIpv4(g) >>> 0 : -1 // Teredo 2001::/32
+  if (g0 === 0x2002) return ((g[1] ?? 0) * 65536 + (g[2] ?? 0)) >>> 0 // 6to4 2002::/16
+  return -1
+}

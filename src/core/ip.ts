@@ -14,6 +14,7 @@ import { isIP } from 'node:net'
 import { compileCidrList } from './cidr.js'
 import { IpRiskConfigError } from './errors.js'
 import {
+  embeddedClientIpv4,
   embeddedIpv4,
   groupsToIpv6,
   ipv4ToUint32,
@@ -235,16 +236,16 @@ function classifyIpv6(g: readonly number[]): IpKind {
     if (g[7] === 1) return 'loopback'
   }
   if (isMappedGroups(g)) return classifyIpv4(embeddedIpv4(g))
-  // 64:ff9b::/96, NAT64 well-known prefix: the address stands for the embedded IPv4 one.
-  if (g0 === 0x64 && g1 === 0xff9b && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0) {
-    return classifyIpv4(embeddedIpv4(g))
-  }
+  // NAT64 (64:ff9b::/96, 64:ff9b:1::/48), Teredo (2001::/32), 6to4 (2002::/16): the address stands for an IPv4 client,
+  // which is what the resolver keys, lists and looks up (see embeddedClientIpv4).
+  const v4 = embeddedClientIpv4(g)
+  if (v4 !== -1) return classifyIpv4(v4)
   if ((g0 & 0xffc0) === 0xfe80) return 'linkLocal' // fe80::/10
   if ((g0 & 0xfe00) === 0xfc00) return 'uniqueLocal' // fc00::/7
   if ((g0 & 0xff00) === 0xff00) return 'multicast' // ff00::/8
   if (g0 === 0x2001 && g1 === 0x0db8) return 'documentation' // 2001:db8::/32
   if (g0 === 0x3fff && (g1 & 0xf000) === 0) return 'documentation' // 3fff::/20 (RFC 9637)
-  if (g0 === 0x2001 && g1 < 0x0200) return g1 === 0 ? 'global' : 'reserved' // 2001::/23, except Teredo 2001::/32
+  if (g0 === 0x2001 && g1 < 0x0200) return 'reserved' // 2001::/23 (Teredo 2001::/32 is classified above)
   if ((g0 & 0xe000) === 0x2000) return 'global' // 2000::/3
   return 'reserved' // unassigned space, ::/96 IPv4-compatible, 100::/64 discard, fec0::/10 site-local, ...
 }
@@ -265,8 +266,11 @@ function classifyIpv6(g: readonly number[]): IpKind {
  * | `multicast` | 224/4 | ff00::/8 |
  * | `reserved` | 0/8, 192.0.0/24, 192.88.99/24, 198.18/15, 240/4, 255.255.255.255 | outside 2000::/3, 2001::/23 (not Teredo) |
  *
- * IPv4-mapped and NAT64 (64:ff9b::/96) addresses are classified by their IPv4 address. Any valid spelling is
- * accepted; text that is not an IP address is classified `'reserved'` (so it is never looked up).
+ * An address that stands for an IPv4 client is classified by that IPv4 address: IPv4-mapped (`::ffff:0:0/96`), NAT64
+ * (`64:ff9b::/96`; local-use `64:ff9b:1::/48`, IPv4 in the last 32 bits), Teredo (`2001::/32`, the client's address
+ * is the last 32 bits inverted) and 6to4 (`2002::/16`, IPv4 in bits 16–47). A deployment's own (network-specific)
+ * NAT64 prefix is unknown here: the resolver's `nat64Prefixes` option handles it. Any valid spelling is accepted;
+ * text that is not an IP address is classified `'reserved'` (so it is never looked up).
  *
  * @example
  * ```ts
@@ -274,6 +278,7 @@ function classifyIpv6(g: readonly number[]): IpKind {
  * classifyIp('100.64.1.2') // 'carrierGradeNat'
  * classifyIp('203.0.113.7') // 'documentation'
  * classifyIp('fd12:3456::1') // 'uniqueLocal'
+ * classifyIp('64:ff9b::10.0.0.1') // 'private' (NAT64: the kind of 10.0.0.1)
  * ```
  */
 export function classifyIp(canonicalIp: string): IpKind {
@@ -484,12 +489,9 @@ function readHeader(req: RequestLike, name: string): HeaderValue | undefined {
   if (headers === null || typeof headers !== 'object') return undefined
   const get = (headers as { get?: unknown }).get
   if (typeof get === 'function') {
-    try {
-      const value: unknown = get.call(headers, name)
-      return typeof value === 'string' ? value : undefined
-    } catch {
-      return undefined
-    }
+    // A `get` that throws is left to the reader's catch: a header that cannot be read makes the client unknown.
+    const value: unknown = get.call(headers, name)
+    return typeof value === 'string' ? value : undefined
   }
   const record = headers as Record<string, unknown>
   let value = record[name]
@@ -573,6 +575,10 @@ function validateHeaders(value: unknown): readonly OptionalHeader[] {
  * 5. Else the peer itself (`source: 'socket'`).
  *
  * The reader never throws; all addresses are canonical (see {@link parseIp}) and classified (see {@link classifyIp}).
+ * A request that throws while it is read (a getter or Proxy trap on the request, `socket`, `headers`, a header
+ * value, or a `headers.get` that throws) has no client IP: `{ ip: null, source: null, kind: null }`, never the
+ * address of the proxy that forwarded it. Headers are read only once the peer is trusted, so an untrusted peer is
+ * still the client however its request's headers behave.
  *
  * @throws IpRiskConfigError when an option is invalid (naming `trustProxy`, `headers` or `maxHops`).
  *
@@ -626,7 +632,19 @@ export function createClientIpReader(
   const memoizeWalk = memoizePeer && headers.length === 0
   let walks = new Map<string, ClientIp | null>()
 
+  // A request object may be broken or hostile: a getter or a Proxy trap (on the request, its socket, its headers or a
+  // header's value array) that throws. What it would have said is unknown, so the answer is "no IP" (policies apply
+  // their fail mode), never the proxy's own address and never an exception. One try around the whole read (V8
+  // optimizes functions with try/catch; a micro-benchmark of the warm path shows no difference beyond noise).
   return function readClientIp(req: RequestLike, peerAddress?: string | null): ClientIp {
+    try {
+      return read(req, peerAddress)
+    } catch {
+      return NO_CLIENT_IP
+    }
+  }
+
+  function read(req: RequestLike, peerAddress: string | null | undefined): ClientIp {
     if (req === null || typeof req !== 'object') return NO_CLIENT_IP
     const rawPeer = typeof peerAddress === 'string' ? peerAddress : socketAddressOf(req)
     if (rawPeer === undefined) return NO_CLIENT_IP

@@ -6,10 +6,11 @@
  */
 
 import { z } from 'zod'
-import { compileCidrList } from './cidr.js'
+import { compileClientList, compileNat64Prefixes } from './cidr.js'
 import { IpRiskConfigError } from './errors.js'
 import type { ObservabilityOptions } from './events.js'
 import type { ClientIpOptions, TrustProxy } from './ip.js'
+import type { Ipv4Embedding } from './ip-address.js'
 import { isKeyvLike, hasUnboundedMapStore, redisUrlProblem, type KeyvLike } from './cache.js'
 import type { FailMode, Provider } from './types.js'
 import type { NetworkShare } from './budget.js'
@@ -171,6 +172,11 @@ export interface BreakerOptions {
  * Static lists of addresses and CIDR ranges (also the names `loopback`, `private`, `linklocal`, `uniquelocal`),
  * compiled once at creation.
  *
+ * A client whose address embeds an IPv4 client (NAT64, 6to4, Teredo: see `nat64Prefixes`) is matched as that IPv4
+ * address, so `'185.220.101.66'` also matches `64:ff9b::185.220.101.66`. An IPv6 entry inside such a prefix is read
+ * as the IPv4 range it pins down (`'64:ff9b::198.51.100.0/120'` is `'198.51.100.0/24'`); one that pins no IPv4 bit
+ * (`'2002::/16'`) is an `IpRiskConfigError`; a wider IPv6 range (`'2000::/3'`) does not match those clients.
+ *
  * @example
  * ```ts
  * createRiskResolver({ provider, lists: { allow: ['10.0.0.0/8', '2001:db8:1::/48'], deny: ['198.51.100.66'] } })
@@ -264,6 +270,29 @@ export interface RiskResolverOptions extends ObservabilityOptions {
   clientIpHeaders?: ClientIpOptions['headers']
   /** Most `X-Forwarded-For` / `Forwarded` entries examined per request (1–1024). @default 32 */
   maxHops?: ClientIpOptions['maxHops']
+  /**
+   * Your deployment's own (network-specific) NAT64 / SIIT translation prefixes, RFC 6052 format: `/32`, `/40`, `/48`,
+   * `/56`, `/64` or `/96`. Set it when IPv4 clients reach this app through a translator that writes them as IPv6
+   * addresses inside such a prefix (an IPv6-only service behind SIIT-DC or a 4-to-6 load balancer).
+   *
+   * An address standing for an IPv4 client is treated as that IPv4 client everywhere: cache key, allow / deny lists,
+   * blocklist and `block()`, the provider lookup, the answer's `ip` and the security events. That is always done for
+   * the well-known prefixes — NAT64 `64:ff9b::/96`, local-use NAT64 `64:ff9b:1::/48` (IPv4 in the last 32 bits),
+   * Teredo `2001::/32` (the client's address, inverted, in the last 32 bits) and 6to4 `2002::/16` (bits 16–47) — and
+   * for the prefixes listed here, which are checked first (list `64:ff9b:1:…::/64` if you use a /64 of the local-use
+   * prefix). A network-specific prefix that is *not* listed cannot be told from ordinary IPv6: its clients are keyed
+   * by their `/64` (`cache.ipv6Prefix`), so every IPv4 client behind one translator /96 would share a single verdict.
+   *
+   * Entries must not overlap each other or cover (equal or contain) a well-known prefix; bits past the length must
+   * be zero; at most 16. Bad input throws an `IpRiskConfigError` naming `nat64Prefixes`.
+   * @default []
+   * @example
+   * ```ts
+   * createRiskResolver({ provider, trustProxy: 'loopback', nat64Prefixes: ['2001:db8:64::/96'] })
+   * // a request from 2001:db8:64::cb00:7107 is the client 203.0.113.7: its key, list entries, blocks, lookup and answer
+   * ```
+   */
+  nat64Prefixes?: string | readonly string[]
   /** What policies do when no verdict can be had (policies may override with `onUnavailable`). @default 'open' */
   failMode?: FailMode
   /**
@@ -365,6 +394,8 @@ export interface ResolvedOptions {
   breaker: { failures: number; halfOpenAfterMs: number } | undefined
   allow: ((ip: string) => boolean) | undefined
   deny: ((ip: string) => boolean) | undefined
+  /** Compiled `nat64Prefixes` (the well-known embedding prefixes are not in it). */
+  nat64Prefixes: readonly Ipv4Embedding[]
   blocklist: { score: number; ttlMs: number } | undefined
   observability: ObservabilityOptions
 }
@@ -460,6 +491,7 @@ const optionsSchema = objectOf({
   trustProxy: z.unknown().optional(), // validated by the client-IP reader
   clientIpHeaders: z.unknown().optional(),
   maxHops: z.unknown().optional(),
+  nat64Prefixes: z.unknown().optional(), // validated by compileNat64Prefixes
   failMode: z
     .enum(['open', 'closed'], { error: (issue) => `must be 'open' or 'closed', got ${describe(issue.input)}` })
     .optional(),
@@ -588,9 +620,10 @@ export function parseResolverOptions(options: unknown): ResolvedOptions {
   const ttlSeconds = cache.ttlSeconds ?? resolverDefaults.ttlSeconds
   const l1Max = cache.l1 === false ? 0 : (cache.l1?.max ?? resolverDefaults.l1Max)
 
+  const nat64Prefixes = compileNat64Prefixes(o.nat64Prefixes, 'nat64Prefixes')
   const lists = o.lists ?? {}
-  const allow = lists.allow === undefined ? undefined : compileCidrList(lists.allow, 'lists.allow')
-  const deny = lists.deny === undefined ? undefined : compileCidrList(lists.deny, 'lists.deny')
+  const allow = lists.allow === undefined ? undefined : compileClientList(lists.allow, 'lists.allow', nat64Prefixes)
+  const deny = lists.deny === undefined ? undefined : compileClientList(lists.deny, 'lists.deny', nat64Prefixes)
 
   const ip: ClientIpOptions = {}
   if (o.trustProxy !== undefined) ip.trustProxy = o.trustProxy
@@ -656,6 +689,7 @@ export function parseResolverOptions(options: unknown): ResolvedOptions {
           },
     allow,
     deny,
+    nat64Prefixes,
     blocklist:
       blocklist === undefined
         ? undefined

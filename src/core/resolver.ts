@@ -35,7 +35,7 @@ import {
   type SharedRead,
 } from './cache.js'
 import { ProviderBudget, networkOf } from './budget.js'
-import { cacheKeyForIp } from './cidr.js'
+import { locateClient } from './cidr.js'
 import { IpRiskConfigError, IpRiskError } from './errors.js'
 import { createReporter } from './events.js'
 import { classifyIp, createClientIpReader, parseIp } from './ip.js'
@@ -181,12 +181,16 @@ const REMEMBERED: ReadonlySet<LookupError> = new Set<LookupError>([
 const LOCAL_PEERS: ReadonlySet<IpKind> = new Set<IpKind>(['loopback', 'private', 'uniqueLocal', 'linkLocal', 'carrierGradeNat'])
 
 function hasForwardedFor(req: RequestLike): boolean {
-  const headers = (req as { headers?: unknown }).headers
-  if (typeof headers !== 'object' || headers === null) return false
-  if (typeof (headers as Headers).get === 'function' && typeof (headers as Headers).has === 'function') {
-    return (headers as Headers).has('x-forwarded-for')
+  try {
+    const headers = (req as { headers?: unknown }).headers
+    if (typeof headers !== 'object' || headers === null) return false
+    if (typeof (headers as Headers).get === 'function' && typeof (headers as Headers).has === 'function') {
+      return (headers as Headers).has('x-forwarded-for')
+    }
+    return (headers as Record<string, unknown>)['x-forwarded-for'] !== undefined
+  } catch {
+    return false // a hostile request object: no warning, and clientIp() never throws
   }
-  return (headers as Record<string, unknown>)['x-forwarded-for'] !== undefined
 }
 
 const PROVIDER_ERROR_KINDS: ReadonlySet<unknown> = new Set<ProviderErrorKind>([
@@ -425,7 +429,9 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
       l2 = new SharedTier(opts.l2.keyv, tierOptions)
     }
   }
+  /** Raw text → the address the client is treated as (an embedded IPv4 client, else itself) and its cache key. */
   const keyMemo = new LRUCache<string, { ip: string; key: string }>({ max: KEY_MEMO_MAX })
+  const nat64Prefixes = opts.nat64Prefixes
   const staticMemo = new LRUCache<string, IpRisk>({ max: STATIC_MEMO_MAX })
 
   // --- provider guards ----------------------------------------------------------------------------------------------
@@ -505,10 +511,12 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     }
     const ip = parseIp(raw)
     if (ip === null) return false
-    const key = cacheKeyForIp(ip, ipv6Prefix)
-    keyMemo.set(raw, { ip, key })
-    curIp = ip
-    curKey = key
+    // An address standing for an IPv4 client (NAT64, 6to4, Teredo, `nat64Prefixes`) becomes that IPv4 address here,
+    // so lists, the blocklist, the cache, the lookup, the answer and the events all see the IPv4 client. Miss path only.
+    const located = locateClient(ip, ipv6Prefix, nat64Prefixes)
+    keyMemo.set(raw, located)
+    curIp = located.ip
+    curKey = located.key
     return true
   }
 

@@ -20,8 +20,12 @@ export type AnyContext = Readonly<Record<string, unknown>>
 
 function isRequestLike(value: unknown): value is RequestLike {
   if (typeof value !== 'object' || value === null) return false
-  const headers = (value as { headers?: unknown }).headers
-  return typeof headers === 'object' && headers !== null
+  try {
+    const headers = (value as { headers?: unknown }).headers
+    return typeof headers === 'object' && headers !== null
+  } catch {
+    return false // a request whose headers cannot be read is no request: the call gets "no IP" and its fail mode
+  }
 }
 
 /**
@@ -43,13 +47,20 @@ export function defaultGetPeerAddress(ctx: AnyContext): string | undefined {
   return typeof peer === 'string' ? peer : undefined
 }
 
-/** The `User-Agent` header of a request (first value if repeated), or `null`. */
+/** The `User-Agent` header of a request (first value if repeated), or `null`. Never throws. */
 export function userAgentOf(req: RequestLike | undefined): string | null {
   if (req === undefined) return null
-  const headers = req.headers
-  if (typeof (headers as Headers).get === 'function') return (headers as Headers).get('user-agent')
-  const value = (headers as Record<string, string | string[] | undefined>)['user-agent']
-  if (typeof value === 'string') return value
-  if (Array.isArray(value)) return typeof value[0] === 'string' ? value[0] : null
-  return null
+  try {
+    const headers = req.headers
+    if (typeof (headers as Headers).get === 'function') {
+      const agent: unknown = (headers as Headers).get('user-agent')
+      return typeof agent === 'string' ? agent : null
+    }
+    const value = (headers as Record<string, string | string[] | undefined>)['user-agent']
+    if (typeof value === 'string') return value
+    if (Array.isArray(value)) return typeof value[0] === 'string' ? value[0] : null
+    return null
+  } catch {
+    return null // a hostile request object never fails the call
+  }
 }

@@ -188,12 +188,12 @@ describe('classifyIp follows the IANA special-purpose registries', () => {
     ['64:ff9b::808:808', 'global'],
     ['64:ff9b::a00:1', 'private'],
     ['100::1', 'reserved'],
-    ['2001::1', 'global'],
+    ['2001::1', 'reserved'], // Teredo: the client is 255.255.255.254 (last 32 bits inverted)
     ['2001:2::1', 'reserved'],
     ['2001:db8::1', 'documentation'],
     ['2001:db8:ffff::1', 'documentation'],
     ['2001:db9::1', 'global'],
-    ['2002:c000:204::1', 'global'],
+    ['2002:c000:204::1', 'documentation'], // 6to4: the site is 192.0.2.4
     ['2606:4700:4700::1111', 'global'],
     ['3fff::1', 'documentation'],
     ['3fff:fff::1', 'documentation'],
