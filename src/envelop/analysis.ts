@@ -129,7 +129,7 @@ export function analysisRuns(): number {
   return analysisCount
 }
 
-/** A response path under construction: a parent-linked list, materialized only for protected fields. */
+/** A response path under construction: a parent-linked list, shared by the fields below it. */
 interface PathNode {
   readonly key: string
   readonly parent: PathNode | null
@@ -139,6 +139,31 @@ function materialize(path: PathNode | null): string[] {
   const out: string[] = []
   for (let node = path; node !== null; node = node.parent) out.push(node.key)
   return out.reverse()
+}
+
+/**
+ * A protected field as the walk reports it. Its `path` is materialized on first read (the plugin reads it only for the
+ * blocked field), so reporting a field costs O(1) whatever its depth: a document nesting thousands of protected fields
+ * would otherwise cost the square of its depth in paths.
+ */
+class Selection implements ProtectedSelection {
+  #path: PathNode | readonly string[]
+
+  constructor(
+    path: PathNode,
+    readonly coordinate: string,
+    readonly policies: readonly Readonly<Policy>[],
+    readonly conditions: readonly VariableCondition[],
+    readonly node: FieldNode,
+  ) {
+    this.#path = path
+  }
+
+  get path(): readonly string[] {
+    const path = this.#path
+    if (Array.isArray(path)) return path
+    return (this.#path = Object.freeze(materialize(path as PathNode)))
+  }
 }
 
 /** `'excluded'` when a literal `@skip(if: true)` / `@include(if: false)` removes the selection. */
@@ -345,13 +370,8 @@ function walkOperation(walk: Walk, selectionSet: SelectionSetNode, root: GraphQL
         }
       }
       if (policies !== undefined) {
-        walk.out.push({
-          path: materialize(fieldPath),
-          coordinate: `${scope.length === 1 ? (scope[0] as GraphQLObjectType).name : frame.parentName}.${name}`,
-          policies,
-          conditions: conds,
-          node: selection,
-        })
+        const coordinate = `${scope.length === 1 ? (scope[0] as GraphQLObjectType).name : frame.parentName}.${name}`
+        walk.out.push(new Selection(fieldPath, coordinate, policies, conds, selection))
       }
       if (selection.selectionSet !== undefined && childScope !== undefined) {
         const parentType = walk.schema.getType(frame.parentName)

@@ -8,7 +8,7 @@
  * 4. A deep document overflowed the recursive walk: Yoga answered 500 on every such request, and nothing was cached.
  *    The walk now uses an explicit stack: the answer is the plain server's, and a repeated document is not re-walked.
  */
-import { buildSchema, Kind, parse, type DocumentNode, type SelectionSetNode } from 'graphql'
+import { buildSchema, Kind, parse, type DocumentNode, type FieldNode, type SelectionSetNode } from 'graphql'
 import { createSchema, createYoga } from 'graphql-yoga'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { compilePolicy } from '../../src/core/policy.js'
@@ -163,12 +163,13 @@ function chainedFragments(depth: number, inner: string): string {
   return `${doc}fragment F${String(depth)} on Query { ${inner} }`
 }
 
+function field(name: string, selectionSet?: SelectionSetNode): FieldNode {
+  return { kind: Kind.FIELD, name: { kind: Kind.NAME, value: name }, selectionSet }
+}
+
 /** A DocumentNode no parser would produce (100,000 levels): the walk must not depend on the engine's stack. */
 function astNestedInline(depth: number): DocumentNode {
-  let selectionSet: SelectionSetNode = {
-    kind: Kind.SELECTION_SET,
-    selections: [{ kind: Kind.FIELD, name: { kind: Kind.NAME, value: 'human' } }],
-  }
+  let selectionSet: SelectionSetNode = { kind: Kind.SELECTION_SET, selections: [field('human')] }
   for (let i = 0; i < depth; i++) {
     selectionSet = { kind: Kind.SELECTION_SET, selections: [{ kind: Kind.INLINE_FRAGMENT, selectionSet }] }
   }
@@ -181,6 +182,25 @@ describe('issue #15 item 4: the analysis never recurses and its work is bounded'
     expect(analysis.conservative).toBe(true)
     expect(analysis.selections.map((s) => s.path.join('.'))).toEqual(['human'])
     expect(analysis.introspectionOnly).toBe(false)
+  })
+
+  it('50,000 nested protected fields: each reported once, in O(1) (paths are built when read, not per field)', () => {
+    // Eagerly built, the paths of this document would hold 50,000² / 2 keys (over a billion): the walk must not.
+    const recursive = buildSchema(`${ipRiskTypeDefs}\ntype Query { me: Person } type Person @requireHuman { next: Person name: String }`)
+    const guarded = readSchemaProtection(recursive, (p, option) => compilePolicy(p, option), undefined)
+    let selectionSet: SelectionSetNode = { kind: Kind.SELECTION_SET, selections: [field('name')] }
+    for (let i = 0; i < 50_000; i++) selectionSet = { kind: Kind.SELECTION_SET, selections: [field('next', selectionSet)] }
+    selectionSet = { kind: Kind.SELECTION_SET, selections: [field('me', selectionSet)] }
+    const document: DocumentNode = {
+      kind: Kind.DOCUMENT,
+      definitions: [{ kind: Kind.OPERATION_DEFINITION, operation: 'query' as never, selectionSet }],
+    }
+    const analysis = analyzeOperation(guarded, document, undefined)
+    expect(analysis.selections).toHaveLength(50_001) // next × 50,000, then name
+    expect(analysis.selections[0]?.path).toEqual(['me', 'next'])
+    const deepest = analysis.selections[50_000]?.path
+    expect(deepest).toHaveLength(50_002)
+    expect(deepest?.at(-1)).toBe('name')
   })
 
   it(`a chain of fragments under distinct variables costs its copies too: past ${String(ANALYSIS_BUDGET)}, conservative`, () => {
