@@ -170,7 +170,7 @@ class Selection implements ProtectedSelection {
 type Conditions = readonly VariableCondition[] | 'excluded'
 
 /**
- * The three walks, from the most to the least precise; each is sound (see {@link walk}):
+ * The three walks, from the most to the least precise; each is sound (see `walkOperation`):
  * - `precise`: variable conditions kept, a fragment expanded at every spread;
  * - `conservative`: variable `@skip` / `@include` count as "included", each (fragment, possible runtime types) is
  *   expanded once per document (its fields are reported at the response path of that first expansion);
@@ -404,8 +404,11 @@ function walkOperation(walk: Walk, selectionSet: SelectionSetNode, root: GraphQL
           const key = `${fragmentName}|${scopeKey(walk, narrowed)}`
           const seen = frame.visits.get(key)
           if (seen === undefined) frame.visits.set(key, [conds])
-          else if (seen.includes(conds)) continue
-          else seen.push(conds)
+          else {
+            walk.budget -= seen.length // the search is work too: one fragment spread under many condition lists
+            if (seen.includes(conds)) continue
+            seen.push(conds)
+          }
         }
       } else if (walk.mode === 'conservative') {
         const key = `${fragmentName}|${scopeKey(walk, narrowed)}`
@@ -493,10 +496,8 @@ export function analyzeOperation(
   const operationType = operation.operation as 'query' | 'mutation' | 'subscription'
   const fragments = new Map<string, FragmentDefinitionNode>()
   for (const definition of document.definitions) {
-    // The first definition of a name, like graphql-js's execution context (a duplicate fails validation).
-    if (definition.kind === Kind.FRAGMENT_DEFINITION && !fragments.has(definition.name.value)) {
-      fragments.set(definition.name.value, definition)
-    }
+    // The last definition of a name wins, as in graphql-js's execution context (a duplicate fails validation).
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition)
   }
   const introspectionOnly = onlyIntrospection(operation.selectionSet, fragments)
   if (!protection.any) {

@@ -8,7 +8,7 @@
  * 4. A deep document overflowed the recursive walk: Yoga answered 500 on every such request, and nothing was cached.
  *    The walk now uses an explicit stack: the answer is the plain server's, and a repeated document is not re-walked.
  */
-import { buildSchema, Kind, parse, type DocumentNode, type FieldNode, type SelectionSetNode } from 'graphql'
+import { buildSchema, execute, Kind, parse, validate, type DocumentNode, type FieldNode, type SelectionSetNode } from 'graphql'
 import { createSchema, createYoga } from 'graphql-yoga'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { compilePolicy } from '../../src/core/policy.js'
@@ -64,6 +64,25 @@ describe('issue #15 item 1: a fragment is analysed for every type scope it is sp
       expect(analysis.conservative).toBe(true)
       expect(analysis.selections.map((s) => s.coordinate)).toContain(field)
     }
+  })
+
+  it.each([
+    ['the first @skip decides, as graphql-js reads it', '{ human @skip(if: false) @skip(if: true) }', ['human Query.human']],
+    ['the first @include decides', '{ human @include(if: true) @include(if: false) }', ['human Query.human']],
+    ['the last `if` argument decides', '{ human @skip(if: true, if: false) }', ['human Query.human']],
+    ['the last definition of a fragment name is the one executed', '{ ...F } fragment F on Query { me } fragment F on Query { human }', ['human Query.human']],
+  ])('a document run without validation (plain Envelop may): %s', (_name, query, expected) => {
+    expect(validate(schema, parse(query))).not.toEqual([]) // invalid indeed
+    expect(paths(query)).toEqual(expected)
+    const ran: string[] = []
+    const result = execute({
+      schema,
+      document: parse(query),
+      rootValue: {},
+      fieldResolver: (_s, _a, _c, info) => (ran.push(info.fieldName), 'x'),
+    })
+    expect(result).toEqual({ data: { [ran[0] ?? 'none']: 'x' } })
+    expect(ran).toEqual(['human']) // what graphql-js executes is what the analysis reports
   })
 
   it('a spread repeated under the same scope and conditions is still walked once (bounded work)', () => {
