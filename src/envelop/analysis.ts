@@ -9,9 +9,18 @@
  * request (only for documents that have such conditions). Introspection fields (`__schema`, `__type`, `__typename`)
  * are never protected.
  *
- * Work is bounded: a document whose fragments expand to more than {@link ANALYSIS_BUDGET} selections (a "fragment
- * bomb") is analysed by a linear, conservative walk instead, which treats every variable `@skip` / `@include` as
- * "included". This can only protect more, never less.
+ * The analysis over-approximates what graphql-js can execute (see `walkOperation`): every protected field an operation
+ * may run, for any variables, is in {@link OperationAnalysis.selections}, and {@link activeSelections} drops a field
+ * only when the request's variables exclude every route to it. A fragment is expanded over the runtime types of each
+ * place it is spread: `... on Post { ...F } ...F` analyses `F` for `Post` and again for every type of the scope.
+ *
+ * Work is bounded, whatever the document: the walk uses an explicit stack (no recursion, so no depth limit of the JS
+ * engine), and a document whose fragments expand to more than {@link ANALYSIS_BUDGET} selections (a "fragment bomb")
+ * is analysed by a conservative walk instead, which treats every variable `@skip` / `@include` as "included" and
+ * expands each fragment once per set of possible types; past the same budget again, by a coarse walk that expands
+ * each fragment once per document over all the types of its type condition (linear in the document's size). Both
+ * fallbacks can only protect more, never less; the result is cached per document like any other, so a hostile
+ * document costs its walk once. No document is refused by the analysis: the answer is the server's own.
  *
  * @module
  */
@@ -30,6 +39,7 @@ import {
   type GraphQLObjectType,
   type GraphQLSchema,
   type OperationDefinitionNode,
+  type SelectionNode,
   type SelectionSetNode,
 } from 'graphql'
 import type { Policy } from '../core/types.js'
@@ -76,8 +86,23 @@ export interface OperationAnalysis {
   readonly introspectionOnly: boolean
 }
 
-/** Maximum number of selections the precise walk may visit for one operation before falling back. */
+/**
+ * Maximum work of the precise walk for one operation (selections visited, plus conditions copied) before it falls back
+ * to the conservative walk; the conservative walk has the same budget before it falls back to the coarse one.
+ */
 export const ANALYSIS_BUDGET = 10_000
+
+/**
+ * Test hook: the budgets of the precise and conservative walks (both default to {@link ANALYSIS_BUDGET}). `0` skips a
+ * walk: `{ precise: 0 }` runs the conservative walk, `{ precise: 0, conservative: 0 }` the coarse one. Not part of the
+ * public API.
+ */
+export interface AnalysisLimits {
+  /** @default ANALYSIS_BUDGET */
+  readonly precise?: number
+  /** @default ANALYSIS_BUDGET */
+  readonly conservative?: number
+}
 
 const EMPTY: readonly never[] = Object.freeze([])
 const NO_OPERATION: OperationAnalysis = Object.freeze({
@@ -105,10 +130,7 @@ export function analysisRuns(): number {
   return analysisCount
 }
 
-/** Thrown inside the precise walk when the budget is spent. */
-class BudgetExceeded extends Error {}
-
-/** A response path under construction: a parent-linked list, materialized only for protected fields. */
+/** A response path under construction: a parent-linked list, shared by the fields below it. */
 interface PathNode {
   readonly key: string
   readonly parent: PathNode | null
@@ -120,42 +142,112 @@ function materialize(path: PathNode | null): string[] {
   return out.reverse()
 }
 
+/**
+ * A protected field as the walk reports it. Its `path` is materialized on first read (the plugin reads it only for the
+ * blocked field), so reporting a field costs O(1) whatever its depth: a document nesting thousands of protected fields
+ * would otherwise cost the square of its depth in paths.
+ */
+class Selection implements ProtectedSelection {
+  #path: PathNode | readonly string[]
+
+  constructor(
+    path: PathNode,
+    readonly coordinate: string,
+    readonly policies: readonly Readonly<Policy>[],
+    readonly conditions: readonly VariableCondition[],
+    readonly node: FieldNode,
+  ) {
+    this.#path = path
+  }
+
+  get path(): readonly string[] {
+    const path = this.#path
+    if (Array.isArray(path)) return path
+    return (this.#path = Object.freeze(materialize(path as PathNode)))
+  }
+}
+
 /** `'excluded'` when a literal `@skip(if: true)` / `@include(if: false)` removes the selection. */
 type Conditions = readonly VariableCondition[] | 'excluded'
+
+/**
+ * The three walks, from the most to the least precise; each is sound (see `walkOperation`):
+ * - `precise`: variable conditions kept, a fragment expanded at every spread;
+ * - `conservative`: variable `@skip` / `@include` count as "included", each (fragment, possible runtime types) is
+ *   expanded once per document (its fields are reported at the response path of that first expansion);
+ * - `coarse`: like `conservative`, but each fragment is expanded once per document, over every possible runtime type
+ *   of its type condition. Each selection of the document is visited at most once: linear, so it needs no budget.
+ */
+type Mode = 'precise' | 'conservative' | 'coarse'
 
 interface Walk {
   readonly schema: GraphQLSchema
   readonly protection: SchemaProtection
   readonly fragments: ReadonlyMap<string, FragmentDefinitionNode>
   readonly defaults: ReadonlyMap<string, boolean>
-  readonly out: ProtectedSelection[]
-  /** Precise mode: remaining budget. Conservative mode: fragment expansions already done (`name|scope`). */
+  readonly mode: Mode
+  /** Remaining work (precise and conservative walks). */
   budget: number
-  readonly conservative: boolean
+  readonly out: ProtectedSelection[]
+  /** Conservative and coarse walks: the fragment expansions already done in the document. */
   readonly expanded: Set<string>
+  /** Canonical key of each scope (its object type names, sorted), computed once per scope array. */
+  readonly scopeKeys: WeakMap<readonly GraphQLObjectType[], string>
 }
 
+/**
+ * Reads `@skip` / `@include` like graphql-js's `shouldIncludeNode`: the first directive of each name, and its `if`
+ * argument (the last one, as `getArgumentValues` keys them). A literal settles it here; a variable becomes a condition
+ * (precise walk) or counts as "included" (the other walks).
+ */
 function conditionsOf(directives: readonly DirectiveNode[] | undefined, walk: Walk): Conditions {
   if (directives === undefined || directives.length === 0) return EMPTY
   let found: VariableCondition[] | undefined
+  let sawSkip = false
+  let sawInclude = false
   for (const directive of directives) {
     const name = directive.name.value
-    if (name !== 'skip' && name !== 'include') continue
-    const arg = directive.arguments?.find((a) => a.name.value === 'if')
+    if (name === 'skip') {
+      if (sawSkip) continue
+      sawSkip = true
+    } else if (name === 'include') {
+      if (sawInclude) continue
+      sawInclude = true
+    } else continue
+    const arg = directive.arguments?.findLast((a) => a.name.value === 'if')
     if (arg === undefined) continue
     const skip = name === 'skip'
     const value = arg.value
     if (value.kind === Kind.BOOLEAN) {
       if (value.value === skip) return 'excluded'
     } else if (value.kind === Kind.VARIABLE) {
-      const variable = value.name.value
-      // The conservative walk keeps only literal exclusions: a variable condition counts as "included".
-      if (walk.conservative) continue
-      ;(found ??= []).push({ variable, skip, defaultValue: walk.defaults.get(variable) })
+      if (walk.mode !== 'precise') continue
+      ;(found ??= []).push({ variable: value.name.value, skip, defaultValue: walk.defaults.get(value.name.value) })
     }
-    // Any other literal is invalid (validation rejects it): treat it as "included", the safe side.
+    // Any other literal is invalid (validation rejects it; execution throws before the selection runs): treat it as
+    // "included", the safe side.
   }
   return found ?? EMPTY
+}
+
+/** `conditions` and `own`, without repeating a condition already on the way (its second copy decides nothing). */
+function withConditions(
+  walk: Walk,
+  conditions: readonly VariableCondition[],
+  own: readonly VariableCondition[],
+): readonly VariableCondition[] {
+  if (own.length === 0) return conditions
+  let out: VariableCondition[] | undefined
+  for (const condition of own) {
+    const list = out ?? conditions
+    if (list.some((c) => c.variable === condition.variable && c.skip === condition.skip)) continue
+    if (out === undefined) {
+      walk.budget -= conditions.length // the copy is work too: a deep chain of distinct variables is quadratic
+      out = [...conditions]
+    }
+    out.push(condition)
+  }
+  return out ?? conditions
 }
 
 function possibleObjects(schema: GraphQLSchema, type: GraphQLNamedType | undefined): readonly GraphQLObjectType[] {
@@ -173,43 +265,101 @@ function intersect(
   return scope.filter((t) => allowed.includes(t))
 }
 
-/** Fragments already expanded in one selection set, with the condition lists they were expanded under. */
+function scopeKey(walk: Walk, scope: readonly GraphQLObjectType[]): string {
+  let key = walk.scopeKeys.get(scope)
+  if (key === undefined) {
+    key = scope.length === 1 ? (scope[0] as GraphQLObjectType).name : scope.map((t) => t.name).sort().join(',')
+    walk.scopeKeys.set(scope, key)
+  }
+  return key
+}
+
+/**
+ * Precise walk: the fragments already expanded in one field's selection set (same response path), by
+ * `name|possible runtime types`, with the condition lists they were expanded under.
+ */
 type FragmentVisits = Map<string, (readonly VariableCondition[])[]>
 
 /** Allocated only for selection sets that contain fragments. */
-function newVisits(selectionSet: SelectionSetNode): FragmentVisits | null {
+function newVisits(walk: Walk, selectionSet: SelectionSetNode): FragmentVisits | null {
+  if (walk.mode !== 'precise') return null
   for (const selection of selectionSet.selections) if (selection.kind !== Kind.FIELD) return new Map()
   return null
 }
 
-function walkSelectionSet(
-  walk: Walk,
+/** One selection set being walked: the explicit stack's frame (the walk never recurses, whatever the depth). */
+interface Frame {
+  readonly selections: readonly SelectionNode[]
+  index: number
+  /** The object types the selection set may run on (graphql-js collects it once per runtime type). */
+  readonly scope: readonly GraphQLObjectType[]
+  /** The type the selection set is written on (for coordinates). */
+  readonly parentName: string
+  readonly path: PathNode | null
+  /** Precise walk: the variable conditions on the way; empty in the other walks. */
+  readonly conditions: readonly VariableCondition[]
+  readonly visits: FragmentVisits | null
+}
+
+function newFrame(
   selectionSet: SelectionSetNode,
   scope: readonly GraphQLObjectType[],
   parentName: string,
   path: PathNode | null,
   conditions: readonly VariableCondition[],
-  visitedHere: FragmentVisits | null,
-): void {
-  for (const selection of selectionSet.selections) {
-    if (!walk.conservative && --walk.budget < 0) throw new BudgetExceeded()
+  visits: FragmentVisits | null,
+): Frame {
+  return { selections: selectionSet.selections, index: 0, scope, parentName, path, conditions, visits }
+}
+
+/**
+ * Walks an operation's selection set with an explicit stack, in document order, and reports every protected field it
+ * may execute. Returns `false` when the budget runs out (precise and conservative walks).
+ *
+ * Soundness: graphql-js executes a field of an object of runtime type `T` only if CollectFields reaches the field's
+ * node in a selection set run for `T` (through fragments whose type condition matches `T` and directives that do not
+ * exclude it). The walk follows every such route for every `T` the selection set may run on (`scope`): a field is
+ * guarded by the policies of every type of its scope, its sub-selection runs on every possible type of its type
+ * across the scope, a type condition narrows the scope exactly as `DoesFragmentTypeApply` does, a literal
+ * `@skip(if: true)` / `@include(if: false)` is the only thing that cuts a route (a variable one is recorded). graphql-js
+ * skips a fragment spread it already expanded in the same field's selection set; the walk does not rely on that (it
+ * would only lose routes). It skips an expansion only when it would report exactly what an earlier one reported:
+ * - precise: same fragment, same scope, same conditions (by identity), same response path (same field's selection
+ *   set). This is what the issue #15 bypass lacked: `... on Post { ...F } ...F` expands `F` over `{Post}` then over
+ *   `{Post, User}`; keyed without the scope, the second (wider) expansion was skipped.
+ * - conservative: same fragment and scope anywhere in the document: the same fields and policies, reported at the
+ *   first path (conditions are not tracked).
+ * - coarse: same fragment, expanded over the widest scope it can run on, which covers every narrower one.
+ */
+function walkOperation(walk: Walk, selectionSet: SelectionSetNode, root: GraphQLObjectType): boolean {
+  const budgeted = walk.mode !== 'coarse'
+  const stack: Frame[] = [newFrame(selectionSet, [root], root.name, null, EMPTY, newVisits(walk, selectionSet))]
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1] as Frame
+    const selection = frame.selections[frame.index++]
+    if (selection === undefined) {
+      stack.pop()
+      continue
+    }
+    if (budgeted && --walk.budget < 0) return false
     const own = conditionsOf(selection.directives, walk)
     if (own === 'excluded') continue
-    const conds = own.length === 0 ? conditions : conditions.length === 0 ? own : [...conditions, ...own]
+    const conds = withConditions(walk, frame.conditions, own)
+    const { scope } = frame
 
     if (selection.kind === Kind.FIELD) {
       const name = selection.name.value
-      if (name.startsWith('__')) continue
+      if (name.startsWith('__')) continue // introspection: never protected, and reaches no type of the schema
       const key = selection.alias?.value ?? name
-      const fieldPath: PathNode = { key, parent: path }
+      const fieldPath: PathNode = { key, parent: frame.path }
 
       let policies: Readonly<Policy>[] | undefined
       let childScope: GraphQLObjectType[] | undefined
       for (const object of scope) {
-        const own = walk.protection.fields.get(object.name)?.get(name)
-        if (own !== undefined) {
-          if (policies === undefined) policies = [...own]
-          else for (const p of own) if (!policies.includes(p)) policies.push(p)
+        const guarded = walk.protection.fields.get(object.name)?.get(name)
+        if (guarded !== undefined) {
+          if (policies === undefined) policies = [...guarded]
+          else for (const p of guarded) if (!policies.includes(p)) policies.push(p)
         }
         if (selection.selectionSet !== undefined) {
           const def = object.getFields()[name]
@@ -221,73 +371,79 @@ function walkSelectionSet(
         }
       }
       if (policies !== undefined) {
-        walk.out.push({
-          path: materialize(fieldPath),
-          coordinate: `${scope.length === 1 ? (scope[0] as GraphQLObjectType).name : parentName}.${name}`,
-          policies,
-          conditions: conds,
-          node: selection,
-        })
+        const coordinate = `${scope.length === 1 ? (scope[0] as GraphQLObjectType).name : frame.parentName}.${name}`
+        walk.out.push(new Selection(fieldPath, coordinate, policies, conds, selection))
       }
       if (selection.selectionSet !== undefined && childScope !== undefined) {
-        const parentType = walk.schema.getType(parentName)
+        const parentType = walk.schema.getType(frame.parentName)
         const staticField =
-          parentType !== undefined && 'getFields' in parentType ? parentType.getFields()[name] : undefined
+          parentType !== undefined && parentType !== null && 'getFields' in parentType
+            ? parentType.getFields()[name]
+            : undefined
         const childName = staticField !== undefined ? getNamedType(staticField.type).name : (childScope[0]?.name ?? '')
-        walkSelectionSet(walk, selection.selectionSet, childScope, childName, fieldPath, conds, newVisits(selection.selectionSet))
+        stack.push(newFrame(selection.selectionSet, childScope, childName, fieldPath, conds, newVisits(walk, selection.selectionSet)))
       }
     } else if (selection.kind === Kind.INLINE_FRAGMENT) {
       let narrowed = scope
-      let name = parentName
+      let name = frame.parentName
       if (selection.typeCondition !== undefined) {
         name = selection.typeCondition.name.value
         narrowed = intersect(scope, possibleObjects(walk.schema, walk.schema.getType(name) ?? undefined))
         if (narrowed.length === 0) continue
       }
-      walkSelectionSet(walk, selection.selectionSet, narrowed, name, path, conds, visitedHere)
+      stack.push(newFrame(selection.selectionSet, narrowed, name, frame.path, conds, frame.visits))
     } else {
       const fragmentName = selection.name.value
       const fragment = walk.fragments.get(fragmentName)
       if (fragment === undefined) continue
       const typeName = fragment.typeCondition.name.value
-      const narrowed = intersect(scope, possibleObjects(walk.schema, walk.schema.getType(typeName) ?? undefined))
+      const condition = possibleObjects(walk.schema, walk.schema.getType(typeName) ?? undefined)
+      let narrowed = intersect(scope, condition)
       if (narrowed.length === 0) continue
-      // Like graphql-js, a fragment is expanded once per selection set (here: once per set of conditions, compared by
-      // identity, which is cheap and can only walk more). The conservative walk expands each (fragment, possible
-      // types) once per document, which makes it linear.
-      if (walk.conservative) {
-        const key = `${fragmentName}|${narrowed.map((t) => t.name).join(',')}`
+      if (walk.mode === 'precise') {
+        if (frame.visits !== null) {
+          const key = `${fragmentName}|${scopeKey(walk, narrowed)}`
+          const seen = frame.visits.get(key)
+          if (seen === undefined) frame.visits.set(key, [conds])
+          else {
+            walk.budget -= seen.length // the search is work too: one fragment spread under many condition lists
+            if (seen.includes(conds)) continue
+            seen.push(conds)
+          }
+        }
+      } else if (walk.mode === 'conservative') {
+        const key = `${fragmentName}|${scopeKey(walk, narrowed)}`
         if (walk.expanded.has(key)) continue
         walk.expanded.add(key)
-      } else if (visitedHere !== null) {
-        const seen = visitedHere.get(fragmentName)
-        if (seen === undefined) visitedHere.set(fragmentName, [conds])
-        else if (seen.includes(conds)) continue
-        else seen.push(conds)
+      } else {
+        if (walk.expanded.has(fragmentName)) continue
+        walk.expanded.add(fragmentName)
+        narrowed = condition
       }
-      walkSelectionSet(walk, fragment.selectionSet, narrowed, typeName, path, conds, visitedHere)
+      stack.push(newFrame(fragment.selectionSet, narrowed, typeName, frame.path, conds, frame.visits))
     }
   }
+  return true
 }
 
-/** Whether a selection set holds only `__` fields, through fragments (conditions ignored: the safe side). */
-function onlyIntrospection(
-  selectionSet: SelectionSetNode,
-  fragments: ReadonlyMap<string, FragmentDefinitionNode>,
-  seen: Set<string>,
-): boolean {
-  for (const selection of selectionSet.selections) {
-    if (selection.kind === Kind.FIELD) {
-      if (!selection.name.value.startsWith('__')) return false
-    } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-      if (!onlyIntrospection(selection.selectionSet, fragments, seen)) return false
-    } else {
-      const name = selection.name.value
-      if (seen.has(name)) continue
-      seen.add(name)
-      const fragment = fragments.get(name)
-      if (fragment === undefined) return false
-      if (!onlyIntrospection(fragment.selectionSet, fragments, seen)) return false
+/** Whether a selection set holds only `__` fields, through fragments (conditions ignored: the safe side). Iterative. */
+function onlyIntrospection(selectionSet: SelectionSetNode, fragments: ReadonlyMap<string, FragmentDefinitionNode>): boolean {
+  const seen = new Set<string>()
+  const stack: SelectionSetNode[] = [selectionSet]
+  for (let set = stack.pop(); set !== undefined; set = stack.pop()) {
+    for (const selection of set.selections) {
+      if (selection.kind === Kind.FIELD) {
+        if (!selection.name.value.startsWith('__')) return false
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        stack.push(selection.selectionSet)
+      } else {
+        const name = selection.name.value
+        if (seen.has(name)) continue
+        seen.add(name)
+        const fragment = fragments.get(name)
+        if (fragment === undefined) return false
+        stack.push(fragment.selectionSet)
+      }
     }
   }
   return true
@@ -326,11 +482,18 @@ function rootType(schema: GraphQLSchema, operation: OperationDefinitionNode): Gr
   }
 }
 
-/** Runs one analysis (no cache). */
+/**
+ * Runs one analysis (no cache). Never throws and never recurses: the walk uses an explicit stack, and its work is
+ * bounded by {@link ANALYSIS_BUDGET} (precise, then conservative walk) and then by the document's size (coarse walk),
+ * whatever the document's depth or fragment structure.
+ *
+ * @param limits Test hook (see {@link AnalysisLimits}); omit it.
+ */
 export function analyzeOperation(
   protection: SchemaProtection,
   document: DocumentNode,
   operationName: string | null | undefined,
+  limits?: AnalysisLimits,
 ): OperationAnalysis {
   analysisCount++
   const operation = findOperation(document, operationName)
@@ -340,9 +503,10 @@ export function analyzeOperation(
   const operationType = operation.operation as 'query' | 'mutation' | 'subscription'
   const fragments = new Map<string, FragmentDefinitionNode>()
   for (const definition of document.definitions) {
+    // The last definition of a name wins, as in graphql-js's execution context (a duplicate fails validation).
     if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition)
   }
-  const introspectionOnly = onlyIntrospection(operation.selectionSet, fragments, new Set())
+  const introspectionOnly = onlyIntrospection(operation.selectionSet, fragments)
   if (!protection.any) {
     return Object.freeze({
       operationType,
@@ -359,30 +523,24 @@ export function analyzeOperation(
     if (variable.defaultValue?.kind === Kind.BOOLEAN) defaults.set(variable.variable.name.value, variable.defaultValue.value)
   }
 
-  const run = (conservative: boolean): ProtectedSelection[] => {
+  const run = (mode: Mode, budget: number): ProtectedSelection[] | null => {
     const walk: Walk = {
       schema: protection.schema,
       protection,
       fragments,
       defaults,
+      mode,
+      budget,
       out: [],
-      budget: ANALYSIS_BUDGET,
-      conservative,
       expanded: new Set(),
+      scopeKeys: new WeakMap(),
     }
-    walkSelectionSet(walk, operation.selectionSet, [root], root.name, null, EMPTY, newVisits(operation.selectionSet))
-    return walk.out
+    return walkOperation(walk, operation.selectionSet, root) ? walk.out : null
   }
 
-  let selections: ProtectedSelection[]
-  let conservative = false
-  try {
-    selections = run(false)
-  } catch (error) {
-    if (!(error instanceof BudgetExceeded)) throw error
-    conservative = true
-    selections = run(true)
-  }
+  let selections = run('precise', limits?.precise ?? ANALYSIS_BUDGET)
+  const conservative = selections === null
+  selections ??= run('conservative', limits?.conservative ?? ANALYSIS_BUDGET) ?? (run('coarse', 0) as ProtectedSelection[])
   return Object.freeze({
     operationType,
     rootTypeName: root.name,
