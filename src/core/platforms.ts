@@ -349,10 +349,10 @@ function awsAlb(options: AwsAlbOptions): PlatformPreset {
 }
 
 /**
- * Amazon CloudFront. Peers in the ranges you give (CloudFront's origin-facing ranges: the `CLOUDFRONT_ORIGIN_FACING`
- * entries of https://ip-ranges.amazonaws.com/ip-ranges.json), or any peer with `'any'` when the origin admits only
- * CloudFront (e.g. a security group on the `com.amazonaws.global.cloudfront.origin-facing` prefix list), are
- * CloudFront; the client is `CloudFront-Viewer-Address` (`ip:port`; enable it in the origin request policy), else the
+ * Amazon CloudFront. Peers in the ranges you give (the `"service": "CLOUDFRONT"` entries of
+ * https://ip-ranges.amazonaws.com/ip-ranges.json), or any peer with `'any'` when the origin admits only CloudFront
+ * (a security group on the `com.amazonaws.global.cloudfront.origin-facing` managed prefix list), are CloudFront;
+ * the client is `CloudFront-Viewer-Address` (`ip:port`; enable it in the origin request policy), else the
  * `X-Forwarded-For` entry CloudFront appended.
  *
  * @throws IpRiskConfigError (`platforms.cloudfront.ranges`) when `ranges` is missing or unparsable.
@@ -368,7 +368,7 @@ function cloudfront(options: RequiredRangesOptions): PlatformPreset {
     o.ranges,
     'platforms.cloudfront.ranges',
     undefined,
-    "CloudFront's origin-facing ranges (CLOUDFRONT_ORIGIN_FACING in https://ip-ranges.amazonaws.com/ip-ranges.json), or 'any' when only CloudFront can reach the origin",
+    "CloudFront's ranges (\"service\": \"CLOUDFRONT\" in https://ip-ranges.amazonaws.com/ip-ranges.json), or 'any' when only CloudFront can reach the origin (a security group on its managed prefix list)",
   )
   const headers: PlatformHeader[] = ['cloudfront-viewer-address']
   return preset('cloudfront', [{ name: 'cloudfront', ranges, headers, forwardedFor: 'append' }], o)
@@ -459,9 +459,10 @@ function fastly(options: RequiredRangesOptions): PlatformPreset {
 }
 
 /**
- * Akamai, with the origin behavior's True Client IP header on and "Allow Clients To Set True Client IP Header" off
- * (its defaults). Peers in the ranges you give (your Site Shield map), or any peer with `'any'` when the origin admits
- * only Akamai, are Akamai; the client is `True-Client-IP`. `X-Forwarded-For` is not read.
+ * Akamai, with the Origin Server behavior's defaults: the True Client IP header on, named `True-Client-IP`, and
+ * `trueClientIpClientSetting` (a client's own header kept) off. Peers in the ranges you give (your Site Shield map),
+ * or any peer with `'any'` when the origin admits only Akamai, are Akamai; the client is `True-Client-IP`.
+ * `X-Forwarded-For` is not read.
  *
  * @throws IpRiskConfigError (`platforms.akamai.ranges`) when `ranges` is missing or unparsable.
  *
