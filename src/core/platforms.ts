@@ -40,9 +40,14 @@ export interface PlatformOptions {
   behind?: string | readonly string[]
 }
 
-/** Options of presets whose platform addresses you may restrict (or must give). */
+/** Options of presets whose platform addresses have a default you may replace. */
 export interface PlatformRangesOptions extends PlatformOptions {
-  /** The platform's addresses, or `'any'` (see {@link PlatformRanges}). */
+  /**
+   * The platform's addresses, or `'any'` (see {@link PlatformRanges}).
+   * @default the platform's own: Cloudflare's bundled ranges ({@link CLOUDFLARE_IP_RANGES}), the Google Front End
+   * ranges ({@link GOOGLE_FRONT_END_RANGES}), or `'any'` for the platforms trusted by position (Fly.io, Vercel,
+   * Netlify, Heroku, Render, Railway)
+   */
   ranges?: PlatformRanges
 }
 
