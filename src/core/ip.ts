@@ -905,6 +905,10 @@ function validateHeaders(value: unknown): readonly OptionalHeader[] {
  *    valid address.
  * 5. Else the peer itself (`source: 'socket'`).
  *
+ * With a platform preset as `trustProxy` (`platforms.cloudflare()`, ...), steps 2–5 follow the preset's chain: the
+ * platform's header is read only at a hop proven to be the platform (in its ranges, or by position), else the entry the
+ * platform appended to `X-Forwarded-For`; `headers` must then be unset.
+ *
  * The reader never throws; all addresses are canonical (see {@link parseIp}) and classified (see {@link classifyIp}).
  *
  * @throws IpRiskConfigError when an option is invalid (naming `trustProxy`, `headers` or `maxHops`).
@@ -929,18 +933,18 @@ export function createClientIpReader(
     throw new IpRiskConfigError('options', 'client IP options must be an object')
   }
   const trustOption = opts.trustProxy ?? false
+  const chain = platformChainOf(trustOption, 'trustProxy')
+  const trust = chain === null ? compileTrust(trustOption, 'trustProxy') : TRUST_NONE
   const maxHops = opts.maxHops ?? DEFAULT_MAX_HOPS
   if (!Number.isInteger(maxHops) || maxHops < 1 || maxHops > MAX_MAX_HOPS) {
     throw new IpRiskConfigError('maxHops', `must be an integer from 1 to ${MAX_MAX_HOPS}, got ${String(maxHops)}`)
   }
-  const chain = platformChainOf(trustOption, 'trustProxy')
   if (chain !== null) {
     if (validateHeaders(opts.headers).length !== 0) {
       throw new IpRiskConfigError('headers', 'a platform preset chooses the headers it reads; remove this option')
     }
     return createChainReader(chain, maxHops)
   }
-  const trust = compileTrust(trustOption, 'trustProxy')
   if (typeof trustOption === 'number' && trustOption > maxHops) {
     throw new IpRiskConfigError(
       'trustProxy',
