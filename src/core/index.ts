@@ -6,6 +6,20 @@ export * from './events.js'
 export * from './metrics.js'
 export * from './ip.js'
 export * from './cidr.js'
+export {
+  platforms,
+  CLOUDFLARE_IP_RANGES,
+  CLOUDFLARE_RANGES_MAX_AGE_DAYS,
+  GOOGLE_FRONT_END_RANGES,
+  type AwsAlbOptions,
+  type AzureFrontDoorOptions,
+  type PlatformOptions,
+  type PlatformRanges,
+  type PlatformRangesOptions,
+  type PublishedRanges,
+  type RequiredRangesOptions,
+  type ReverseProxyOptions,
+} from './platforms.js'
 export { CACHE_KEY_VERSION, blockCacheKey, riskCacheKey, type KeyvLike } from './cache.js'
 export {
   createRiskResolver,

@@ -22,6 +22,7 @@ import {
   parseValidIpv6,
   uint32ToIpv4,
 } from './ip-address.js'
+import { platformChainOf } from './platforms.js'
 import type { ClientIp, IpKind, IpSource, RequestLike } from './types.js'
 
 /**
@@ -32,16 +33,83 @@ import type { ClientIp, IpKind, IpSource, RequestLike } from './types.js'
  * - a string or list of addresses, CIDR ranges and the names `loopback`, `linklocal`, `uniquelocal`, `private`
  *   (a string may be comma-separated).
  * - a function `(addr, hop) => boolean`, given the canonical address and its hop number (0 = the socket peer).
+ * - a platform preset (`platforms.cloudflare()`, `platforms.awsAlb({ vpc })`, ...) or a list of them: the whole trust
+ *   model of a deployment, including the headers the platform overwrites (see `platforms`).
  *
  * @example
  * ```ts
+ * const behindCloudflareAndNginx: TrustProxy = platforms.cloudflare({ behind: 'loopback' })
  * const behindNginx: TrustProxy = 'loopback'
  * const behindTwoProxies: TrustProxy = 2
  * const behindMyNetwork: TrustProxy = ['10.0.0.0/8', 'fd00::/8']
  * const custom: TrustProxy = (addr, hop) => hop === 0 || addr.startsWith('10.')
  * ```
  */
-export type TrustProxy = boolean | number | string | readonly string[] | ((addr: string, hop: number) => boolean)
+export type TrustProxy =
+  | boolean
+  | number
+  | string
+  | readonly string[]
+  | ((addr: string, hop: number) => boolean)
+  | PlatformPreset
+  | readonly PlatformPreset[]
+
+/**
+ * A header a platform sets (overwriting whatever the client sent) to the address of the client that connected to it.
+ * Only platform presets read these (see `platforms`).
+ */
+export type PlatformHeader =
+  | 'cf-connecting-ip'
+  | 'cf-connecting-ipv6'
+  | 'fly-client-ip'
+  | 'x-vercel-forwarded-for'
+  | 'x-real-ip'
+  | 'x-nf-client-connection-ip'
+  | 'cloudfront-viewer-address'
+  | 'x-azure-socketip'
+  | 'fastly-client-ip'
+  | 'true-client-ip'
+
+/**
+ * One link of a trust chain: a platform (CDN, load balancer, PaaS router) or your own reverse proxy, and how it
+ * forwards the address of its client. Built by the `platforms` presets.
+ */
+export interface TrustLayer {
+  /** The preset that made it (`'cloudflare'`, `'reverseProxy'`, ...). */
+  readonly name: string
+  /**
+   * The addresses this layer connects from (addresses, CIDR ranges, range names), or `null` when its hop is trusted by
+   * position, whatever its address: only right when nothing else can reach the layer's position.
+   */
+  readonly ranges: string | readonly string[] | null
+  /** Headers the layer overwrites with its client's address, most precise first. */
+  readonly headers: readonly PlatformHeader[]
+  /**
+   * What the layer does to `X-Forwarded-For`: `'append'` its client's address; `'append-with-self'` its client's
+   * address and then its own (Google Cloud load balancers, Fly.io); `'none'` (not read: the header is the client's).
+   */
+  readonly forwardedFor: 'append' | 'append-with-self' | 'none'
+  /** Believe the layer only when the request carries this header with this value (Azure Front Door's X-Azure-FDID). */
+  readonly requireHeader?: { readonly name: string; readonly value: string } | undefined
+}
+
+/**
+ * A whole trust model for one deployment: the chain of platforms and proxies a request travels through, client side
+ * first. Created by the `platforms` presets (`platforms.cloudflare()`, `platforms.fly()`, ...) and given as
+ * `trustProxy`; a list of presets is one longer chain, in the order the request passes them.
+ *
+ * @example
+ * ```ts
+ * import { createRiskResolver, platforms } from 'iprisk'
+ * createRiskResolver({ provider, trustProxy: platforms.cloudflare({ behind: 'loopback' }) }) // → nginx → app
+ * ```
+ */
+export interface PlatformPreset {
+  /** The preset's name, e.g. `'cloudflare'` or `'cloudflare+reverseProxy'`. */
+  readonly platform: string
+  /** The chain, client side first. */
+  readonly layers: readonly TrustLayer[]
+}
 
 /**
  * Options of {@link createClientIpReader} and {@link clientIp}.
@@ -317,6 +385,12 @@ const TRUST_ALL = (): boolean => true
  */
 export function compileTrust(trust: TrustProxy, optionName = 'trustProxy'): (addr: string, hop: number) => boolean {
   if (trust === false) return TRUST_NONE
+  if (platformChainOf(trust, optionName) !== null) {
+    throw new IpRiskConfigError(
+      optionName,
+      'a platform preset also chooses which headers to read, so it cannot be compiled to an address predicate; give it as trustProxy to createClientIpReader or createRiskResolver',
+    )
+  }
   if (trust === true) return TRUST_ALL
   if (typeof trust === 'number') {
     if (!Number.isInteger(trust) || trust < 0) {
@@ -528,6 +602,265 @@ function result(ip: string, source: IpSource): ClientIp {
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
+// Platform presets: trust chains
+// ---------------------------------------------------------------------------------------------------------------------
+
+/**
+ * Reads `X-Forwarded-For` entries one at a time from the right, with walkList's bounds: each entry is found by
+ * scanning at most its length limit to the left, at most `maxHops` entries are read, and a malformed entry (or the
+ * start of the list) ends it: `next()` then answers `null` for good.
+ */
+class ForwardedForCursor {
+  private index: number
+  private value: unknown
+  private end: number
+  private read = 0
+  private done = false
+
+  constructor(
+    private readonly values: readonly unknown[],
+    private readonly maxHops: number,
+  ) {
+    this.index = values.length - 1
+    this.value = values[this.index]
+    this.end = typeof this.value === 'string' ? this.value.length : 0
+  }
+
+  next(): string | null {
+    const v = this.value
+    if (this.done || this.read >= this.maxHops || this.index < 0 || typeof v !== 'string') {
+      this.done = true
+      return null
+    }
+    const end = this.end
+    const lowest = Math.max(0, end - MAX_ADDRESS_CHARS - 1)
+    let i = end - 1
+    while (i >= lowest && v.charCodeAt(i) !== 44 /* , */) i--
+    if (end - i - 1 > MAX_ADDRESS_CHARS) {
+      this.done = true
+      return null
+    }
+    const raw = v.slice(i + 1, end)
+    if (i < 0) {
+      this.index--
+      this.value = this.values[this.index]
+      this.end = typeof this.value === 'string' ? this.value.length : 0
+    } else this.end = i
+    this.read++
+    const ip = parseIp(raw)
+    if (ip === null) this.done = true
+    return ip
+  }
+}
+
+interface CompiledLayer {
+  readonly match: ((canonicalIp: string) => boolean) | null
+  readonly headers: readonly PlatformHeader[]
+  readonly forwardedFor: TrustLayer['forwardedFor']
+  readonly requireHeader: { readonly name: string; readonly value: string } | undefined
+}
+
+/** Stands for an absent header in a preset reader's memo. */
+const ABSENT = Symbol('absent')
+
+/** Longest `CloudFront-Viewer-Address` read: an address and a port. */
+const MAX_ADDRESS_PORT_CHARS = MAX_ADDRESS_CHARS + 8
+
+/**
+ * `CloudFront-Viewer-Address`: `198.51.100.10:46532`, and for IPv6 the address and port joined by a colon without
+ * brackets (`2001:db8::1:46532`; `[2001:db8::1]:46532` is accepted too). The port is required: without it an IPv6
+ * value would be cut in the wrong place.
+ */
+function readAddressAndPort(value: HeaderValue): string | null {
+  const text = typeof value === 'string' ? value : value.length === 1 ? value[0] : undefined
+  if (typeof text !== 'string' || text.length > MAX_ADDRESS_PORT_CHARS) return null
+  const s = text.trim()
+  if (s.charCodeAt(0) === 91 /* [ */) return s.includes(']:') ? parseIp(s) : null
+  const colon = s.lastIndexOf(':')
+  if (colon === -1 || !/^[0-9]{1,5}$/.test(s.slice(colon + 1)) || Number(s.slice(colon + 1)) > 65535) return null
+  const host = s.slice(0, colon)
+  const family = isIP(host)
+  // The host must be a bare address: not itself carrying a port (`1.2.3.4:80:443`) or a zone id.
+  return family === 4 || (family === 6 && !host.includes('%')) ? parseIp(host) : null
+}
+
+/** Cloudflare's Pseudo IPv4 addresses are in the Class E space, 240.0.0.0/4. */
+function isPseudoIpv4(canonicalIp: string): boolean {
+  return !canonicalIp.includes(':') && ipv4ToUint32(canonicalIp) >= 0xf0000000
+}
+
+/** The address a platform header states, or `null` when it is absent or unusable. */
+function readPlatformHeader(req: RequestLike, name: PlatformHeader): string | null {
+  const value = readHeader(req, name)
+  if (value === undefined) return null
+  if (name === 'cloudfront-viewer-address') return readAddressAndPort(value)
+  if (name === 'cf-connecting-ipv6') {
+    // Cloudflare sets CF-Connecting-IPv6 in its Pseudo IPv4 "Overwrite Headers" mode, where CF-Connecting-IP holds a
+    // Class E stand-in for an IPv6 visitor. Otherwise a visitor's own CF-Connecting-IPv6 could pass through: read it
+    // only next to a pseudo address.
+    const ipv6 = readSingleAddress(value)
+    if (ipv6 === null || !ipv6.includes(':')) return null
+    const v4 = readHeader(req, 'cf-connecting-ip')
+    const pseudo = v4 === undefined ? null : readSingleAddress(v4)
+    return pseudo !== null && isPseudoIpv4(pseudo) ? ipv6 : null
+  }
+  return readSingleAddress(value)
+}
+
+function hasHeaderValue(req: RequestLike, expected: { readonly name: string; readonly value: string }): boolean {
+  const value = readHeader(req, expected.name)
+  const text = typeof value === 'string' ? value : value?.length === 1 ? value[0] : undefined
+  return typeof text === 'string' && text.trim().toLowerCase() === expected.value.toLowerCase()
+}
+
+/**
+ * Walk a trust chain from the app outwards. `addr` is the hop being looked at (first the socket peer, `null` when the
+ * request has none); for each layer, innermost first:
+ *
+ * 1. `addr` must be one of the layer's addresses (any address for a layer trusted by position), and the layer's
+ *    required header must match; otherwise `addr` is the client (the request did not come through this layer).
+ * 2. The layer's claim about its own client is the first of its headers holding one usable address, else the entry
+ *    it appended to `X-Forwarded-For`. Its `X-Forwarded-For` entries are consumed either way, so that outer layers
+ *    read their own. Further entries in the layer's ranges are more hops of the same layer (nginx behind nginx).
+ * 3. No usable claim (no header, the start of the list, a malformed entry, `maxHops`): the last address reached is
+ *    the client.
+ *
+ * After the outermost layer, the address it stated is the client. Headers are read only at a layer the request is
+ * proven to have come through, so a client that bypasses it cannot choose the answer. The caller has checked the
+ * peer against the innermost layer.
+ */
+function readChain(req: RequestLike, peer: string | null, layers: readonly CompiledLayer[], maxHops: number): ClientIp {
+  let addr = peer
+  let source: IpSource = 'socket'
+  let cursor: ForwardedForCursor | null | undefined
+  const nextEntry = (): string | null => {
+    if (cursor === undefined) {
+      const xff = readHeader(req, 'x-forwarded-for')
+      cursor = xff === undefined ? null : new ForwardedForCursor(typeof xff === 'string' ? [xff] : xff, maxHops)
+    }
+    return cursor === null ? null : cursor.next()
+  }
+  for (let i = 0; i < layers.length; i++) {
+    const layer = layers[i] as CompiledLayer
+    const match = layer.match
+    // The caller already checked the peer against the innermost layer.
+    if (i !== 0 && match !== null && (addr === null || !match(addr))) break
+    if (layer.requireHeader !== undefined && !hasHeaderValue(req, layer.requireHeader)) break
+    let next: string | null = null
+    let nextSource: IpSource = 'x-forwarded-for'
+    for (const name of layer.headers) {
+      next = readPlatformHeader(req, name)
+      if (next !== null) {
+        nextSource = name
+        break
+      }
+    }
+    if (layer.forwardedFor !== 'none') {
+      let entry = nextEntry()
+      // `append-with-self`: that rightmost entry is the layer's own address; its client is the one before.
+      if (entry !== null && layer.forwardedFor === 'append-with-self') entry = nextEntry()
+      if (next === null) {
+        while (entry !== null && match !== null && match(entry) && layer.forwardedFor === 'append') {
+          const further = nextEntry()
+          if (further === null) break
+          entry = further
+        }
+        next = entry
+      }
+    }
+    if (next === null) break
+    addr = next
+    source = nextSource
+  }
+  return addr === null ? NO_CLIENT_IP : result(addr, source)
+}
+
+/** The reader for a platform preset (see {@link createClientIpReader}). */
+function createChainReader(
+  chain: readonly TrustLayer[],
+  maxHops: number,
+): (req: RequestLike, peerAddress?: string | null) => ClientIp {
+  // Compiled once; innermost (the layer the app's socket talks to) first.
+  const layers: CompiledLayer[] = chain
+    .map((layer) => ({
+      match: layer.ranges === null ? null : compileCidrList(layer.ranges, 'trustProxy'),
+      headers: layer.headers,
+      forwardedFor: layer.forwardedFor,
+      requireHeader: layer.requireHeader,
+    }))
+    .reverse()
+  const innermost = layers[0] as CompiledLayer
+  // As in createClientIpReader: the peer is nearly always the same proxy, so its parse and the innermost layer's
+  // verdict are remembered.
+  let lastRawPeer: string | undefined
+  let lastPeer: string | null = null
+  let lastPeerInLayer = false
+  // And returning clients send the same header values again: the answer, a pure function of the peer and the values of
+  // the headers the chain can read, is remembered in a tree of maps, one level per header (no key is built by
+  // concatenation: hashing the fresh header strings is the only work). Bounded by starting over, like the
+  // X-Forwarded-For memo of createClientIpReader; a header sent twice (a list) or a long value is not remembered.
+  const readable = new Set<string>()
+  for (const layer of layers) {
+    for (const name of layer.headers) readable.add(name)
+    if (layer.headers.includes('cf-connecting-ipv6')) readable.add('cf-connecting-ip')
+    if (layer.requireHeader !== undefined) readable.add(layer.requireHeader.name)
+    if (layer.forwardedFor !== 'none') readable.add('x-forwarded-for')
+  }
+  const memoHeaders = [...readable]
+  const memoMaxNodes = WALK_MEMO_MAX_ENTRIES * (memoHeaders.length + 1)
+  let memo = new Map<unknown, unknown>()
+  let memoNodes = 0
+  return function readClientIp(req: RequestLike, peerAddress?: string | null): ClientIp {
+    if (req === null || typeof req !== 'object') return NO_CLIENT_IP
+    const rawPeer = typeof peerAddress === 'string' ? peerAddress : socketAddressOf(req)
+    let peer: string | null
+    let inLayer: boolean
+    if (rawPeer !== undefined && rawPeer === lastRawPeer) {
+      peer = lastPeer
+      inLayer = lastPeerInLayer
+    } else {
+      peer = rawPeer === undefined ? null : parseIp(rawPeer)
+      inLayer = innermost.match === null || (peer !== null && innermost.match(peer))
+      if (rawPeer !== undefined) {
+        lastRawPeer = rawPeer
+        lastPeer = peer
+        lastPeerInLayer = inLayer
+      }
+    }
+    // A layer trusted by position is trusted without a peer address too (a fetch Request on Vercel or Netlify has
+    // none): the preset assumes nothing but the platform can reach the app.
+    if (!inLayer) return peer === null ? NO_CLIENT_IP : result(peer, 'socket')
+    if (memoNodes >= memoMaxNodes) {
+      memo = new Map()
+      memoNodes = 0
+    }
+    let level = memo
+    let key: unknown = peer ?? ABSENT
+    for (const name of memoHeaders) {
+      const value = readHeader(req, name)
+      if (value !== undefined && (typeof value !== 'string' || value.length > WALK_MEMO_MAX_CHARS)) {
+        return readChain(req, peer, layers, maxHops)
+      }
+      let next = level.get(key) as Map<unknown, unknown> | undefined
+      if (next === undefined) {
+        next = new Map()
+        level.set(key, next)
+        memoNodes++
+      }
+      level = next
+      key = value ?? ABSENT
+    }
+    let known = level.get(key) as ClientIp | undefined
+    if (known === undefined) {
+      known = Object.freeze(readChain(req, peer, layers, maxHops))
+      level.set(key, known)
+      memoNodes++
+    }
+    return known
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
 // Readers
 // ---------------------------------------------------------------------------------------------------------------------
 
@@ -574,6 +907,10 @@ function validateHeaders(value: unknown): readonly OptionalHeader[] {
  *    valid address.
  * 5. Else the peer itself (`source: 'socket'`).
  *
+ * With a platform preset as `trustProxy` (`platforms.cloudflare()`, ...), steps 2–5 follow the preset's chain: the
+ * platform's header is read only at a hop proven to be the platform (in its ranges, or by position), else the entry the
+ * platform appended to `X-Forwarded-For`; `headers` must then be unset.
+ *
  * The reader never throws; all addresses are canonical (see {@link parseIp}) and classified (see {@link classifyIp}).
  * A request that throws while it is read (a getter or Proxy trap on the request, `socket`, `headers`, a header
  * value, or a `headers.get` that throws) has no client IP: `{ ip: null, source: null, kind: null }`, never the
@@ -602,10 +939,17 @@ export function createClientIpReader(
     throw new IpRiskConfigError('options', 'client IP options must be an object')
   }
   const trustOption = opts.trustProxy ?? false
-  const trust = compileTrust(trustOption, 'trustProxy')
+  const chain = platformChainOf(trustOption, 'trustProxy')
+  const trust = chain === null ? compileTrust(trustOption, 'trustProxy') : TRUST_NONE
   const maxHops = opts.maxHops ?? DEFAULT_MAX_HOPS
   if (!Number.isInteger(maxHops) || maxHops < 1 || maxHops > MAX_MAX_HOPS) {
     throw new IpRiskConfigError('maxHops', `must be an integer from 1 to ${MAX_MAX_HOPS}, got ${String(maxHops)}`)
+  }
+  if (chain !== null) {
+    if (validateHeaders(opts.headers).length !== 0) {
+      throw new IpRiskConfigError('headers', 'a platform preset chooses the headers it reads; remove this option')
+    }
+    return createChainReader(chain, maxHops)
   }
   if (typeof trustOption === 'number' && trustOption > maxHops) {
     throw new IpRiskConfigError(

@@ -258,8 +258,14 @@ export interface RiskResolverOptions extends ObservabilityOptions {
   /**
    * Which peers are trusted to set forwarding headers (see the client-IP documentation): `false` (use the socket
    * address only), `true` (trust everything: only behind a proxy that always overwrites the headers), a hop count,
-   * or a list of addresses / CIDR ranges / names such as `'loopback'`.
+   * a list of addresses / CIDR ranges / names such as `'loopback'`, or a platform preset that sets the whole trust
+   * model of a deployment, headers included: `platforms.cloudflare()`, `platforms.awsAlb({ vpc: '10.0.0.0/16' })`,
+   * `platforms.fly()`, ... (docs/client-ip.md lists them; with a preset, leave `clientIpHeaders` unset).
    * @default false
+   * @example
+   * ```ts
+   * createRiskResolver({ provider, trustProxy: platforms.cloudflare({ behind: 'loopback' }) }) // Cloudflare → nginx
+   * ```
    */
   trustProxy?: TrustProxy
   /**

@@ -25,8 +25,22 @@ export type IpKind =
   | 'multicast'
   | 'reserved'
 
-/** Where the client IP was read from. */
-export type IpSource = 'socket' | 'x-forwarded-for' | 'forwarded' | 'x-real-ip' | 'cf-connecting-ip' | 'custom'
+/** Where the client IP was read from (the header names after `custom` are read by platform presets only). */
+export type IpSource =
+  | 'socket'
+  | 'x-forwarded-for'
+  | 'forwarded'
+  | 'x-real-ip'
+  | 'cf-connecting-ip'
+  | 'custom'
+  | 'cf-connecting-ipv6'
+  | 'fly-client-ip'
+  | 'x-vercel-forwarded-for'
+  | 'x-nf-client-connection-ip'
+  | 'cloudfront-viewer-address'
+  | 'x-azure-socketip'
+  | 'fastly-client-ip'
+  | 'true-client-ip'
 
 /**
  * The client IP of a request, or why there is none. Read-only: the same (frozen) object may answer several requests.
