@@ -116,6 +116,7 @@ export type RiskSource = 'upstream' | 'l1' | 'l2' | 'stale' | 'none'
 
 /** The risk answer for one IP: the provider's data plus how it was obtained. Treat it as read-only (it may be shared). */
 export interface IpRisk extends RiskData {
+  /** The client's canonical address (for an address embedding an IPv4 client, NAT64 / 6to4 / Teredo: that IPv4). */
   ip: string | null
   ipKind: IpKind | null
   status: RiskStatus
