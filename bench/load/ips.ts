@@ -16,19 +16,22 @@ export function clientPool(size: number): string[] {
 }
 
 /**
- * The `n`-th never-seen client: a distinct IPv6 /64 inside 2001:db8::/32 (65 536² of them), so a run of new clients
- * never wraps around. `host` (1–65535) picks the interface identifier inside that /64. Canonical text.
+ * The `n`-th never-seen client: a distinct IPv6 /48 inside 2001:db8::/32 for each of the first 65 536 (then the next
+ * /64 of each), so a run of new clients never wraps around and, like real newcomers, comes from many networks: the
+ * resolver shares its provider budget between /48s (`budget.perNetwork`), and clients drawn from one /48 would
+ * measure that share, not the cold path. `host` (1–65535) picks the interface identifier inside that /64.
+ * Canonical text.
  *
  * @example
  * ```ts
- * newClientIp(0x10002, 1) // '2001:db8:1:2::1'
+ * newClientIp(0x10002, 1) // '2001:db8:2:1::1'
  * ```
  */
 export function newClientIp(n: number, host = 1): string {
-  const hi = Math.floor(n / 0x10000) & 0xffff
-  const lo = n & 0xffff
+  const net48 = n & 0xffff
+  const net64 = Math.floor(n / 0x10000) & 0xffff
   const h = host.toString(16)
   // Canonical (RFC 5952) text: the longest run of zero groups is the one compressed.
-  if (lo === 0) return hi === 0 ? `2001:db8::${h}` : `2001:db8:${hi.toString(16)}::${h}`
-  return `2001:db8:${hi.toString(16)}:${lo.toString(16)}::${h}`
+  if (net64 === 0) return net48 === 0 ? `2001:db8::${h}` : `2001:db8:${net48.toString(16)}::${h}`
+  return `2001:db8:${net48.toString(16)}:${net64.toString(16)}::${h}`
 }
