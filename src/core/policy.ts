@@ -155,6 +155,15 @@ function decide(
   }
 }
 
+/**
+ * A deny-list entry or a block (automatic or `block()`): an operator's decision made outside the policy, so it blocks
+ * whatever the policy says, monitor mode included. A team trying a stricter policy out in monitor mode must not lift
+ * its deny list on that route without a word. Same property order as {@link decide}.
+ */
+function listedBlock(risk: IpRisk, policy: Readonly<Policy>, reason: 'denylisted' | 'blocklisted'): Decision {
+  return { action: 'block', reason, wouldBlock: true, monitored: false, failOpen: false, risk, policy }
+}
+
 /** No verdict can be had: the policy's `onUnavailable`, else the resolver's fail mode. */
 function unavailable(risk: IpRisk, policy: Readonly<Policy>, failMode: FailMode | undefined): Decision {
   const mode = policy.onUnavailable ?? (failMode === 'closed' ? 'block' : 'allow')
@@ -188,8 +197,8 @@ export function evaluate(risk: IpRisk, policy: Readonly<Policy>, failMode: FailM
   const listed = risk.listed
   if (listed !== null) {
     if (listed === 'allow') return decide(risk, policy, false, 'allowlisted', false)
-    if (listed === 'deny') return decide(risk, policy, true, 'denylisted', false)
-    if (listed === 'blocklist') return decide(risk, policy, true, 'blocklisted', false)
+    if (listed === 'deny') return listedBlock(risk, policy, 'denylisted')
+    if (listed === 'blocklist') return listedBlock(risk, policy, 'blocklisted')
   }
 
   const status = risk.status

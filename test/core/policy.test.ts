@@ -76,14 +76,18 @@ const EXPECTED: Record<RiskName, Record<PresetName, DecisionReason>> = {
   noIp:         { baseline: U, 'lowRisk(70)': U, human: U, notBot: U, admin: U },
 }
 
+/** Operators' decisions made outside the policy: they block even in monitor mode. */
+const OPERATOR_BLOCKS: ReadonlySet<DecisionReason> = new Set<DecisionReason>(['denylisted', 'blocklisted'])
+
 /** What a decision must look like for a reason, a fail mode and monitor mode: the rules of `Decision`. */
 function expectedDecision(reason: DecisionReason, failMode: FailMode, monitor: boolean) {
   const wouldBlock = BLOCKING.has(reason) || (reason === U && failMode === 'closed')
+  const dryRun = monitor && !OPERATOR_BLOCKS.has(reason)
   return {
-    action: wouldBlock && !monitor ? 'block' : 'allow',
+    action: wouldBlock && !dryRun ? 'block' : 'allow',
     reason,
     wouldBlock,
-    monitored: wouldBlock && monitor,
+    monitored: wouldBlock && dryRun,
     failOpen: reason === U && failMode === 'open',
   }
 }
@@ -105,10 +109,10 @@ describe('evaluate: every preset against every representative answer', () => {
       expect(decision.policy).toBe(PRESETS[preset])
     })
 
-    it.each(matrix)('monitored $preset on $riskName allows, reporting $reason', ({ riskName, preset, reason }) => {
+    it.each(matrix)('monitored $preset on $riskName reports $reason (allows unless an operator blocked the IP)', ({ riskName, preset, reason }) => {
       const monitored = compilePolicy({ ...PRESETS[preset], monitor: true })
       const decision = evaluate(RISKS[riskName], monitored, failMode)
-      expect(decision.action).toBe('allow')
+      expect(decision.action).toBe(OPERATOR_BLOCKS.has(reason) ? 'block' : 'allow')
       expect(summary(decision)).toEqual(expectedDecision(reason, failMode, true))
     })
   })
@@ -245,7 +249,8 @@ describe('evaluate: policy fields', () => {
     { name: 'monitor on a clean answer', answer: RISKS.clean, failMode: 'closed' as const, expected: { action: 'allow', reason: 'clean', wouldBlock: false, monitored: false, failOpen: false } },
     { name: 'monitor with fail open reports failOpen, not monitored', answer: RISKS.unavailable, failMode: 'open' as const, expected: { action: 'allow', reason: U, wouldBlock: false, monitored: false, failOpen: true } },
     { name: 'monitor with fail closed allows and reports the would-block', answer: RISKS.unavailable, failMode: 'closed' as const, expected: { action: 'allow', reason: U, wouldBlock: true, monitored: true, failOpen: false } },
-    { name: 'monitor on the deny list allows and reports the would-block', answer: RISKS.listedDeny, failMode: 'open' as const, expected: { action: 'allow', reason: 'denylisted', wouldBlock: true, monitored: true, failOpen: false } },
+    { name: 'monitor on the deny list still blocks: lists win over monitor mode', answer: RISKS.listedDeny, failMode: 'open' as const, expected: { action: 'block', reason: 'denylisted', wouldBlock: true, monitored: false, failOpen: false } },
+    { name: 'monitor on the blocklist still blocks: an operator block wins over monitor mode', answer: RISKS.blocklisted, failMode: 'open' as const, expected: { action: 'block', reason: 'blocklisted', wouldBlock: true, monitored: false, failOpen: false } },
   ])('$name', ({ answer, failMode, expected }) => {
     const monitored = compilePolicy({ threshold: 50, monitor: true })
     expect(summary(evaluate(answer, monitored, failMode))).toEqual(expected)
