@@ -1,17 +1,8 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { cacheKeyForIp, compileCidrList } from '../../src/core/cidr.js'
-import { IpRiskConfigError } from '../../src/core/errors.js'
+import { configError } from '../support/errors.js'
 
-function configError(fn: () => unknown): IpRiskConfigError {
-  try {
-    fn()
-  } catch (error) {
-    expect(error).toBeInstanceOf(IpRiskConfigError)
-    return error as IpRiskConfigError
-  }
-  throw new Error('expected an IpRiskConfigError, nothing was thrown')
-}
 
 describe('compileCidrList entries', () => {
   it.each([

@@ -8,7 +8,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { startDevelopmentSimulator } from '../../src/cli/simulate.js'
 import {
   createRiskResolver,
-  IpRiskConfigError,
   ipasis,
   policies,
   type Logger,
@@ -16,6 +15,7 @@ import {
   type RiskResolverOptions,
 } from '../../src/core/index.js'
 import type { IpasisSimulator } from '../../src/testing/index.js'
+import { configError } from '../support/errors.js'
 
 const KEY = 'any-key-the-app-has'
 const REFUSED =
@@ -52,15 +52,6 @@ function resolver(options: Partial<RiskResolverOptions> = {}): RiskResolver {
   return r
 }
 
-function configError(fn: () => unknown): IpRiskConfigError {
-  try {
-    fn()
-  } catch (error) {
-    expect(error).toBeInstanceOf(IpRiskConfigError)
-    return error as IpRiskConfigError
-  }
-  throw new Error('expected an IpRiskConfigError')
-}
 
 describe('turning it on', () => {
   it.each(['production', 'Production', ' PRODUCTION\n'])('is refused when NODE_ENV is %j', (value) => {

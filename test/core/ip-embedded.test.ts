@@ -13,16 +13,8 @@ import { createRiskResolver } from '../../src/core/resolver.js'
 import type { IpKind } from '../../src/core/types.js'
 import { createMemoryProvider } from '../../src/testing/index.js'
 import { bitsOf, embeddedIpv4Oracle, ipv6FromBits } from '../support/embedded.js'
+import { configError } from '../support/errors.js'
 
-function configError(fn: () => unknown): IpRiskConfigError {
-  try {
-    fn()
-  } catch (error) {
-    expect(error).toBeInstanceOf(IpRiskConfigError)
-    return error as IpRiskConfigError
-  }
-  throw new Error('expected an IpRiskConfigError, nothing was thrown')
-}
 
 /** `locateClient` on the canonical form of `text`, with `nat64Prefixes` compiled as the resolver does. */
 function locate(text: string, nat64Prefixes: readonly string[] = [], ipv6Prefix = 64): { ip: string; key: string } {

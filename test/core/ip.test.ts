@@ -9,21 +9,13 @@ import {
   type ClientIpOptions,
 } from '../../src/core/ip.js'
 import type { ClientIp, IpKind, RequestLike } from '../../src/core/types.js'
+import { configError } from '../support/errors.js'
 
 /** A plain `{ headers, remoteAddress }` request. */
 function plain(remoteAddress: string | undefined, headers: Record<string, string | string[] | undefined> = {}): RequestLike {
   return { headers, remoteAddress }
 }
 
-function configError(fn: () => unknown): IpRiskConfigError {
-  try {
-    fn()
-  } catch (error) {
-    expect(error).toBeInstanceOf(IpRiskConfigError)
-    return error as IpRiskConfigError
-  }
-  throw new Error('expected an IpRiskConfigError, nothing was thrown')
-}
 
 // ---------------------------------------------------------------------------------------------------------------------
 // parseIp

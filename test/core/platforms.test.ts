@@ -27,6 +27,7 @@ import {
   type RequestLike,
   type TrustProxy,
 } from '../../src/core/index.js'
+import { configError } from '../support/errors.js'
 
 type Headers = Record<string, string | string[]>
 
@@ -39,15 +40,6 @@ function expectClient(got: ClientIp, ip: string | null, source: IpSource | null)
   expect({ ip: got.ip, source: got.source }).toEqual({ ip, source })
 }
 
-function configError(fn: () => unknown): IpRiskConfigError {
-  try {
-    fn()
-  } catch (error) {
-    expect(error).toBeInstanceOf(IpRiskConfigError)
-    return error as IpRiskConfigError
-  }
-  throw new Error('expected an IpRiskConfigError, nothing was thrown')
-}
 
 const CF_EDGE = '173.245.48.5' // in 173.245.48.0/20
 const CF_EDGE_V6 = '2606:4700:10::6816:1' // in 2606:4700::/32
