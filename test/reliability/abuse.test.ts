@@ -11,7 +11,7 @@ import vm from 'node:vm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRiskResolver, type Provider, type RiskData } from '../../src/core/index.js'
 import type { IpasisSimulator } from '../../src/testing/index.js'
-import { captureConsole, createEvidence, SECRET_API_KEY, watchProcess } from './helpers/evidence.js'
+import { captureConsole, createEvidence, SECRET_API_KEY, watchProcess, describeProcessHygiene } from './helpers/evidence.js'
 import {
   createHttpClient,
   flushHooks,
@@ -248,13 +248,4 @@ describe('memory is bounded by cache.l1.max', () => {
 
 // ---------------------------------------------------------------------------------------------------------------------
 
-describe('process hygiene', () => {
-  it('no unhandled rejection or uncaught exception happened in this suite', () => {
-    expect(watch.failures).toEqual([])
-  })
-
-  it('the API key appears in no response, error, log line, security event or console output', () => {
-    expect(evidence.counts().response).toBeGreaterThan(300)
-    expect(evidence.find(SECRET_API_KEY)).toEqual([])
-  })
-})
+describeProcessHygiene(watch, evidence, { minResponses: 300 })

@@ -18,7 +18,7 @@ import { startTrpcExample } from '../../examples/trpc/server.js'
 import { createRiskResolver, ipasis, type FailMode, type Provider, type RiskData, type SecurityEvent } from '../../src/core/index.js'
 import { resolverInternals } from '../../src/core/resolver.js'
 import type { IpasisSimulator } from '../../src/testing/index.js'
-import { captureConsole, createEvidence, SECRET_API_KEY, watchProcess } from './helpers/evidence.js'
+import { captureConsole, createEvidence, SECRET_API_KEY, watchProcess, describeProcessHygiene } from './helpers/evidence.js'
 import {
   baseResolverOptions,
   createHttpClient,
@@ -224,13 +224,4 @@ describe('maxPerMinute drained by rotating /64s (frozen budget clock: no refill 
   )
 })
 
-describe('process hygiene', () => {
-  it('no unhandled rejection or uncaught exception happened in this suite', () => {
-    expect(watch.failures).toEqual([])
-  })
-
-  it('the API key appears in no response, error, log line, security event or console output', () => {
-    expect(evidence.counts().response).toBeGreaterThan(300)
-    expect(evidence.find(SECRET_API_KEY)).toEqual([])
-  })
-})
+describeProcessHygiene(watch, evidence, { minResponses: 300 })

@@ -4,6 +4,7 @@
  * any of it, and process-level failures (unhandled rejections, uncaught exceptions) are recorded instead of lost.
  */
 import { inspect } from 'node:util'
+import { describe, expect, it } from 'vitest'
 import type { Logger, SecurityEvent, SecurityEventHook } from '../../../src/core/index.js'
 import { seededRandom } from '../../../src/testing/simulator.js'
 
@@ -163,3 +164,30 @@ export function captureConsole(evidence: Evidence): () => void {
 
 /** A tiny seeded PRNG (mulberry32), so that "random" fault mixes repeat from run to run: the simulator's own. */
 export const seeded: (seed: number) => () => number = seededRandom
+
+/**
+ * The closing block of a reliability suite: no unhandled rejection or uncaught exception happened, and the API key
+ * (and any other `secrets`) appears in nothing the suite collected, which must hold more than `minResponses`
+ * responses (so the search is not vacuous).
+ *
+ * @example
+ * ```ts
+ * describeProcessHygiene(watch, evidence, { minResponses: 300 })
+ * ```
+ */
+export function describeProcessHygiene(
+  watch: ProcessWatch,
+  evidence: Evidence,
+  options: { minResponses: number; secrets?: readonly string[] },
+): void {
+  describe('process hygiene', () => {
+    it('no unhandled rejection or uncaught exception happened in this suite', () => {
+      expect(watch.failures).toEqual([])
+    })
+
+    it('the API key appears in no response, error, log line, security event or console output', () => {
+      expect(evidence.counts().response, 'responses were collected').toBeGreaterThan(options.minResponses)
+      for (const secret of [SECRET_API_KEY, ...(options.secrets ?? [])]) expect(evidence.find(secret)).toEqual([])
+    })
+  })
+}
