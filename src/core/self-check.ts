@@ -393,7 +393,7 @@ export class SelfCheck {
         docs: 'docs/client-ip.md',
         peer_kind: kind,
         header,
-        message: `a request from a ${kind} peer carries \`${header}\`, but the client IP was read from the socket (the peer is not a trusted proxy under \`trustProxy\`, or its header held no usable address): every client looks like the proxy, a non-global address that is never scored, so policies allow it. Fix: behind a platform use its preset (\`trustProxy: platforms.awsAlb({ vpc })\`, \`platforms.cloudflare()\`, \`platforms.fly()\`, ...); behind your own proxy trust its address (\`trustProxy: 'loopback'\` on the same host, \`'private'\` in a private network); see docs/client-ip.md`,
+        message: `a request from a ${kind} peer carries \`${header}\`, but the client IP was read from the socket (the peer is not a trusted proxy under \`trustProxy\`, or its header held no usable address): every client looks like the proxy, a non-global address that is never scored, so policies allow it. Fix: behind a platform use its preset (\`trustProxy: platforms.awsAlb({ vpc })\`, \`platforms.cloudflare()\`, \`platforms.fly()\`, ...); behind your own proxy or a load balancer in your network trust its address (\`trustProxy: 'loopback'\` on the same host, \`trustProxy: 'private'\` in a private network); see docs/client-ip.md`,
       }),
     )
   }
