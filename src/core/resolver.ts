@@ -1008,6 +1008,7 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
       }
       await Promise.allSettled([...flights.values()])
       l2?.close()
+      selfCheck.stop()
       try {
         await provider.close?.()
       } catch {
@@ -1026,7 +1027,7 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
       budgetClock = now
     },
     setSelfCheckClock: (now) => {
-      selfCheck.now = now
+      selfCheck.setClock(now)
     },
   })
   return resolver

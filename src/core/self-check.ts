@@ -3,9 +3,13 @@
  * from local peers, reported decisions, provider call outcomes); it raises a `degraded` warning, once, naming the fix,
  * when protection is not effective, and keeps the last minute of counts for `risk.status()`.
  *
- * Cost: a reported decision costs one clock read, a few integer operations on fixed arrays and no allocation (the
- * sliding window is 60 one-second buckets whose totals are kept up to date as buckets expire, so no sum is ever
- * taken on the request path). Nothing here throws into a request.
+ * Cost: a reported decision reads no clock, and costs a few integer operations on fixed arrays and no allocation:
+ * the sliding window is 60 one-second buckets whose totals are kept up to date as buckets expire (no sum is ever taken
+ * on the request path), and it is an unref'd once-a-second timer that moves the window on, not the decision (on this
+ * class of machine `Date.now()` alone costs ~75 ns, as much as the rest of the warm path). The timer is started by the
+ * first decision (inside a request: some runtimes refuse timers at module scope) and stopped by `close()`; with an
+ * injected clock (tests) or without timers, each decision reads the clock instead. Nothing here throws into a
+ * request.
  *
  * Hand-written because it is a few counters: a metrics SDK would need an exporter and a reader to be queried back.
  *
@@ -297,8 +301,16 @@ function noIpFix(adapter: string | null): { option: string; docs: string; fix: s
  * @internal
  */
 export class SelfCheck {
-  /** Epoch ms; replaceable for tests (`resolverInternals(r).setSelfCheckClock`). */
-  now: () => number = () => Date.now()
+  /** An injected clock (epoch ms, `resolverInternals(r).setSelfCheckClock`): read at each event instead of the coarse one. */
+  #clock: (() => number) | undefined
+  /** The coarse clock of the request path: `Date.now()` as of the last tick of {@link #timer}. */
+  #coarse = 0
+  #timer: ReturnType<typeof setInterval> | undefined
+  #stopped = false
+  /** Whether a decision must bring the window to now itself ({@link #tick}); false while the timer does. */
+  #manual = true
+  /** Offset in {@link #counts} of the newest bucket. */
+  #base = 0
   readonly #host: SelfCheckHost
   readonly #counts = new Float64Array(BUCKETS * SLOTS)
   readonly #totals = new Float64Array(SLOTS)
@@ -322,11 +334,55 @@ export class SelfCheck {
     this.#host = host
   }
 
+  /** Replace the clock (tests): every event reads it. */
+  setClock(now: () => number): void {
+    this.#clock = now
+    this.#manual = true
+  }
+
+  /** A precise time: the injected clock, else `Date.now()` (off the request path: provider calls, status, warnings). */
+  now(): number {
+    return this.#clock === undefined ? Date.now() : this.#clock()
+  }
+
+  /**
+   * Bring the window to now when the timer does not (an injected clock, before the first decision, or where no timer
+   * can be had): sets {@link #coarse} and {@link #base}.
+   */
+  #tick(): void {
+    if (this.#clock !== undefined) {
+      this.#coarse = this.#clock()
+    } else {
+      this.#coarse = Date.now()
+      if (this.#timer === undefined && !this.#stopped) {
+        try {
+          const timer = setInterval(() => {
+            this.#coarse = Date.now()
+            this.#advance(this.#coarse)
+          }, BUCKET_MS)
+          ;(timer as { unref?: () => void }).unref?.()
+          this.#timer = timer
+          this.#manual = false
+        } catch {
+          this.#stopped = true // no timers here: read the clock per decision
+        }
+      }
+    }
+    this.#advance(this.#coarse)
+  }
+
+  /** Stop the coarse clock's timer (the resolver's `close()`); later decisions read the clock. */
+  stop(): void {
+    this.#stopped = true
+    this.#manual = true
+    if (this.#timer !== undefined) clearInterval(this.#timer)
+  }
+
   /** Move the window to the second of `t`, expiring the buckets left behind. Amortized O(1). */
   #advance(t: number): number {
     const second = Math.floor(t / BUCKET_MS)
     const last = this.#second
-    if (second <= last) return last % BUCKETS // same second (or a clock that went back: count in the newest bucket)
+    if (second <= last) return this.#base / SLOTS // same second (or a clock that went back: count in the newest bucket)
     const counts = this.#counts
     const totals = this.#totals
     if (last < 0 || second - last >= BUCKETS) {
@@ -342,6 +398,7 @@ export class SelfCheck {
       }
     }
     this.#second = second
+    this.#base = (second % BUCKETS) * SLOTS
     return second % BUCKETS
   }
 
@@ -398,27 +455,40 @@ export class SelfCheck {
     )
   }
 
-  /** (b) and (c): one gated decision. O(1), no allocation unless a warning is raised. */
+  /** (b) and (c): one gated decision. O(1), no clock read, no allocation unless a warning is raised. */
   decision(decision: Decision, info: RequestInfo | undefined): void {
-    const t = this.now()
-    const b = this.#advance(t)
+    if (this.#manual) this.#tick()
+    const base = this.#base
+    const counts = this.#counts
+    const totals = this.#totals
     const risk = decision.risk
     const status = risk.status
-    this.#add(b, DECISIONS)
-    this.#add(b, status === 'scored' ? SCORED : status === 'unavailable' ? UNAVAILABLE : status === 'skipped' ? SKIPPED : PENDING)
+    counts[base + DECISIONS] = (counts[base + DECISIONS] as number) + 1
+    totals[DECISIONS] = (totals[DECISIONS] as number) + 1
+    if (status === 'scored') {
+      // The warm path: a verdict. The share without one can only fall, so only a raised `no_verdict` is looked at.
+      counts[base + SCORED] = (counts[base + SCORED] as number) + 1
+      totals[SCORED] = (totals[SCORED] as number) + 1
+      if (this.#active.no_verdict && !this.#noVerdictHolds() && (totals[DECISIONS] as number) >= NO_VERDICT_MIN_DECISIONS) {
+        this.#active.no_verdict = false // re-armed
+      }
+      return
+    }
+    const b = base / SLOTS
+    this.#add(b, status === 'unavailable' ? UNAVAILABLE : status === 'skipped' ? SKIPPED : PENDING)
     if (decision.failOpen) this.#add(b, FAIL_OPEN)
-    if (status !== 'scored' && risk.listed === null) {
+    if (risk.listed === null) {
       this.#add(b, NO_VERDICT)
       if (risk.error === 'no_ip') {
         this.#add(b, NO_IP)
-        if (!this.#active.no_client_ip) this.#noClientIp(t, info)
+        if (!this.#active.no_client_ip) this.#noClientIp(this.#coarse, info)
       } else if (status === 'skipped') this.#add(b, NON_GLOBAL)
     }
     const over = this.#noVerdictHolds()
     if (over !== this.#active.no_verdict) {
       if (over) {
-        if (t - this.#raisedAt.no_verdict >= SELF_CHECK_WINDOW_MS) this.#noVerdict(t)
-      } else if (this.#totals[DECISIONS]! >= NO_VERDICT_MIN_DECISIONS) this.#active.no_verdict = false // re-armed
+        if (this.#coarse - this.#raisedAt.no_verdict >= SELF_CHECK_WINDOW_MS) this.#noVerdict(this.#coarse)
+      } else if ((totals[DECISIONS] as number) >= NO_VERDICT_MIN_DECISIONS) this.#active.no_verdict = false // re-armed
     }
   }
 

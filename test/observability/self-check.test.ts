@@ -467,6 +467,26 @@ describe('no_verdict: more than half of at least 20 gated decisions over the las
     }
   })
 
+  it('without an injected clock, a once-a-second timer moves the window; close() stops it (fake timers)', async () => {
+    vi.useFakeTimers({ toFake: ['Date', 'setInterval', 'clearInterval'] })
+    try {
+      const w = watched({ provider: createMemoryProvider(() => ({ score: 5 })) })
+      expect(vi.getTimerCount()).toBe(0) // no timer until the first decision (runtimes that refuse module-scope timers)
+      const answer = await w.risk.lookup('10.0.3.7')
+      for (let i = 0; i < 19; i++) w.risk.report(w.risk.check(answer, policies.human))
+      expect(vi.getTimerCount()).toBe(1)
+      vi.advanceTimersByTime(30_000)
+      w.risk.report(w.risk.check(answer, policies.human)) // the 20th within the minute
+      expect(w.risk.status().problems).toStrictEqual(['no_verdict'])
+      vi.advanceTimersByTime(30_000) // the first 19 leave the window
+      expect(w.risk.status().decisions.total).toBe(1)
+      await w.risk.close()
+      expect(vi.getTimerCount()).toBe(0)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
   it('decisions on listed IPs have a verdict', async () => {
     const c = clocked({ lists: { allow: ['10.0.0.0/8'] } })
     try {
