@@ -268,6 +268,40 @@ describe('untrusted_proxy: a local peer sends forwarding headers but is not trus
     }
   })
 
+  it('a logger and an onDegraded hook that throw never break the request; the hook failure is counted', async () => {
+    const reader = new TestReader()
+    const risk = createRiskResolver({
+      provider: ipasis({ apiKey: KEY, baseUrl: sim.url }),
+      trustProxy: 'loopback',
+      logger: {
+        info: () => undefined,
+        warn: () => {
+          throw new Error('logger down')
+        },
+      },
+      onDegraded: () => {
+        throw new Error('hook down')
+      },
+      meterProvider: new MeterProvider({ readers: [reader] }),
+    })
+    const app = await serveApp(risk, '10.0.3.7')
+    try {
+      for (let i = 0; i < 2; i++) {
+        expect(await get(app.url, { 'x-forwarded-for': TOR })).toStrictEqual({ ip: '10.0.3.7', action: 'allow', reason: 'non_global_ip' })
+      }
+      await afterHooks()
+      const { resourceMetrics } = await reader.collect()
+      const metrics = resourceMetrics.scopeMetrics.flatMap((m) => m.metrics)
+      const points = (name: string) =>
+        (metrics.find((m) => m.descriptor.name === name)?.dataPoints ?? []).map((p) => [p.attributes, p.value])
+      expect(points('iprisk.hook.errors')).toStrictEqual([[{ hook: 'onDegraded' }, 1]])
+      expect(points('iprisk.degraded')).toStrictEqual([[{ kind: 'untrusted_proxy' }, 1]])
+    } finally {
+      await app.close()
+      await risk.close()
+    }
+  })
+
   it('without a logger the warning is one console.warn line, and nothing else is printed', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined)
     const log = vi.spyOn(console, 'log').mockImplementation(() => undefined)
