@@ -21,6 +21,7 @@ import { LRUCache } from 'lru-cache'
 import { z } from 'zod'
 import { IpRiskConfigError } from './errors.js'
 import { createMetrics, type HookName, type Metrics, type ReportedAction } from './metrics.js'
+import type { DegradedEvent, DegradedEventHook } from './self-check.js'
 import type { Decision, DecisionReason, LookupError, RequestInfo, RiskStatus } from './types.js'
 
 /**
@@ -150,6 +151,12 @@ export interface ObservabilityOptions {
   onBlock?: SecurityEventHook
   /** Every decision whose risk score is at least `highRiskScore`, whatever the action. */
   onHighRisk?: SecurityEventHook
+  /**
+   * Every `degraded` warning of the deployment self-check (an untrusted proxy, calls without a client IP, most
+   * decisions without a verdict, a provider whose calls all fail): see `DegradedEvent`. Each kind is raised once
+   * (`no_verdict` and `provider_failing` again after a recovery, at most once a minute), never per request.
+   */
+  onDegraded?: DegradedEventHook
   /** Score (0–100) from which `onHighRisk` fires. @default 95 */
   highRiskScore?: number
   /** OpenTelemetry `MeterProvider` for iprisk's metrics. Default: the global one of `@opentelemetry/api`. */
@@ -202,6 +209,12 @@ export interface Reporter {
    * produces without a logger. `message` must not contain secrets.
    */
   configError(option: string, message: string): void
+  /**
+   * Report a `degraded` warning of the self-check (the resolver calls it, once per kind): counted in
+   * `iprisk.degraded{kind}`, written with `logger.warn(event, event.message)` (or `console.warn(event.message)`
+   * without a logger), passed to `onDegraded` later. Never throws.
+   */
+  degraded(event: DegradedEvent): void
   /** The metrics this reporter records into (shared with the resolver). */
   readonly metrics: Metrics
 }
@@ -351,6 +364,7 @@ const optionsSchema = z.object({
   onDecision: hook.optional(),
   onBlock: hook.optional(),
   onHighRisk: hook.optional(),
+  onDegraded: z.custom<DegradedEventHook>(isFunction, { error: 'must be a function (event) => void | Promise<void>' }).optional(),
   highRiskScore: z
     .number({ error: 'must be a number from 0 to 100' })
     .min(0, { error: 'must be a number from 0 to 100' })
@@ -455,8 +469,13 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
   // The log rate limit of repeated would-blocks, bounded (least recently used keys are forgotten).
   const logWindows = new LRUCache<string, LogWindow>({ max: DECISION_LOG_KEYS })
 
-  const hookErrorLoggedAt: Record<HookName, number> = { onDecision: -Infinity, onBlock: -Infinity, onHighRisk: -Infinity }
-  const hookErrorsSuppressed: Record<HookName, number> = { onDecision: 0, onBlock: 0, onHighRisk: 0 }
+  const hookErrorLoggedAt: Record<HookName, number> = {
+    onDecision: -Infinity,
+    onBlock: -Infinity,
+    onHighRisk: -Infinity,
+    onDegraded: -Infinity,
+  }
+  const hookErrorsSuppressed: Record<HookName, number> = { onDecision: 0, onBlock: 0, onHighRisk: 0, onDegraded: 0 }
 
   function hookFailed(name: HookName, error: unknown): void {
     try {
@@ -483,9 +502,10 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
     onDecision: (error) => hookFailed('onDecision', error),
     onBlock: (error) => hookFailed('onBlock', error),
     onHighRisk: (error) => hookFailed('onHighRisk', error),
+    onDegraded: (error) => hookFailed('onDegraded', error),
   }
 
-  function invoke(name: HookName, fn: SecurityEventHook, event: SecurityEvent): void {
+  function invoke<E>(name: HookName, fn: (event: E) => unknown, event: E): void {
     try {
       const result: unknown = fn(event)
       if (typeof result === 'object' && result !== null && typeof (result as PromiseLike<unknown>).then === 'function') {
@@ -628,6 +648,17 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
       } catch {
         // Nothing else to try.
       }
+    },
+    degraded(event) {
+      try {
+        metrics.degraded(event.kind)
+        if (logger !== undefined) logger.warn(event, event.message)
+        else console.warn(event.message)
+      } catch {
+        // Nothing else to try.
+      }
+      const hook = options.onDegraded
+      if (hook !== undefined) later(() => invoke('onDegraded', hook, event))
     },
   }
 }

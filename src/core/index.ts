@@ -7,6 +7,21 @@ export * from './metrics.js'
 export * from './ip.js'
 export * from './cidr.js'
 export {
+  IpRiskProbeError,
+  NO_VERDICT_MIN_DECISIONS,
+  NO_VERDICT_SHARE,
+  PROBE_IP,
+  PROBE_TIMEOUT_MS,
+  PROVIDER_FAILING_MIN_CALLS,
+  SELF_CHECK_WINDOW_MS,
+  type DegradedEvent,
+  type DegradedEventHook,
+  type DegradedKind,
+  type ProbeErrorKind,
+  type ReadyOptions,
+  type ResolverStatus,
+} from './self-check.js'
+export {
   platforms,
   CLOUDFLARE_IP_RANGES,
   CLOUDFLARE_RANGES_MAX_AGE_DAYS,

@@ -17,6 +17,7 @@ import {
   type ObservableCallback,
   type ObservableGauge,
 } from '@opentelemetry/api'
+import type { DegradedKind } from './self-check.js'
 import type { DecisionReason, ProviderErrorKind } from './types.js'
 
 /**
@@ -47,6 +48,11 @@ export const metricNames = Object.freeze({
    * values read that were not valid records (misses, not failures).
    */
   l2Errors: 'iprisk.cache.l2_errors',
+  /**
+   * Counter; attribute `kind` (`untrusted_proxy` / `no_client_ip` / `no_verdict` / `provider_failing`): `degraded`
+   * warnings of the self-check (each kind at most once, or once per recovery; alert on any increase).
+   */
+  degraded: 'iprisk.degraded',
 } as const)
 
 /**
@@ -88,7 +94,7 @@ export type BreakerState = 'closed' | 'open' | 'half_open'
  * metrics.hookError(hook)
  * ```
  */
-export type HookName = 'onDecision' | 'onBlock' | 'onHighRisk'
+export type HookName = 'onDecision' | 'onBlock' | 'onHighRisk' | 'onDegraded'
 
 /**
  * The recording side of iprisk's metrics, used by the resolver and the reporter. Every method is synchronous, never
@@ -123,6 +129,8 @@ export interface Metrics {
    * (`iprisk.cache.l2_errors`).
    */
   l2Error(kind: 'timeout' | 'error' | 'invalid'): void
+  /** Count one `degraded` warning (`iprisk.degraded`). */
+  degraded(kind: DegradedKind): void
   /** Stop reporting the breaker gauge (call when the resolver closes). Recording afterwards is harmless. */
   close(): void
 }
@@ -157,7 +165,8 @@ const OUTCOMES = [
 ] as const satisfies readonly UpstreamOutcome[]
 const BREAKER_STATES = ['closed', 'open', 'half_open'] as const satisfies readonly BreakerState[]
 const BUDGETS = ['in_flight', 'per_minute'] as const
-const HOOKS = ['onDecision', 'onBlock', 'onHighRisk'] as const satisfies readonly HookName[]
+const HOOKS = ['onDecision', 'onBlock', 'onHighRisk', 'onDegraded'] as const satisfies readonly HookName[]
+const DEGRADED = ['untrusted_proxy', 'no_client_ip', 'no_verdict', 'provider_failing'] as const satisfies readonly DegradedKind[]
 
 /** `{ [value]: Object.freeze({ [key]: value }) }`, built once so that recording reuses the same attribute objects. */
 function attributeTable<V extends string>(key: string, values: readonly V[]): Record<V, Attributes> {
@@ -177,6 +186,7 @@ const NOOP_METRICS: Metrics = Object.freeze({
   budgetRejected: nothing,
   hookError: nothing,
   l2Error: nothing,
+  degraded: nothing,
   close: nothing,
 })
 
@@ -241,6 +251,11 @@ export function createMetrics(meterProvider?: MeterProvider): Metrics {
     unit: '{error}',
   })
   const l2ErrorAttrs = attributeTable('kind', ['timeout', 'error', 'invalid'] as const)
+  const degradedWarnings: Counter = meter.createCounter(metricNames.degraded, {
+    description: 'Degraded-protection warnings of the self-check (untrusted proxy, no client IP, no verdict, provider failing).',
+    unit: '{warning}',
+  })
+  const degradedAttrs = attributeTable('kind', DEGRADED)
 
   const decisionAttrs = Object.create(null) as Record<ReportedAction, Record<DecisionReason, Attributes>>
   for (const action of ACTIONS) {
@@ -285,6 +300,9 @@ export function createMetrics(meterProvider?: MeterProvider): Metrics {
     },
     l2Error(kind) {
       l2Errors.add(1, l2ErrorAttrs[kind] ?? l2ErrorAttrs.error)
+    },
+    degraded(kind) {
+      degradedWarnings.add(1, degradedAttrs[kind] ?? { kind: String(kind) })
     },
     close() {
       breakerGauge.removeCallback(observeBreaker)

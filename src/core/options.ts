@@ -531,6 +531,7 @@ const optionsSchema = objectOf({
   onDecision: z.unknown().optional(),
   onBlock: z.unknown().optional(),
   onHighRisk: z.unknown().optional(),
+  onDegraded: z.unknown().optional(),
   highRiskScore: z.unknown().optional(),
   meterProvider: z.unknown().optional(),
 })
@@ -637,7 +638,16 @@ export function parseResolverOptions(options: unknown): ResolvedOptions {
   if (o.maxHops !== undefined) ip.maxHops = o.maxHops
 
   const observability: ObservabilityOptions = {}
-  for (const key of ['logger', 'sampleAllows', 'onDecision', 'onBlock', 'onHighRisk', 'highRiskScore', 'meterProvider'] as const) {
+  for (const key of [
+    'logger',
+    'sampleAllows',
+    'onDecision',
+    'onBlock',
+    'onHighRisk',
+    'onDegraded',
+    'highRiskScore',
+    'meterProvider',
+  ] as const) {
     if (o[key] !== undefined) (observability as Record<string, unknown>)[key] = o[key]
   }
 

@@ -43,6 +43,7 @@ import type { BreakerState } from './metrics.js'
 import { parseResolverOptions, type RiskResolverOptions } from './options.js'
 import { compilePolicy, evaluate, policies } from './policy.js'
 import { normalizeData } from './risk-data.js'
+import { IpRiskProbeError, PROBE_IP, PROBE_TIMEOUT_MS, SelfCheck, probeProvider } from './self-check.js'
 import type {
   ClientIp,
   IpKind,
@@ -177,22 +178,6 @@ const REMEMBERED: ReadonlySet<LookupError> = new Set<LookupError>([
   'provider_error',
 ])
 
-/** Peer kinds that suggest a reverse proxy in front of an app that does not trust it. */
-const LOCAL_PEERS: ReadonlySet<IpKind> = new Set<IpKind>(['loopback', 'private', 'uniqueLocal', 'linkLocal', 'carrierGradeNat'])
-
-function hasForwardedFor(req: RequestLike): boolean {
-  try {
-    const headers = (req as { headers?: unknown }).headers
-    if (typeof headers !== 'object' || headers === null) return false
-    if (typeof (headers as Headers).get === 'function' && typeof (headers as Headers).has === 'function') {
-      return (headers as Headers).has('x-forwarded-for')
-    }
-    return (headers as Record<string, unknown>)['x-forwarded-for'] !== undefined
-  } catch {
-    return false // a hostile request object: no warning, and clientIp() never throws
-  }
-}
-
 const PROVIDER_ERROR_KINDS: ReadonlySet<unknown> = new Set<ProviderErrorKind>([
   'timeout',
   'network',
@@ -321,6 +306,8 @@ export interface ResolverInternals {
   readonly budget: ProviderBudget
   /** Replace the clock of the per-minute budget (epoch ms; default `Date.now()`), for tests. */
   setBudgetClock(now: () => number): void
+  /** Replace the clock of the self-check's sliding window and of `status()` (epoch ms; default `Date.now()`). */
+  setSelfCheckClock(now: () => number): void
 }
 
 const internals = new WeakMap<RiskResolver, ResolverInternals>()
@@ -386,6 +373,7 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
   for (const [option, message] of opts.startupWarnings) reporter.configError(option, message)
   const metrics = reporter.metrics
   const provider = opts.provider
+  const selfCheck = new SelfCheck({ warn: (event) => reporter.degraded(event), providerName: provider.name })
   const { ttlMs, flaggedTtlMs, staleMs, failureTtlMs, timeoutMs, maxInFlight, maxPerMinute, ipv6Prefix, prefix } = opts
   const perNetwork = opts.perNetwork
   const blocklist = opts.blocklist
@@ -488,7 +476,6 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
   }
 
   let closed = false
-  let warnedForwardedFor = false
 
   // --- addresses ----------------------------------------------------------------------------------------------------
   // `locate` leaves its result in these two variables: the hot path returns two strings without allocating.
@@ -786,6 +773,7 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     const data = ok ? normalizeData(value) : undefined
     if (data !== undefined) {
       metrics.upstream(ms, 'ok')
+      selfCheck.providerCall(null)
       return scored(ip, key, kind, t0, data)
     }
     if (ok) error = BAD_RESPONSE
@@ -826,6 +814,7 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
           'the provider rejected the API key (HTTP 401/403): every lookup fails until it is fixed',
         )
       }
+      selfCheck.providerCall(lookupError)
     }
     return failed(ip, key, kind, t0, lookupError, stale, REMEMBERED.has(lookupError))
   }
@@ -902,20 +891,8 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
 
   function clientIp(req: RequestLike, peerAddress?: string | null): ClientIp {
     const result = readIp(req, peerAddress)
-    if (
-      !warnedForwardedFor &&
-      result.source === 'socket' &&
-      result.kind !== null &&
-      LOCAL_PEERS.has(result.kind) &&
-      !opts.trustProxySet &&
-      hasForwardedFor(req)
-    ) {
-      warnedForwardedFor = true
-      reporter.configError(
-        'trustProxy',
-        `a request from a ${result.kind} peer carries X-Forwarded-For but trustProxy is off, so every client looks like the proxy; behind a reverse proxy set trustProxy (e.g. 'loopback' or 'private')`,
-      )
-    }
+    // Self-check (a): a local peer read from the socket may be a proxy that is not trusted. Until warned once.
+    if (selfCheck.watchProxy && result.source === 'socket' && result.kind !== 'global') selfCheck.socketPeer(req, result.kind)
     return result
   }
 
@@ -972,9 +949,34 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     report(decision, info) {
       try {
         reporter.decision(decision, info)
+        selfCheck.decision(decision, info)
       } catch {
         // never breaks a request
       }
+    },
+
+    status() {
+      const now = Date.now()
+      const breakerState =
+        breaker === undefined ? 'disabled' : retryAfterUntil > now ? 'open' : BREAKER_STATES[breaker.state]
+      return selfCheck.snapshot({ breaker: breakerState, l2: l2 === undefined ? 'none' : l2.state(), closed })
+    },
+
+    async ready(options) {
+      const timeout = options?.timeoutMs ?? PROBE_TIMEOUT_MS
+      if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1 || timeout > 60_000) {
+        throw new IpRiskConfigError('ready.timeoutMs', 'must be an integer from 1 to 60000 (milliseconds)')
+      }
+      const ip = options?.ip === undefined ? PROBE_IP : typeof options.ip === 'string' ? parseIp(options.ip) : null
+      if (ip === null) throw new IpRiskConfigError('ready.ip', 'must be an IP address')
+      if (closed) throw new IpRiskError('iprisk: ready() on a closed resolver')
+      try {
+        await probeProvider(provider.name, (a, signal) => invokeLookup(provider, a, signal), (v) => normalizeData(v) !== undefined, ip, timeout)
+      } catch (error) {
+        if (error instanceof IpRiskProbeError) selfCheck.providerCall(error.kind) // shown by status(): lastError
+        throw error
+      }
+      selfCheck.providerCall(null)
     },
 
     async block(ip, seconds) {
@@ -1006,6 +1008,7 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
       }
       await Promise.allSettled([...flights.values()])
       l2?.close()
+      selfCheck.stop()
       try {
         await provider.close?.()
       } catch {
@@ -1022,6 +1025,9 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     budget,
     setBudgetClock: (now) => {
       budgetClock = now
+    },
+    setSelfCheckClock: (now) => {
+      selfCheck.setClock(now)
     },
   })
   return resolver

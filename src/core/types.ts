@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { ReadyOptions, ResolverStatus } from './self-check.js'
+
 // ---------------------------------------------------------------------------------------------------------------------
 // Client IP
 // ---------------------------------------------------------------------------------------------------------------------
@@ -277,6 +279,35 @@ export interface RiskResolver {
   /** Hard-block an IP for `seconds` (default: the blocklist TTL), shared through L2 when configured. */
   block(ip: string, seconds?: number): Promise<void>
   unblock(ip: string): Promise<void>
+  /**
+   * A snapshot of the last minute for a readiness or health endpoint: gated decisions by answer status (and how many
+   * had no verdict), provider calls and the last provider error, the breaker and L2 states, the `degraded` warnings
+   * raised, and whether protection is effective (`protected`). Synchronous, no I/O; never throws.
+   *
+   * @example
+   * ```ts
+   * app.get('/readyz', (_req, res) => {
+   *   const s = risk.status()
+   *   res.status(s.protected ? 200 : 503).json(s)
+   * })
+   * ```
+   */
+  status(): ResolverStatus
+  /**
+   * Start-up probe: look up one address through the provider directly (no cache, no budget, no breaker) and
+   * resolve if it answered usable data. Rejects with an `IpRiskProbeError` whose `kind` says what is wrong (`auth`,
+   * `network`, `timeout`, `http_error`, `rate_limited`, `bad_response`, `provider_error`) and whose message names the
+   * fix and never contains the API key; with an `IpRiskConfigError` for a bad option. Optional: without it, a broken
+   * provider shows as `unavailable` answers, the `provider_failing` warning and `status()`.
+   *
+   * @example
+   * ```ts
+   * const risk = createRiskResolver({ provider: ipasis({ apiKey: process.env.IPASIS_API_KEY! }) })
+   * await risk.ready() // throws IpRiskProbeError { kind: 'auth' } on a wrong key, before the server listens
+   * server.listen(3000)
+   * ```
+   */
+  ready(options?: ReadyOptions): Promise<void>
   /** Stop background work and release sockets and timers. */
   close(): Promise<void>
 }

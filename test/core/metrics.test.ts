@@ -65,6 +65,7 @@ describe('createMetrics', () => {
       budgetRejections: 'iprisk.budget.rejections',
       hookErrors: 'iprisk.hook.errors',
       l2Errors: 'iprisk.cache.l2_errors',
+      degraded: 'iprisk.degraded',
     })
   })
 

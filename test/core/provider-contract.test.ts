@@ -147,7 +147,9 @@ describe('provider_error answers', () => {
     let call = 0
     const r = resolverWith(() => (breaches[call++ % breaches.length] as () => unknown)(), { logger: log, breaker: false })
     for (let i = 0; i < 6; i++) expect((await answerOf(r, `11.7.${i}.1`)).error).toBe('provider_error')
-    const reports = log.warn.mock.calls.filter(([fields]) => (fields as { option?: string }).option === 'provider')
+    const reports = log.warn.mock.calls.filter(
+      ([fields]) => (fields as { event?: string; option?: string }).event === 'config_error' && (fields as { option?: string }).option === 'provider',
+    )
     expect(reports).toHaveLength(1)
     expect(reports[0]?.[1]).toBe(
       'iprisk: configuration problem with `provider`: the provider `custom` broke its contract: lookup() returned undefined instead of a promise of RiskData; such lookups answer `provider_error` (lookup must return a promise of RiskData and reject with an Error)',

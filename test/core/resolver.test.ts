@@ -62,6 +62,13 @@ function configErrors(log: ReturnType<typeof logger>): string[] {
     .map(([obj]) => (obj as { option: string }).option)
 }
 
+/** The `degraded` warnings of the self-check, as `kind:option`. */
+function degradedWarnings(log: ReturnType<typeof logger>): string[] {
+  return log.warn.mock.calls
+    .filter(([obj]) => (obj as { event?: string }).event === 'degraded')
+    .map(([obj]) => `${(obj as { kind: string }).kind}:${(obj as { option: string }).option}`)
+}
+
 /** A provider whose calls wait until released (or aborted), to hold calls in flight. */
 function gatedProvider() {
   const waiting: Array<() => void> = []
@@ -822,7 +829,7 @@ describe('client IP (trustProxy, clientIpHeaders, maxHops)', () => {
     const r = resolver({ provider: createMemoryProvider({}), logger: log })
     expect(r.clientIp(behindProxy)).toEqual({ ip: '127.0.0.1', source: 'socket', kind: 'loopback' })
     expect((await r.fromRequest(behindProxy)).status).toBe('skipped')
-    expect(configErrors(log)).toEqual(['trustProxy'])
+    expect(degradedWarnings(log)).toEqual(['untrusted_proxy:trustProxy'])
   })
 
   it.each([
@@ -834,6 +841,7 @@ describe('client IP (trustProxy, clientIpHeaders, maxHops)', () => {
     const r = resolver({ provider: createMemoryProvider({}), logger: log, ...extra })
     r.clientIp(req)
     expect(configErrors(log)).toEqual([])
+    expect(degradedWarnings(log)).toEqual([])
   })
 
   it('reads fetch Requests with the peer address passed alongside', async () => {

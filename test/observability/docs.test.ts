@@ -45,6 +45,7 @@ const validValues: Record<string, unknown> = {
   onDecision: () => undefined,
   onBlock: () => undefined,
   onHighRisk: () => undefined,
+  onDegraded: () => undefined,
   highRiskScore: 90,
   meterProvider: new MeterProvider(),
 }

@@ -299,6 +299,6 @@ describe('without a logger, iprisk prints nothing but one warning per configurat
       'process.stdout.write': 0,
       'process.stderr.write': 0,
     })
-    expect(printed.warnings[0]).toMatch(/^iprisk: configuration problem with `trustProxy`: /)
+    expect(printed.warnings[0]).toMatch(/^iprisk: protection degraded \(untrusted_proxy\): .*`trustProxy`/)
   })
 })
