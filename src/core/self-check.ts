@@ -471,6 +471,13 @@ export class SelfCheck {
       totals[SCORED] = (totals[SCORED] as number) + 1
       if (this.#active.no_verdict && !this.#noVerdictHolds() && (totals[DECISIONS] as number) >= NO_VERDICT_MIN_DECISIONS) {
         this.#active.no_verdict = false // re-armed
+      } else if (
+        totals[DECISIONS] === NO_VERDICT_MIN_DECISIONS && // the sample just became large enough, on a scored decision
+        !this.#active.no_verdict &&
+        this.#noVerdictHolds() &&
+        this.#coarse - this.#raisedAt.no_verdict >= SELF_CHECK_WINDOW_MS
+      ) {
+        this.#noVerdict(this.#coarse)
       }
       return
     }

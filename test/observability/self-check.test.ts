@@ -443,6 +443,22 @@ describe('no_verdict: more than half of at least 20 gated decisions over the las
     }
   })
 
+  it.each([
+    { name: '11 without a verdict, then 9 scored (the 20th decision has a verdict)', noVerdict: 11, scored: 9, warned: true },
+    { name: '10 without a verdict, then 10 scored', noVerdict: 10, scored: 10, warned: false },
+  ])('$name: warned $warned, whatever the order', async ({ noVerdict, scored, warned }) => {
+    const c = clocked()
+    try {
+      await c.decide('10.0.3.7', noVerdict)
+      await c.decide('8.8.8.8', scored)
+      await afterHooks()
+      expect(c.hooked.map((e) => e.kind)).toStrictEqual(warned ? ['no_verdict'] : [])
+      expect(c.risk.status().protected).toBe(!warned)
+    } finally {
+      await c.risk.close()
+    }
+  })
+
   it('the warning gives the counts and the fix of the main cause; it is raised once per episode', async () => {
     const c = clocked()
     try {
