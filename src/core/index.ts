@@ -45,6 +45,7 @@ export {
   type BreakerOptions,
   type BudgetOptions,
   type CacheOptions,
+  type DevelopmentOptions,
   type ListOptions,
   type NetworkShareOptions,
   type RiskResolverOptions,

@@ -65,6 +65,7 @@ export type {
   BreakerOptions,
   BudgetOptions,
   CacheOptions,
+  DevelopmentOptions,
   ListOptions,
   NetworkShareOptions,
   RiskResolverOptions,

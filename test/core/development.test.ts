@@ -4,12 +4,13 @@
 import { createServer, request, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import fc from 'fast-check'
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, expectTypeOf, it, vi } from 'vitest'
 import { startDevelopmentSimulator } from '../../src/cli/simulate.js'
 import {
   createRiskResolver,
   ipasis,
   policies,
+  type DevelopmentOptions,
   type Logger,
   type RiskResolver,
   type RiskResolverOptions,
@@ -52,6 +53,13 @@ function resolver(options: Partial<RiskResolverOptions> = {}): RiskResolver {
   return r
 }
 
+
+describe('its type', () => {
+  it('is exported by name from iprisk as the type of the development option', () => {
+    expectTypeOf<DevelopmentOptions>().toEqualTypeOf<NonNullable<RiskResolverOptions['development']>>()
+    expectTypeOf<{ scoreLocalAddresses: true }>().toExtend<DevelopmentOptions>()
+  })
+})
 
 describe('turning it on', () => {
   it.each(['production', 'Production', ' PRODUCTION\n'])('is refused when NODE_ENV is %j', (value) => {
