@@ -19,6 +19,17 @@ export class IpRiskConfigError extends IpRiskError {
   }
 }
 
+/** Every {@link ProviderErrorKind}, as a value (the resolver checks a foreign `ProviderError`'s kind against it). */
+export const PROVIDER_ERROR_KINDS = [
+  'timeout',
+  'network',
+  'http_error',
+  'rate_limited',
+  'auth',
+  'bad_response',
+  'aborted',
+] as const satisfies readonly ProviderErrorKind[]
+
 /**
  * A provider lookup failed. Messages never contain the API key or the request URL's query.
  * `retryAfterMs` is set for `rate_limited` when the provider sent `Retry-After`.

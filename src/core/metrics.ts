@@ -17,6 +17,7 @@ import {
   type ObservableCallback,
   type ObservableGauge,
 } from '@opentelemetry/api'
+import { PROVIDER_ERROR_KINDS } from './errors.js'
 import type { DegradedKind } from './self-check.js'
 import type { DecisionReason, ProviderErrorKind } from './types.js'
 
@@ -152,13 +153,7 @@ const REASONS = [
 const TIERS = ['l1', 'l2', 'stale', 'miss'] as const
 const OUTCOMES = [
   'ok',
-  'timeout',
-  'network',
-  'http_error',
-  'rate_limited',
-  'auth',
-  'bad_response',
-  'aborted',
+  ...PROVIDER_ERROR_KINDS,
   'provider_error',
   'breaker_open',
   'budget_exceeded',

@@ -373,13 +373,10 @@ export type L2Source = { kind: 'url'; url: string } | { kind: 'keyv'; keyv: Keyv
 export interface ResolvedOptions {
   provider: Provider
   ip: ClientIpOptions
-  trustProxySet: boolean
   failMode: FailMode
   scoreDocumentationRanges: boolean
   /** `development.scoreLocalAddresses`: loopback callers are scored too. */
   scoreLoopback: boolean
-  /** Warnings the resolver reports once at creation, as `[option, message]` (e.g. the development switch is on). */
-  startupWarnings: ReadonlyArray<readonly [option: string, message: string]>
   l1Max: number
   l2: L2Source | undefined
   /** Option path of the L2 setting, for run-time reports (`cache` or `cache.l2`). */
@@ -549,7 +546,8 @@ function check(schema: z.ZodType, value: unknown, prefix: string): void {
   throw new IpRiskConfigError(path === '' ? 'options' : path, issue?.message ?? 'is invalid')
 }
 
-const DEVELOPMENT_WARNING =
+/** Reported once by the resolver at creation when `development.scoreLocalAddresses` is on. @internal */
+export const DEVELOPMENT_WARNING =
   'development scoring is on: loopback (127.0.0.0/8, ::1) and documentation-range callers are looked up like global addresses (for local development against `npx iprisk simulate`); never turn it on in production'
 
 /**
@@ -677,11 +675,9 @@ export function parseResolverOptions(options: unknown): ResolvedOptions {
   return {
     provider: o.provider,
     ip,
-    trustProxySet: o.trustProxy !== undefined && o.trustProxy !== false,
     failMode: o.failMode ?? resolverDefaults.failMode,
     scoreDocumentationRanges: (o.scoreDocumentationRanges ?? resolverDefaults.scoreDocumentationRanges) || scoreLocal,
     scoreLoopback: scoreLocal,
-    startupWarnings: scoreLocal ? [['development.scoreLocalAddresses', DEVELOPMENT_WARNING]] : [],
     l1Max,
     l2,
     l2Option,

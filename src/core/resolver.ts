@@ -36,11 +36,11 @@ import {
 } from './cache.js'
 import { ProviderBudget, networkOf } from './budget.js'
 import { locateClient } from './cidr.js'
-import { IpRiskConfigError, IpRiskError } from './errors.js'
+import { IpRiskConfigError, IpRiskError, PROVIDER_ERROR_KINDS } from './errors.js'
 import { createReporter } from './events.js'
 import { classifyIp, createClientIpReader, parseIp } from './ip.js'
 import type { BreakerState } from './metrics.js'
-import { parseResolverOptions, type RiskResolverOptions } from './options.js'
+import { DEVELOPMENT_WARNING, parseResolverOptions, type RiskResolverOptions } from './options.js'
 import { compilePolicy, evaluate, policies } from './policy.js'
 import { normalizeData } from './risk-data.js'
 import { IpRiskProbeError, PROBE_IP, PROBE_TIMEOUT_MS, SelfCheck, probeProvider } from './self-check.js'
@@ -179,15 +179,7 @@ const REMEMBERED: ReadonlySet<LookupError> = new Set<LookupError>([
   'provider_error',
 ])
 
-const PROVIDER_ERROR_KINDS: ReadonlySet<unknown> = new Set<ProviderErrorKind>([
-  'timeout',
-  'network',
-  'http_error',
-  'rate_limited',
-  'auth',
-  'bad_response',
-  'aborted',
-])
+const PROVIDER_ERROR_KIND_SET: ReadonlySet<unknown> = new Set<ProviderErrorKind>(PROVIDER_ERROR_KINDS)
 
 /**
  * A provider error's kind, also for a `ProviderError` from another copy of iprisk (no `instanceof`). A kind that is
@@ -197,7 +189,7 @@ function providerErrorKind(error: unknown): ProviderErrorKind | null | undefined
   if (typeof error !== 'object' || error === null) return undefined
   const e = error as { name?: unknown; kind?: unknown }
   if (e.name !== 'ProviderError') return undefined
-  return PROVIDER_ERROR_KINDS.has(e.kind) ? (e.kind as ProviderErrorKind) : null
+  return PROVIDER_ERROR_KIND_SET.has(e.kind) ? (e.kind as ProviderErrorKind) : null
 }
 
 /** An `Error` (any realm), as a provider must reject with. */
@@ -371,7 +363,7 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     throw error
   }
   const reporter = createReporter(opts.observability)
-  for (const [option, message] of opts.startupWarnings) reporter.configError(option, message)
+  if (opts.scoreLoopback) reporter.configError('development.scoreLocalAddresses', DEVELOPMENT_WARNING)
   const metrics = reporter.metrics
   const provider = opts.provider
   const selfCheck = new SelfCheck({ warn: (event) => reporter.degraded(event), providerName: provider.name })
