@@ -37,7 +37,8 @@
  */
 import { isIPv4 } from 'node:net'
 import { LRUCache } from 'lru-cache'
-import { embeddedIpv4, groupsToIpv6, ipv4ToUint32, isMappedGroups, parseValidIpv6, uint32ToIpv4 } from './ip-address.js'
+import { cacheKeyForIp, v4Mask } from './cidr.js'
+import { ipv4ToUint32, uint32ToIpv4 } from './ip-address.js'
 
 /** How the budgets are shared (resolved `budget.perNetwork`). @internal */
 export interface NetworkShare {
@@ -45,9 +46,9 @@ export interface NetworkShare {
   share: number
   /** Fraction of each budget kept for networks that hold nothing, in [0, 1). */
   reserve: number
-  /** Prefix length of an IPv4 source network (1–32). */
+  /** Prefix length of an IPv4 source network (8–32). */
   ipv4Prefix: number
-  /** Prefix length of an IPv6 source network (1–128). */
+  /** Prefix length of an IPv6 source network (16–128). */
   ipv6Prefix: number
 }
 
@@ -74,23 +75,11 @@ interface Bucket {
  * @internal
  */
 export function networkOf(ip: string, cacheKey: string, ipv4Prefix: number, ipv6Prefix: number): string {
-  if (isIPv4(cacheKey)) return ipv4Network(ipv4ToUint32(cacheKey), ipv4Prefix)
-  const pct = ip.indexOf('%')
-  const groups = parseValidIpv6(pct === -1 ? ip : ip.slice(0, pct))
-  if (isMappedGroups(groups)) return ipv4Network(embeddedIpv4(groups), ipv4Prefix)
+  // An IPv4 key is the client itself (also for an IPv6 address that embeds it: the resolver keyed it so).
+  if (isIPv4(cacheKey)) return `${uint32ToIpv4((ipv4ToUint32(cacheKey) & v4Mask(ipv4Prefix)) >>> 0)}/${ipv4Prefix}`
   const slash = cacheKey.lastIndexOf('/')
   const keyBits = slash === -1 ? 128 : Number(cacheKey.slice(slash + 1))
-  const bits = Number.isInteger(keyBits) ? Math.min(ipv6Prefix, keyBits) : ipv6Prefix
-  for (let i = 0; i < 8; i++) {
-    const keep = Math.max(0, Math.min(16, bits - i * 16))
-    groups[i] = keep === 0 ? 0 : (groups[i] ?? 0) & ((0xffff << (16 - keep)) & 0xffff)
-  }
-  return `${groupsToIpv6(groups)}/${bits}`
-}
-
-function ipv4Network(value: number, prefix: number): string {
-  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0
-  return `${uint32ToIpv4((value & mask) >>> 0)}/${prefix}`
+  return cacheKeyForIp(ip, Number.isInteger(keyBits) ? Math.min(ipv6Prefix, keyBits) : ipv6Prefix)
 }
 
 /** The in-flight cap of one network: `max(1, floor(max × share))`. @internal */

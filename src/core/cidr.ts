@@ -60,7 +60,8 @@ function describe(entry: string): string {
   return JSON.stringify(entry.length > 80 ? `${entry.slice(0, 80)}…` : entry)
 }
 
-function v4Mask(prefix: number): number {
+/** The IPv4 netmask of a prefix length, as an unsigned 32-bit integer. @internal */
+export function v4Mask(prefix: number): number {
   return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0
 }
 
