@@ -9,6 +9,7 @@
 import fc from 'fast-check'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { compileTrust, createClientIpReader, parseIp, type ClientIpOptions, type TrustProxy } from '../../src/core/ip.js'
+import { platforms } from '../../src/core/platforms.js'
 import { createRiskResolver } from '../../src/core/resolver.js'
 import type { ClientIp, RequestLike, RiskResolver } from '../../src/core/types.js'
 import { createMemoryProvider } from '../../src/testing/index.js'
@@ -106,6 +107,25 @@ describe('createClientIpReader never throws on a hostile request object', () => 
   it('after a hostile request, the next ordinary request from the same proxy is read normally (no state is left behind)', () => {
     expect(read({ headers: trapping('get', XFF), socket: PROXY } as unknown as RequestLike)).toEqual(NO_IP)
     expect(read({ headers: XFF, socket: PROXY })).toEqual(FROM_XFF)
+  })
+})
+
+describe.each([
+  ['platforms.reverseProxy()', platforms.reverseProxy()],
+  ["platforms.cloudflare({ behind: 'loopback' })", platforms.cloudflare({ behind: 'loopback' })],
+  ['platforms.fly()', platforms.fly()],
+  ['platforms.vercel()', platforms.vercel()],
+  ["platforms.awsAlb({ vpc: '127.0.0.0/8' })", platforms.awsAlb({ vpc: '127.0.0.0/8' })],
+] as [string, TrustProxy][])('a platform preset reader never throws on a hostile request object: %s', (_preset, trustProxy) => {
+  const read = createClientIpReader({ trustProxy })
+  it.each([
+    ['a `headers` getter that throws', { get headers() { return boom() }, socket: PROXY }],
+    ['headers behind a Proxy whose `get` throws', { headers: trapping('get', XFF), socket: PROXY }],
+    ['a Headers-like object whose `get` throws', { headers: headersLike(XFF, { get: true }), socket: PROXY }],
+    ['a revoked Proxy as headers', { headers: revoked(), socket: PROXY }],
+    ['a revoked Proxy as the request', revoked()],
+  ] as [string, unknown][])('%s: no IP', (_name, req) => {
+    expect(read(req as RequestLike)).toEqual(NO_IP)
   })
 })
 
