@@ -19,7 +19,7 @@ export class IpRiskConfigError extends IpRiskError {
   }
 }
 
-/** Every {@link ProviderErrorKind}, as a value (the resolver checks a foreign `ProviderError`'s kind against it). */
+/** Every {@link ProviderErrorKind}, as a value (a foreign `ProviderError`'s kind is checked against it). @internal */
 export const PROVIDER_ERROR_KINDS = [
   'timeout',
   'network',
@@ -29,6 +29,20 @@ export const PROVIDER_ERROR_KINDS = [
   'bad_response',
   'aborted',
 ] as const satisfies readonly ProviderErrorKind[]
+
+const PROVIDER_ERROR_KIND_SET: ReadonlySet<unknown> = new Set<ProviderErrorKind>(PROVIDER_ERROR_KINDS)
+
+/**
+ * A provider error's kind, also for a `ProviderError` from another copy of iprisk (no `instanceof`): `undefined` when
+ * `error` is not a `ProviderError`, `null` when its kind is not one of {@link ProviderErrorKind} (a broken contract,
+ * never copied into an answer). @internal
+ */
+export function providerErrorKind(error: unknown): ProviderErrorKind | null | undefined {
+  if (typeof error !== 'object' || error === null) return undefined
+  const e = error as { name?: unknown; kind?: unknown }
+  if (e.name !== 'ProviderError') return undefined
+  return PROVIDER_ERROR_KIND_SET.has(e.kind) ? (e.kind as ProviderErrorKind) : null
+}
 
 /**
  * A provider lookup failed. Messages never contain the API key or the request URL's query.

@@ -1,11 +1,12 @@
 export * from './types.js'
-export * from './errors.js'
+export { IpRiskBlockedError, IpRiskConfigError, IpRiskError, ProviderError } from './errors.js'
 export * from './provider.js'
 export * from './policy.js'
 export * from './events.js'
 export * from './metrics.js'
 export * from './ip.js'
-export * from './cidr.js'
+// cidr.ts also holds internals (NAT64 prefixes, client location): only these two are public.
+export { cacheKeyForIp, compileCidrList } from './cidr.js'
 export {
   IpRiskProbeError,
   NO_VERDICT_MIN_DECISIONS,

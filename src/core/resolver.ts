@@ -36,7 +36,7 @@ import {
 } from './cache.js'
 import { ProviderBudget, networkOf } from './budget.js'
 import { locateClient } from './cidr.js'
-import { IpRiskConfigError, IpRiskError, PROVIDER_ERROR_KINDS } from './errors.js'
+import { IpRiskConfigError, IpRiskError, providerErrorKind } from './errors.js'
 import { createReporter } from './events.js'
 import { classifyIp, createClientIpReader, parseIp } from './ip.js'
 import type { BreakerState } from './metrics.js'
@@ -178,19 +178,6 @@ const REMEMBERED: ReadonlySet<LookupError> = new Set<LookupError>([
   'bad_response',
   'provider_error',
 ])
-
-const PROVIDER_ERROR_KIND_SET: ReadonlySet<unknown> = new Set<ProviderErrorKind>(PROVIDER_ERROR_KINDS)
-
-/**
- * A provider error's kind, also for a `ProviderError` from another copy of iprisk (no `instanceof`). A kind that is
- * not one of {@link ProviderErrorKind} is a broken contract (`null`), never copied into an answer.
- */
-function providerErrorKind(error: unknown): ProviderErrorKind | null | undefined {
-  if (typeof error !== 'object' || error === null) return undefined
-  const e = error as { name?: unknown; kind?: unknown }
-  if (e.name !== 'ProviderError') return undefined
-  return PROVIDER_ERROR_KIND_SET.has(e.kind) ? (e.kind as ProviderErrorKind) : null
-}
 
 /** An `Error` (any realm), as a provider must reject with. */
 function isError(value: unknown): boolean {

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { IpRiskError, ProviderError } from './errors.js'
+import { IpRiskError, ProviderError, providerErrorKind } from './errors.js'
 import type { BreakerState } from './metrics.js'
 import type { SharedTierState } from './cache.js'
 import type { Decision, IpKind, LookupError, ProviderErrorKind, RequestInfo, RequestLike } from './types.js'
@@ -689,13 +689,15 @@ export async function probeProvider(
     if (valid(value)) return
     kind = 'bad_response'
   } catch (error) {
-    const e = error as { name?: unknown; kind?: unknown; status?: unknown } | null
+    const providerKind = providerErrorKind(error)
     if (controller.signal.aborted) kind = 'timeout'
-    else if (typeof e === 'object' && e !== null && e.name === 'ProviderError' && typeof e.kind === 'string') {
-      kind = e.kind === 'aborted' ? 'timeout' : (e.kind as ProbeErrorKind)
-      if (!(kind in PROBE_HINTS)) kind = 'provider_error'
-      if (typeof e.status === 'number') status = e.status
-    } else kind = e instanceof Error ? 'network' : 'provider_error'
+    else if (providerKind === undefined) kind = error instanceof Error ? 'network' : 'provider_error'
+    else {
+      // A ProviderError (of any copy of iprisk); one of an unknown kind broke the provider's contract.
+      kind = providerKind === null ? 'provider_error' : providerKind === 'aborted' ? 'timeout' : providerKind
+      const s = (error as { status?: unknown }).status
+      if (typeof s === 'number') status = s
+    }
   } finally {
     clearTimeout(timer)
   }

@@ -837,6 +837,23 @@ describe('risk.ready(): a start-up probe of the provider', () => {
     await risk.close()
   })
 
+  it.each(['constructor', 'toString', 'no_such_kind'])(
+    'a ProviderError of an unknown kind (%s, e.g. from a foreign copy): rejects with kind provider_error and its hint',
+    async (kind) => {
+      const foreign = Object.assign(new Error('foreign'), { name: 'ProviderError', kind })
+      const risk = createRiskResolver({
+        provider: { name: 'foreign', lookup: () => Promise.reject(foreign) },
+        logger: { info() {}, warn() {} },
+      })
+      const error = (await risk.ready().catch((e: unknown) => e)) as { kind: string; message: string }
+      expect(error.kind).toBe('provider_error')
+      expect(error.message).toBe(
+        "iprisk: the provider `foreign` failed the start-up probe (provider_error): the provider's lookup broke its contract (see the `provider` configuration warning)",
+      )
+      await risk.close()
+    },
+  )
+
   it.each([
     [{ timeoutMs: 0 }, 'ready.timeoutMs'],
     [{ timeoutMs: 1.5 }, 'ready.timeoutMs'],
