@@ -4,7 +4,18 @@ export * from './provider.js'
 export * from './policy.js'
 export * from './events.js'
 export * from './metrics.js'
-export * from './ip.js'
+export {
+  classifyIp,
+  clientIp,
+  compileTrust,
+  createClientIpReader,
+  parseIp,
+  type ClientIpOptions,
+  type PlatformHeader,
+  type PlatformPreset,
+  type TrustLayer,
+  type TrustProxy,
+} from './ip.js'
 // cidr.ts also holds internals (NAT64 prefixes, client location): only these two are public.
 export { cacheKeyForIp, compileCidrList } from './cidr.js'
 export {

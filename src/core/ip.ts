@@ -558,7 +558,11 @@ function walkList(
 type HeaderValue = string | readonly unknown[]
 
 /** A header from a fetch `Headers`, a Node headers object (lower-case keys) or a plain object (any case). */
-function readHeader(req: RequestLike, name: string): HeaderValue | undefined {
+/**
+ * A header of a Node or fetch request (a `Headers`-like `get`, or a plain object, case-insensitively when the object
+ * is not Node's lower-cased one). May throw on a hostile request: callers catch. @internal (not exported by `iprisk`)
+ */
+export function readHeader(req: RequestLike, name: string): HeaderValue | undefined {
   const headers = (req as { headers?: unknown }).headers
   if (headers === null || typeof headers !== 'object') return undefined
   const get = (headers as { get?: unknown }).get

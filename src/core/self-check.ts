@@ -17,6 +17,7 @@
  */
 
 import { IpRiskError, ProviderError, providerErrorKind } from './errors.js'
+import { readHeader } from './ip.js'
 import type { BreakerState } from './metrics.js'
 import type { SharedTierState } from './cache.js'
 import type { Decision, IpKind, LookupError, ProviderErrorKind, RequestInfo, RequestLike } from './types.js'
@@ -226,15 +227,10 @@ const FORWARDING_HEADERS = [
 ] as const
 
 /** The first forwarding header a request carries (its name), or `null`. Never throws. */
-export function forwardingHeaderOf(req: RequestLike): string | null {
+function forwardingHeaderOf(req: RequestLike): string | null {
   try {
-    const headers = (req as { headers?: unknown }).headers
-    if (typeof headers !== 'object' || headers === null) return null
-    if (typeof (headers as Headers).get === 'function' && typeof (headers as Headers).has === 'function') {
-      for (const name of FORWARDING_HEADERS) if ((headers as Headers).has(name)) return name
-      return null
-    }
-    for (const name of FORWARDING_HEADERS) if ((headers as Record<string, unknown>)[name] !== undefined) return name
+    // The client-IP reader's own header access (case-insensitive on plain objects, as the reader reads them).
+    for (const name of FORWARDING_HEADERS) if (readHeader(req, name) !== undefined) return name
     return null
   } catch {
     return null // a hostile request object: no warning

@@ -317,6 +317,18 @@ describe('untrusted_proxy: a local peer sends forwarding headers but is not trus
       await risk.close()
     }
   })
+
+  it('a plain headers object with a mixed-case name (as the reader reads it, case-insensitively) is seen too', async () => {
+    const w = watched({ trustProxy: 'loopback' })
+    try {
+      const req = { headers: { 'X-Forwarded-For': TOR }, socket: { remoteAddress: '10.0.3.7' } }
+      expect(w.risk.clientIp(req).ip).toBe('10.0.3.7')
+      await afterHooks()
+      expect(w.hooked.map((e) => [e.kind, e.header])).toStrictEqual([['untrusted_proxy', 'x-forwarded-for']])
+    } finally {
+      await w.risk.close()
+    }
+  })
 })
 
 // ---------------------------------------------------------------------------------------------------------------------
