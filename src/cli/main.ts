@@ -13,6 +13,7 @@
  */
 import { isIP } from 'node:net'
 import { parseArgs } from 'node:util'
+import { classifyIp, parseIp } from '../core/ip.js'
 import type { IpasisSimulator } from '../testing/simulator.js'
 import { DEFAULT_SIMULATE_HOST, DEFAULT_SIMULATE_PORT, simulateBanner, startDevelopmentSimulator } from './simulate.js'
 
@@ -105,7 +106,9 @@ function parseArgsMessage(error: unknown): string {
 }
 
 function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host)
+  if (host === 'localhost') return true
+  const ip = parseIp(host)
+  return ip !== null && classifyIp(ip) === 'loopback'
 }
 
 async function simulate(args: SimulateArgs): Promise<void> {

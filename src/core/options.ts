@@ -8,6 +8,7 @@
 import { z } from 'zod'
 import { compileClientList, compileNat64Prefixes } from './cidr.js'
 import { IpRiskConfigError } from './errors.js'
+import { readEnv } from './env.js'
 import type { ObservabilityOptions } from './events.js'
 import type { ClientIpOptions, TrustProxy } from './ip.js'
 import type { Ipv4Embedding } from './ip-address.js'
@@ -555,12 +556,7 @@ export const DEVELOPMENT_WARNING =
  * environment may throw where it needs a permission (Deno).
  */
 function isProductionEnv(): boolean {
-  try {
-    const value: unknown = globalThis.process?.env?.NODE_ENV
-    return typeof value === 'string' && value.trim().toLowerCase() === 'production'
-  } catch {
-    return false
-  }
+  return readEnv('NODE_ENV')?.trim().toLowerCase() === 'production'
 }
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>

@@ -6,6 +6,7 @@
  */
 import { Pool, type Dispatcher } from 'undici'
 import { IpRiskConfigError, IpRiskError, ProviderError } from './errors.js'
+import { readEnv } from './env.js'
 import {
   IpasisSchemaError,
   describeUntrusted,
@@ -284,19 +285,6 @@ function validateApiKey(value: unknown): string {
     throw new IpRiskConfigError('apiKey', 'contains whitespace, control or non-ASCII characters (trim it?)')
   }
   return value
-}
-
-/**
- * An environment variable, or `undefined` when it is unset or empty. Defensive: `process` does not exist on every
- * runtime (browsers, some edge runtimes), and reading the environment may throw where it needs a permission (Deno).
- */
-function readEnv(name: string): string | undefined {
-  try {
-    const value: unknown = globalThis.process?.env?.[name]
-    return typeof value === 'string' && value !== '' ? value : undefined
-  } catch {
-    return undefined
-  }
 }
 
 /** `source` names where the value came from: the option, or the environment variable read in its place. */
