@@ -202,10 +202,14 @@ export interface StoredBlock {
  * longer than this instance would have written it.
  */
 export const L2_CLOCK_TOLERANCE_MS = 60_000
-/** Longest block the resolver writes (`block(ip, seconds)` takes at most 30 days, as does `blocklist.ttlSeconds`). */
-export const L2_MAX_BLOCK_MS = 30 * 24 * 3_600_000
-/** Longest freshness a record may have when no limit is given: the largest `cache.ttlSeconds` allowed (a week). */
-export const L2_DEFAULT_MAX_FRESH_MS = 7 * 24 * 3_600_000
+/** Longest block, in seconds: `block(ip, seconds)` and `blocklist.ttlSeconds` take at most 30 days. */
+export const MAX_BLOCK_SECONDS = 30 * 24 * 3600
+/** Longest `cache.ttlSeconds` / `flaggedTtlSeconds` / `staleSeconds` allowed: a week. */
+export const MAX_TTL_SECONDS = 7 * 24 * 3600
+/** Longest block the resolver writes, ms. */
+export const L2_MAX_BLOCK_MS = MAX_BLOCK_SECONDS * 1000
+/** Longest freshness a record may have when no limit is given: the largest `cache.ttlSeconds` allowed. */
+export const L2_DEFAULT_MAX_FRESH_MS = MAX_TTL_SECONDS * 1000
 /**
  * Longest stored text the Redis connection parses (an iprisk record is at most about 3.3 KB: a 512-character ISP name,
  * JSON-escaped, and a few numbers). Longer values are refused without being parsed.
@@ -276,10 +280,6 @@ export function encodeBlock(until: number, data: RiskData | null): unknown {
   return { u: until, d: data === null ? null : encodeData(data) }
 }
 
-function defaultLimits(): RecordLimits {
-  return { now: Date.now(), maxFreshMs: L2_DEFAULT_MAX_FRESH_MS, maxBlockMs: L2_MAX_BLOCK_MS }
-}
-
 /**
  * A stored answer; `undefined` when absent; an {@link InvalidRecord} when the value is not one the resolver could
  * have written under `limits`. @internal
@@ -306,21 +306,6 @@ export function parseBlock(value: unknown, limits: RecordLimits): StoredBlock | 
   if (value.d === null) return { until: u, data: null }
   const data = dataFromTuple(value.d)
   return data === undefined ? BAD_DATA : { until: u, data }
-}
-
-/**
- * A stored answer, or `undefined` when absent or not a record the resolver could have written (see
- * {@link parseRisk}; default limits: now, a week's freshness). @internal
- */
-export function decodeRisk(value: unknown, limits: RecordLimits = defaultLimits()): StoredRisk | undefined {
-  const parsed = parseRisk(value, limits)
-  return parsed instanceof InvalidRecord ? undefined : parsed
-}
-
-/** A stored blocklist entry, or `undefined` when absent or invalid (see {@link parseBlock}). @internal */
-export function decodeBlock(value: unknown, limits: RecordLimits = defaultLimits()): StoredBlock | undefined {
-  const parsed = parseBlock(value, limits)
-  return parsed instanceof InvalidRecord ? undefined : parsed
 }
 
 // ---------------------------------------------------------------------------------------------------------------------

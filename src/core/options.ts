@@ -12,7 +12,7 @@ import { readEnv } from './env.js'
 import type { ObservabilityOptions } from './events.js'
 import type { ClientIpOptions, TrustProxy } from './ip.js'
 import type { Ipv4Embedding } from './ip-address.js'
-import { isKeyvLike, hasUnboundedMapStore, redisUrlProblem, type KeyvLike } from './cache.js'
+import { MAX_BLOCK_SECONDS, MAX_TTL_SECONDS, isKeyvLike, hasUnboundedMapStore, redisUrlProblem, type KeyvLike } from './cache.js'
 import type { FailMode, Provider } from './types.js'
 import type { NetworkShare } from './budget.js'
 
@@ -408,7 +408,7 @@ export interface ResolvedOptions {
 // Schema
 // ---------------------------------------------------------------------------------------------------------------------
 
-const WEEK_S = 7 * 24 * 3600
+
 
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 24 ? `${value.slice(0, 24)}…` : value)
@@ -464,9 +464,9 @@ const cacheSchema = objectOf({
       error: 'must be a redis:// URL or a Keyv instance',
     })
     .optional(),
-  ttlSeconds: num(0, WEEK_S, { exclusiveMin: true, unit: 'seconds' }).optional(),
-  flaggedTtlSeconds: num(0, WEEK_S, { exclusiveMin: true, unit: 'seconds' }).optional(),
-  staleSeconds: num(0, WEEK_S, { unit: 'seconds' }).optional(),
+  ttlSeconds: num(0, MAX_TTL_SECONDS, { exclusiveMin: true, unit: 'seconds' }).optional(),
+  flaggedTtlSeconds: num(0, MAX_TTL_SECONDS, { exclusiveMin: true, unit: 'seconds' }).optional(),
+  staleSeconds: num(0, MAX_TTL_SECONDS, { unit: 'seconds' }).optional(),
   failureTtlSeconds: num(0, 3_600, { unit: 'seconds' }).optional(),
   ipv6Prefix: num(32, 128, { int: true }).optional(),
   l2TimeoutMs: num(1, 10_000, { unit: 'milliseconds' }).optional(),
@@ -519,7 +519,7 @@ const optionsSchema = objectOf({
   blocklist: objectOf(
     {
       score: num(0, 100).optional(),
-      ttlSeconds: num(0, 30 * 24 * 3600, { exclusiveMin: true, unit: 'seconds' }).optional(),
+      ttlSeconds: num(0, MAX_BLOCK_SECONDS, { exclusiveMin: true, unit: 'seconds' }).optional(),
     },
     true,
   ).optional(),

@@ -25,6 +25,7 @@ import {
   SharedTier,
   MemoryTier,
   CACHE_KEY_VERSION,
+  MAX_BLOCK_SECONDS,
   assertRedisAdapterInstalled,
   blockCacheKey,
   connectRedisKeyv,
@@ -256,8 +257,6 @@ const BAD_RESPONSE = new IpRiskError('iprisk: the provider returned data of the 
 
 /** Longest `Retry-After` honoured: a misbehaving upstream cannot silence the provider for more than an hour. */
 const MAX_RETRY_AFTER_MS = 3_600_000
-/** Longest `block(ip, seconds)`. */
-const MAX_BLOCK_SECONDS = 30 * 24 * 3600
 /** IPv6 (and unusual IPv4 spellings) → canonical address and cache key, remembered to keep IPv6 hits cheap. */
 const KEY_MEMO_MAX = 10_000
 /** Listed and non-global answers, remembered per address so that repeated local / listed callers allocate nothing. */

@@ -191,8 +191,6 @@ interface Walk {
   readonly out: ProtectedSelection[]
   /** Conservative and coarse walks: the fragment expansions already done in the document. */
   readonly expanded: Set<string>
-  /** Canonical key of each scope (its object type names, sorted), computed once per scope array. */
-  readonly scopeKeys: WeakMap<readonly GraphQLObjectType[], string>
 }
 
 /**
@@ -265,13 +263,10 @@ function intersect(
   return scope.filter((t) => allowed.includes(t))
 }
 
-function scopeKey(walk: Walk, scope: readonly GraphQLObjectType[]): string {
-  let key = walk.scopeKeys.get(scope)
-  if (key === undefined) {
-    key = scope.length === 1 ? (scope[0] as GraphQLObjectType).name : scope.map((t) => t.name).sort().join(',')
-    walk.scopeKeys.set(scope, key)
-  }
-  return key
+/** The set of possible runtime types, as a key. (Computed each time: `intersect` returns a new array for a scope of
+ * several types, so a cache by array would never hit.) */
+function scopeKey(scope: readonly GraphQLObjectType[]): string {
+  return scope.length === 1 ? (scope[0] as GraphQLObjectType).name : scope.map((t) => t.name).sort().join(',')
 }
 
 /**
@@ -402,7 +397,7 @@ function walkOperation(walk: Walk, selectionSet: SelectionSetNode, root: GraphQL
       if (narrowed.length === 0) continue
       if (walk.mode === 'precise') {
         if (frame.visits !== null) {
-          const key = `${fragmentName}|${scopeKey(walk, narrowed)}`
+          const key = `${fragmentName}|${scopeKey(narrowed)}`
           const seen = frame.visits.get(key)
           if (seen === undefined) frame.visits.set(key, [conds])
           else {
@@ -412,7 +407,7 @@ function walkOperation(walk: Walk, selectionSet: SelectionSetNode, root: GraphQL
           }
         }
       } else if (walk.mode === 'conservative') {
-        const key = `${fragmentName}|${scopeKey(walk, narrowed)}`
+        const key = `${fragmentName}|${scopeKey(narrowed)}`
         if (walk.expanded.has(key)) continue
         walk.expanded.add(key)
       } else {
@@ -533,7 +528,6 @@ export function analyzeOperation(
       budget,
       out: [],
       expanded: new Set(),
-      scopeKeys: new WeakMap(),
     }
     return walkOperation(walk, operation.selectionSet, root) ? walk.out : null
   }

@@ -16,8 +16,6 @@ import {
   assertRedisAdapterInstalled,
   blockCacheKey,
   connectRedisKeyv,
-  decodeBlock,
-  decodeRisk,
   encodeBlock,
   encodeRisk,
   hasUnboundedMapStore,
@@ -27,6 +25,7 @@ import {
   type KeyvLike,
 } from '../../src/core/cache.js'
 import { IpRiskConfigError, IpRiskError } from '../../src/core/errors.js'
+import { decodeBlock, decodeRisk } from '../support/l2-records.js'
 import type { RiskData } from '../../src/core/types.js'
 
 const REDIS_URL = 'redis://127.0.0.1:6379/12'

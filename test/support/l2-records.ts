@@ -5,7 +5,32 @@
  * generators of arbitrary JSON biased towards near-records (most of plain `fc.jsonValue()` is trivially not a record).
  */
 import fc from 'fast-check'
+import {
+  InvalidRecord,
+  L2_DEFAULT_MAX_FRESH_MS,
+  L2_MAX_BLOCK_MS,
+  parseBlock,
+  parseRisk,
+  type RecordLimits,
+  type StoredBlock,
+  type StoredRisk,
+} from '../../src/core/cache.js'
 import type { RiskData } from '../../src/core/types.js'
+
+/** Limits at this moment: a week's freshness, 30 days of block. */
+const defaultLimits = (): RecordLimits => ({ now: Date.now(), maxFreshMs: L2_DEFAULT_MAX_FRESH_MS, maxBlockMs: L2_MAX_BLOCK_MS })
+
+/** A stored answer, or `undefined` when absent or not a record the resolver could have written (see `parseRisk`). */
+export function decodeRisk(value: unknown, limits: RecordLimits = defaultLimits()): StoredRisk | undefined {
+  const parsed = parseRisk(value, limits)
+  return parsed instanceof InvalidRecord ? undefined : parsed
+}
+
+/** A stored blocklist entry, or `undefined` when absent or invalid (see `parseBlock`). */
+export function decodeBlock(value: unknown, limits: RecordLimits = defaultLimits()): StoredBlock | undefined {
+  const parsed = parseBlock(value, limits)
+  return parsed instanceof InvalidRecord ? undefined : parsed
+}
 
 /** fast-check runs of the L2 suites are reproducible: a fixed seed (a failure prints it and the counterexample). */
 export const L2_SEED = 0x15_0006
