@@ -229,7 +229,13 @@ const FORWARDING_HEADERS = [
 /** The first forwarding header a request carries (its name), or `null`. Never throws. */
 function forwardingHeaderOf(req: RequestLike): string | null {
   try {
-    // The client-IP reader's own header access (case-insensitive on plain objects, as the reader reads them).
+    const headers = (req as { headers?: unknown }).headers
+    if (typeof headers !== 'object' || headers === null) return null
+    if (typeof (headers as Headers).get === 'function' && typeof (headers as Headers).has === 'function') {
+      for (const name of FORWARDING_HEADERS) if ((headers as Headers).has(name)) return name
+      return null
+    }
+    // A plain object: the client-IP reader's own access (case-insensitive unless it is Node's lower-cased one).
     for (const name of FORWARDING_HEADERS) if (readHeader(req, name) !== undefined) return name
     return null
   } catch {
