@@ -343,7 +343,8 @@ export function securityEvent(
 // ---------------------------------------------------------------------------------------------------------------------
 
 const isFunction = (value: unknown): boolean => typeof value === 'function'
-const hook = z.custom<SecurityEventHook>(isFunction, { error: 'must be a function (event) => void | Promise<void>' })
+const hookOf = <H>() => z.custom<H>(isFunction, { error: 'must be a function (event) => void | Promise<void>' })
+const hook = hookOf<SecurityEventHook>()
 
 const optionsSchema = z.object({
   logger: z
@@ -364,7 +365,7 @@ const optionsSchema = z.object({
   onDecision: hook.optional(),
   onBlock: hook.optional(),
   onHighRisk: hook.optional(),
-  onDegraded: z.custom<DegradedEventHook>(isFunction, { error: 'must be a function (event) => void | Promise<void>' }).optional(),
+  onDegraded: hookOf<DegradedEventHook>().optional(),
   highRiskScore: z
     .number({ error: 'must be a number from 0 to 100' })
     .min(0, { error: 'must be a number from 0 to 100' })
@@ -449,7 +450,7 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
     if (issue === undefined || issue.path.length === 0) throw new IpRiskConfigError('options', 'must be an object')
     throw new IpRiskConfigError(issue.path.map(String).join('.'), issue.message)
   }
-  const { logger, onDecision, onBlock, onHighRisk } = options
+  const { logger, onDecision, onBlock, onHighRisk, onDegraded } = options
   const sampleAllows = options.sampleAllows ?? 1
   const highRiskScore = options.highRiskScore ?? 95
   // Read through `Date` at each call (not bound once), so that a test faking `Date` drives the log intervals too.
@@ -657,8 +658,7 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
       } catch {
         // Nothing else to try.
       }
-      const hook = options.onDegraded
-      if (hook !== undefined) later(() => invoke('onDegraded', hook, event))
+      if (onDegraded !== undefined) later(() => invoke('onDegraded', onDegraded, event))
     },
   }
 }

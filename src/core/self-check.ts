@@ -585,18 +585,7 @@ export class SelfCheck {
   #providerFailing(t: number, error: LookupError): void {
     this.#raisedAt.provider_failing = t
     const failures = this.#totals[FAILURES] as number
-    const hint =
-      error === 'auth'
-        ? 'the provider rejects the API key: check `apiKey` (e.g. IPASIS_API_KEY) and its plan'
-        : error === 'network'
-          ? "the provider cannot be reached: check `baseUrl` (IPASIS_BASE_URL), DNS and the egress firewall"
-          : error === 'timeout'
-            ? 'the provider does not answer within `budget.timeoutMs`: check the network path, or raise the timeout'
-            : error === 'rate_limited'
-              ? "the provider's rate limit or quota is exhausted: check the plan, `budget.maxPerMinute` and the cache TTLs"
-              : error === 'bad_response' || error === 'provider_error'
-                ? "the provider answers data iprisk cannot read: check that `baseUrl` points at the provider's API"
-                : 'the provider answers HTTP errors: check its status page'
+    const hint = FAILING_HINTS[error] ?? 'the provider answers HTTP errors: check its status page'
     this.#raise(
       this.#event('provider_failing', t, {
         option: error === 'auth' ? 'provider.apiKey' : 'provider',
@@ -647,6 +636,16 @@ export class SelfCheck {
       at: new Date(t).toISOString(),
     }
   }
+}
+
+/** The fix named by `provider_failing`, by the last error (others: HTTP errors). */
+const FAILING_HINTS: Partial<Record<LookupError, string>> = {
+  auth: 'the provider rejects the API key: check `apiKey` (e.g. IPASIS_API_KEY) and its plan',
+  network: "the provider cannot be reached: check `baseUrl` (IPASIS_BASE_URL), DNS and the egress firewall",
+  timeout: 'the provider does not answer within `budget.timeoutMs`: check the network path, or raise the timeout',
+  rate_limited: "the provider's rate limit or quota is exhausted: check the plan, `budget.maxPerMinute` and the cache TTLs",
+  bad_response: "the provider answers data iprisk cannot read: check that `baseUrl` points at the provider's API",
+  provider_error: "the provider answers data iprisk cannot read: check that `baseUrl` points at the provider's API",
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
