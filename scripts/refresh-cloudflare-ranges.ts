@@ -17,7 +17,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { compileCidrList } from '../src/core/cidr.js'
 import type { PublishedRanges } from '../src/core/platform-ranges.js'
 
-export const SOURCES = { ipv4: 'https://www.cloudflare.com/ips-v4', ipv6: 'https://www.cloudflare.com/ips-v6' } as const
+const SOURCES = { ipv4: 'https://www.cloudflare.com/ips-v4', ipv6: 'https://www.cloudflare.com/ips-v6' } as const
 
 /** Where the data module lives, relative to this script. */
 export const RANGES_MODULE = fileURLToPath(new URL('../src/core/platform-ranges.ts', import.meta.url))
@@ -145,9 +145,10 @@ async function main(): Promise<void> {
   }
   const { CLOUDFLARE_IP_RANGES: current } = await import('../src/core/platform-ranges.js')
   const before = await readFile(RANGES_MODULE, 'utf8')
-  await writeFile(RANGES_MODULE, renderRangesModule(fresh))
+  const rendered = renderRangesModule(fresh)
+  await writeFile(RANGES_MODULE, rendered)
   const changes = diffRanges([...current.ipv4, ...current.ipv6], [...fresh.ipv4, ...fresh.ipv6])
-  const outcome = before === renderRangesModule(fresh) ? 'unchanged' : 'rewritten'
+  const outcome = before === rendered ? 'unchanged' : 'rewritten'
   console.log(`${RANGES_MODULE}: ${outcome} (taken on ${takenOn})`)
   console.log(`added: ${changes.added.join(', ') || 'none'}; removed: ${changes.removed.join(', ') || 'none'}`)
 }
