@@ -23,10 +23,10 @@ type LocalProfile = Exclude<SimulatorProfileName, 'hash'>
 
 /**
  * The documented development profiles: the last number of a loopback or documentation address picks the answer
- * (127.0.0.40, 203.0.113.40 and 2001:db8::40 are all Tor); every other address is `clean`. The same endings as the
- * demo's clients (`examples/shared/setup.ts`), so one table serves both.
+ * (127.0.0.40, 203.0.113.40 and 2001:db8::40 are all Tor); every other address is `clean`. The demo's clients
+ * (`examples/shared/setup.ts`) use the same endings; keep the two in step.
  */
-export const localProfileEndings: ReadonlyArray<readonly [ending: string, profile: LocalProfile]> = Object.freeze([
+const localProfileEndings: ReadonlyArray<readonly [ending: string, profile: LocalProfile]> = Object.freeze([
   ['20', 'vpn'],
   ['30', 'proxy'],
   ['40', 'tor'],
