@@ -30,3 +30,4 @@ export {
   type MemoryProviderOptions,
   type MemoryProviderSource,
 } from './memory.js'
+export { createTestClock, type TestClock } from './clock.js'
