@@ -6,7 +6,7 @@
  */
 
 import type { DocumentNode } from 'graphql'
-import type { SchemaProtection } from '../directives.js'
+import type { SchemaProtection } from '../directives/protection.js'
 import { indexDocument, selectSlot, unionOf, type DocumentIndex, type Slot } from './document.js'
 import type { AnalysisLimits, OperationAnalysis } from './model.js'
 import { analyzeDefinition } from './operation.js'

@@ -14,7 +14,7 @@ import {
   type OperationDefinitionNode,
   type SelectionSetNode,
 } from 'graphql'
-import type { SchemaProtection } from '../directives.js'
+import type { SchemaProtection } from '../directives/protection.js'
 import {
   ANALYSIS_BUDGET,
   EMPTY,

@@ -22,7 +22,7 @@ import {
   type SelectionSetNode,
 } from 'graphql'
 import type { Policy } from '../../core/types.js'
-import type { SchemaProtection } from '../directives.js'
+import type { SchemaProtection } from '../directives/protection.js'
 import { conditionsOf, withConditions } from './conditions.js'
 import { EMPTY, Selection, type PathNode, type ProtectedSelection, type VariableCondition } from './model.js'
 
@@ -118,23 +118,23 @@ class OperationWalk {
   readonly #out: ProtectedSelection[] = []
   /** Conservative and coarse walks: the fragment expansions already done in the document. */
   readonly #expanded = new Set<string>()
+  readonly #input: WalkInput
+  readonly #mode: WalkMode
   readonly #schema: GraphQLSchema
   /** Precise walk: the operation's boolean defaults (variable conditions are tracked); `null` otherwise. */
   readonly #defaults: ReadonlyMap<string, boolean> | null
   #budget: number
 
-  constructor(
-    private readonly input: WalkInput,
-    private readonly mode: WalkMode,
-    budget: number,
-  ) {
+  constructor(input: WalkInput, mode: WalkMode, budget: number) {
+    this.#input = input
+    this.#mode = mode
     this.#schema = input.protection.schema
     this.#defaults = mode === 'precise' ? input.defaults : null
     this.#budget = budget
   }
 
   run(selectionSet: SelectionSetNode, root: GraphQLObjectType): ProtectedSelection[] | null {
-    const budgeted = this.mode !== 'coarse'
+    const budgeted = this.#mode !== 'coarse'
     const stack = this.#stack
     this.#push(selectionSet, [root], root.name, null, EMPTY, this.#newVisits(selectionSet))
     while (stack.length > 0) {
@@ -186,7 +186,7 @@ class OperationWalk {
   #policiesOf(scope: readonly GraphQLObjectType[], name: string): Readonly<Policy>[] | undefined {
     let policies: Readonly<Policy>[] | undefined
     for (const object of scope) {
-      const guarded = this.input.protection.fields.get(object.name)?.get(name)
+      const guarded = this.#input.protection.fields.get(object.name)?.get(name)
       if (guarded === undefined) continue
       if (policies === undefined) policies = [...guarded]
       else for (const p of guarded) if (!policies.includes(p)) policies.push(p)
@@ -220,7 +220,7 @@ class OperationWalk {
 
   #fragmentSpread(frame: Frame, selection: FragmentSpreadNode, conds: readonly VariableCondition[]): void {
     const fragmentName = selection.name.value
-    const fragment = this.input.fragments.get(fragmentName)
+    const fragment = this.#input.fragments.get(fragmentName)
     if (fragment === undefined) return
     const typeName = fragment.typeCondition.name.value
     const condition = possibleObjects(this.#schema, this.#schema.getType(typeName))
@@ -241,8 +241,8 @@ class OperationWalk {
     condition: readonly GraphQLObjectType[],
     conds: readonly VariableCondition[],
   ): readonly GraphQLObjectType[] | null {
-    if (this.mode === 'coarse') return this.#firstExpansion(fragmentName) ? condition : null
-    if (this.mode === 'conservative') return this.#firstExpansion(`${fragmentName}|${scopeKey(narrowed)}`) ? narrowed : null
+    if (this.#mode === 'coarse') return this.#firstExpansion(fragmentName) ? condition : null
+    if (this.#mode === 'conservative') return this.#firstExpansion(`${fragmentName}|${scopeKey(narrowed)}`) ? narrowed : null
     if (frame.visits === null) return narrowed
     const key = `${fragmentName}|${scopeKey(narrowed)}`
     const seen = frame.visits.get(key)
@@ -265,7 +265,7 @@ class OperationWalk {
 
   /** Precise walk: a visit table, allocated only for selection sets that contain fragments. */
   #newVisits(selectionSet: SelectionSetNode): FragmentVisits | null {
-    if (this.mode !== 'precise') return null
+    if (this.#mode !== 'precise') return null
     for (const selection of selectionSet.selections) if (selection.kind !== Kind.FIELD) return new Map()
     return null
   }

@@ -38,11 +38,13 @@ function shown(value: unknown): string {
  */
 export class DirectiveReader {
   readonly #lowRisk = new Map<number, Readonly<Policy>>()
+  readonly #schema: GraphQLSchema
+  readonly #compile: PolicyCompiler
 
-  constructor(
-    private readonly schema: GraphQLSchema,
-    private readonly compile: PolicyCompiler,
-  ) {}
+  constructor(schema: GraphQLSchema, compile: PolicyCompiler) {
+    this.#schema = schema
+    this.#compile = compile
+  }
 
   /**
    * The policies of the iprisk directives on one element, in directive order.
@@ -52,7 +54,7 @@ export class DirectiveReader {
   policiesOf(element: Directable, coordinate: string): Readonly<Policy>[] {
     let found: Partial<Record<DirectiveName, readonly unknown[]>>
     try {
-      found = getDirectiveExtensions<DirectiveArgs>(element, this.schema)
+      found = getDirectiveExtensions<DirectiveArgs>(element, this.#schema)
     } catch (error) {
       // An argument graphql cannot coerce (only possible in a schema built without validation).
       throw new IpRiskConfigError(`directives on ${coordinate}`, error instanceof Error ? error.message : String(error))
@@ -69,11 +71,11 @@ export class DirectiveReader {
       case 'requireLowRisk':
         return this.#lowRiskPolicy((args as DirectiveArgs['requireLowRisk']).threshold, option)
       case 'requireHuman':
-        return this.compile(policies.human, option)
+        return this.#compile(policies.human, option)
       case 'requireNotBot':
-        return this.compile(policies.notBot, option)
+        return this.#compile(policies.notBot, option)
       case 'ipRisk':
-        return this.compile(presetOf((args as DirectiveArgs['ipRisk']).policy, option), option)
+        return this.#compile(presetOf((args as DirectiveArgs['ipRisk']).policy, option), option)
     }
   }
 
@@ -83,7 +85,7 @@ export class DirectiveReader {
     }
     let policy = this.#lowRisk.get(threshold)
     if (policy === undefined) {
-      policy = this.compile(policies.lowRisk(threshold), option)
+      policy = this.#compile(policies.lowRisk(threshold), option)
       this.#lowRisk.set(threshold, policy)
     }
     return policy
