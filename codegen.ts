@@ -2,15 +2,16 @@
  * GraphQL Code Generator configuration (`npm run codegen`): generates the resolver types of the Yoga example,
  * `examples/graphql/generated/resolvers-types.ts`, with a context type that carries `ipRisk`.
  *
- * The schema is the iprisk directive SDL (`src/envelop/directives.graphql`, the same text as `ipRiskTypeDefs`) plus
- * the example's own SDL: the loader must know the directives the example uses. test/envelop/codegen.test.ts runs the
+ * The schema is the iprisk directive SDL (`ipRiskTypeDefs`, passed as a string: codegen takes SDL text as a schema
+ * source) plus the example's own SDL: the loader must know the directives the example uses. test/envelop/codegen.test.ts runs the
  * generator with this configuration and fails when the committed output is stale.
  */
 import type { CodegenConfig } from '@graphql-codegen/cli'
+import { ipRiskTypeDefs } from './src/envelop/directives.js'
 
 const config: CodegenConfig = {
   overwrite: true,
-  schema: ['src/envelop/directives.graphql', 'examples/graphql/schema.graphql'],
+  schema: [ipRiskTypeDefs, 'examples/graphql/schema.graphql'],
   generates: {
     'examples/graphql/generated/resolvers-types.ts': {
       plugins: ['typescript', 'typescript-resolvers'],

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { generate } from '@graphql-codegen/cli'
 import { describe, expect, it } from 'vitest'
 import config from '../../codegen.js'
+import { ipRiskTypeDefs } from '../../src/envelop/directives.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const target = 'examples/graphql/generated/resolvers-types.ts'
@@ -18,6 +19,10 @@ describe('codegen.ts', () => {
     expect(outputs.map((o) => o.filename)).toEqual([target])
     const committed = readFileSync(new URL(`../../${target}`, import.meta.url), 'utf8')
     expect(outputs[0]?.content).toBe(committed)
+  })
+
+  it('takes the iprisk directives from ipRiskTypeDefs itself (one SDL text, no copy to keep in step)', () => {
+    expect(config.schema).toEqual([ipRiskTypeDefs, 'examples/graphql/schema.graphql'])
   })
 
   it('types the context with ipRisk and knows the iprisk directives', () => {

@@ -2,7 +2,6 @@
  * The schema side: the directive SDL constants, and the protection read once per schema from directives (fields,
  * object types, interfaces; SDL and code-first `extensions.directives`) and from `fieldPolicies`.
  */
-import { readFileSync } from 'node:fs'
 import { buildSchema, GraphQLInt, GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql'
 import { describe, expect, it } from 'vitest'
 import { IpRiskConfigError } from '../../src/core/errors.js'
@@ -54,11 +53,6 @@ describe('directive SDL', () => {
     expect(schema.getDirective('requireLowRisk')?.args.map((a) => `${a.name}: ${String(a.type)}`)).toEqual(['threshold: Int!'])
     expect(schema.getDirective('ipRisk')?.locations).toEqual(['FIELD_DEFINITION', 'OBJECT', 'INTERFACE'])
     expect(Object.keys(ipRiskPolicyPresets)).toEqual(['BASELINE', 'HUMAN', 'NOT_BOT', 'ADMIN'])
-  })
-
-  it('src/envelop/directives.graphql (for codegen and SDL loaders) is the same text as ipRiskTypeDefs', () => {
-    const file = readFileSync(new URL('../../src/envelop/directives.graphql', import.meta.url), 'utf8')
-    expect(file).toBe(ipRiskTypeDefs)
   })
 
   it('the entry point exports the SDL constants, the plugin and the helpers', () => {
