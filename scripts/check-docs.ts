@@ -113,7 +113,7 @@ interface Unit {
   text: string
 }
 
-function unitsOf(blocks: DocBlock[]): { units: Unit[]; skipped: DocBlock[]; problems: string[] } {
+export function unitsOf(blocks: DocBlock[]): { units: Unit[]; skipped: DocBlock[]; problems: string[] } {
   const units: Unit[] = []
   const skipped: DocBlock[] = []
   const problems: string[] = []
