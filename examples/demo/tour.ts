@@ -9,7 +9,8 @@
  */
 import { randomInt } from 'node:crypto'
 import { TRPCClientError } from '@trpc/client'
-import type { DecisionReason, SecurityEvent } from '../../src/core/index.js'
+import type { SecurityEvent } from '../../src/core/index.js'
+import type { DecisionReason } from '../../src/core/types.js'
 import { blockReason, createExampleClient, type ExampleClient } from '../trpc/client.js'
 import { startDemoServers, type DemoAddresses, type DemoRole, type DemoServerOptions, type DemoServers } from './servers.js'
 

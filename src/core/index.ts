@@ -1,64 +1,49 @@
-export * from './types.js'
-export { IpRiskBlockedError, IpRiskConfigError, IpRiskError, ProviderError } from './errors.js'
-export * from './provider.js'
-export * from './policy.js'
-export * from './events.js'
-export * from './metrics.js'
-export {
-  classifyIp,
-  clientIp,
-  compileTrust,
-  createClientIpReader,
-  parseIp,
-  type ClientIpOptions,
-  type PlatformHeader,
-  type PlatformPreset,
-  type TrustLayer,
-  type TrustProxy,
-} from './ip.js'
-// cidr.ts also holds internals (NAT64 prefixes, client location): only these two are public.
-export { cacheKeyForIp, compileCidrList } from './cidr.js'
-export {
-  IpRiskProbeError,
-  NO_VERDICT_MIN_DECISIONS,
-  NO_VERDICT_SHARE,
-  PROBE_IP,
-  PROBE_TIMEOUT_MS,
-  PROVIDER_FAILING_MIN_CALLS,
-  SELF_CHECK_WINDOW_MS,
-  type DegradedEvent,
-  type DegradedEventHook,
-  type DegradedKind,
-  type ProbeErrorKind,
-  type ReadyOptions,
-  type ResolverStatus,
-} from './self-check.js'
-export {
-  platforms,
-  CLOUDFLARE_IP_RANGES,
-  CLOUDFLARE_RANGES_MAX_AGE_DAYS,
-  GOOGLE_FRONT_END_RANGES,
-  type AwsAlbOptions,
-  type AzureFrontDoorOptions,
-  type PlatformOptions,
-  type PlatformRanges,
-  type PlatformRangesOptions,
-  type PublishedRanges,
-  type RequiredRangesOptions,
-  type ReverseProxyOptions,
-} from './platforms.js'
-export { CACHE_KEY_VERSION, blockCacheKey, riskCacheKey, type KeyvLike } from './cache.js'
-export {
-  createRiskResolver,
-  resolverDefaults,
-  FLAGGED_SCORE,
-  unscoredRisk,
-  type BlocklistOptions,
-  type BreakerOptions,
-  type BudgetOptions,
-  type CacheOptions,
-  type DevelopmentOptions,
-  type ListOptions,
-  type NetworkShareOptions,
-  type RiskResolverOptions,
-} from './resolver.js'
+/**
+ * `iprisk`: IP risk scoring for Node APIs. Create one resolver per process, then use it through an adapter
+ * (`iprisk/trpc`, `iprisk/envelop`) or directly.
+ *
+ * The public surface is small on purpose (issue #16: at most 30 names, checked by `test/docs/public-surface.test.ts`
+ * and written down in `etc/iprisk.api.md`). Types that are part of an answer or an option but not exported by name
+ * are reached through the exported ones, e.g. `RiskResolverOptions['cache']`, `Decision['reason']`,
+ * `IpRisk['error']`. Everything else in `src/core/` is internal: tests import it from its module.
+ *
+ * @example
+ * ```ts
+ * import { createRiskResolver, ipasis, policies } from 'iprisk'
+ *
+ * const risk = createRiskResolver({ provider: ipasis({ apiKey: process.env.IPASIS_API_KEY! }), trustProxy: 'loopback' })
+ * const decision = risk.check(await risk.fromRequest(req), policies.human)
+ * ```
+ *
+ * @packageDocumentation
+ */
+
+// The resolver: the one engine every adapter uses.
+export { createRiskResolver } from './resolver.js'
+export type { RiskResolver } from './types.js'
+export type { RiskResolverOptions } from './resolver.js'
+
+// Answers, policies and decisions.
+export type { IpRisk, Policy, Decision } from './types.js'
+export { policies } from './policy.js'
+
+// Providers: IPASIS by default, or your own.
+export { ipasis, type IpasisOptions } from './provider.js'
+export type { Provider, RiskData } from './types.js'
+
+// The client IP: trust settings, platform presets, and the reader for code that has no resolver.
+export { platforms } from './platforms.js'
+export { createClientIpReader, type TrustProxy } from './ip.js'
+export type { ClientIp, RequestLike } from './types.js'
+
+// Observability: events, logs, metrics, health.
+export type { SecurityEvent, Logger } from './events.js'
+export type { DegradedEvent, ResolverStatus } from './self-check.js'
+export { metricNames } from './metrics.js'
+
+// Errors.
+export { IpRiskError, IpRiskConfigError, ProviderError, IpRiskBlockedError } from './errors.js'
+export { IpRiskProbeError } from './self-check.js'
+
+// Time.
+export type { Clock } from './clock.js'

@@ -10,11 +10,11 @@ import {
   createRiskResolver,
   ipasis,
   policies,
-  type DevelopmentOptions,
   type Logger,
   type RiskResolver,
   type RiskResolverOptions,
 } from '../../src/core/index.js'
+import { type DevelopmentOptions } from '../../src/core/resolver.js'
 import type { IpasisSimulator } from '../../src/testing/index.js'
 import { configError } from '../support/errors.js'
 

@@ -12,7 +12,8 @@ import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import { connect, type AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createRiskResolver, platforms, type ClientIp, type IpSource, type TrustProxy } from '../../src/core/index.js'
+import { createRiskResolver, platforms, type ClientIp, type TrustProxy } from '../../src/core/index.js'
+import { type IpSource } from '../../src/core/types.js'
 import { createMemoryProvider } from '../../src/testing/index.js'
 
 let server: Server

@@ -11,17 +11,10 @@
 import fc from 'fast-check'
 import ipaddr from 'ipaddr.js'
 import { describe, expect, it } from 'vitest'
-import {
-  CLOUDFLARE_IP_RANGES,
-  classifyIp,
-  compileCidrList,
-  createClientIpReader,
-  GOOGLE_FRONT_END_RANGES,
-  parseIp,
-  platforms,
-  type ClientIp,
-  type TrustProxy,
-} from '../../src/core/index.js'
+import { createClientIpReader, platforms, type ClientIp, type TrustProxy } from '../../src/core/index.js'
+import { compileCidrList } from '../../src/core/cidr.js'
+import { classifyIp, parseIp } from '../../src/core/ip.js'
+import { CLOUDFLARE_IP_RANGES, GOOGLE_FRONT_END_RANGES } from '../../src/core/platforms.js'
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Generators

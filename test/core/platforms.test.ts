@@ -14,19 +14,19 @@ import {
 } from '../../scripts/refresh-cloudflare-ranges.js'
 import { IpRiskConfigError } from '../../src/core/errors.js'
 import {
-  CLOUDFLARE_IP_RANGES,
-  CLOUDFLARE_RANGES_MAX_AGE_DAYS,
-  clientIp,
-  compileTrust,
   createClientIpReader,
-  GOOGLE_FRONT_END_RANGES,
   platforms,
   type ClientIp,
-  type IpSource,
-  type PlatformPreset,
   type RequestLike,
   type TrustProxy,
 } from '../../src/core/index.js'
+import { clientIp, compileTrust, type PlatformPreset } from '../../src/core/ip.js'
+import {
+  CLOUDFLARE_IP_RANGES,
+  CLOUDFLARE_RANGES_MAX_AGE_DAYS,
+  GOOGLE_FRONT_END_RANGES,
+} from '../../src/core/platforms.js'
+import { type IpSource } from '../../src/core/types.js'
 import { configError } from '../support/errors.js'
 
 type Headers = Record<string, string | string[]>

@@ -10,14 +10,14 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
-  classifyIp,
   createClientIpReader,
   createRiskResolver,
   platforms,
-  type IpKind,
   type Logger,
   type TrustProxy,
 } from '../../src/core/index.js'
+import { classifyIp } from '../../src/core/ip.js'
+import { type IpKind } from '../../src/core/types.js'
 import { createMemoryProvider } from '../../src/testing/index.js'
 
 const LOCAL: ReadonlySet<IpKind> = new Set(['loopback', 'private', 'linkLocal', 'uniqueLocal', 'carrierGradeNat'])

@@ -8,15 +8,14 @@ import { readFileSync } from 'node:fs'
 import { MeterProvider } from '@opentelemetry/sdk-metrics'
 import { describe, expect, it } from 'vitest'
 import {
-  DECISION_LOG_MESSAGE,
   IpRiskConfigError,
   createRiskResolver,
   metricNames,
   policies,
-  securityEvent,
   type IpRisk,
   type RiskResolverOptions,
 } from '../../src/core/index.js'
+import { DECISION_LOG_MESSAGE, securityEvent } from '../../src/core/events.js'
 import { createMemoryProvider } from '../../src/testing/index.js'
 
 const doc = readFileSync(new URL('../../docs/observability.md', import.meta.url), 'utf8')

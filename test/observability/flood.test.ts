@@ -9,7 +9,8 @@
  */
 import { AggregationTemporality, MeterProvider, MetricReader, type MetricData } from '@opentelemetry/sdk-metrics'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { DECISION_LOG_BURST, DECISION_LOG_INTERVAL_MS, metricNames, type RiskResolverOptions, type SecurityEvent } from '../../src/core/index.js'
+import { metricNames, type RiskResolverOptions, type SecurityEvent } from '../../src/core/index.js'
+import { DECISION_LOG_BURST, DECISION_LOG_INTERVAL_MS } from '../../src/core/events.js'
 import type { IpasisSimulator } from '../../src/testing/index.js'
 import {
   LONG_UA,

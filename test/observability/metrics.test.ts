@@ -18,7 +18,8 @@ import {
   type MetricData,
 } from '@opentelemetry/sdk-metrics'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { metricNames, riskCacheKey, type RiskResolverOptions } from '../../src/core/index.js'
+import { metricNames, type RiskResolverOptions } from '../../src/core/index.js'
+import { riskCacheKey } from '../../src/core/cache.js'
 import { resolverInternals } from '../../src/core/resolver.js'
 import type { IpasisSimulator } from '../../src/testing/index.js'
 import {

@@ -14,16 +14,14 @@ import fc from 'fast-check'
 import { createHTTPHandler } from '@trpc/server/adapters/standalone'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  classifyIp,
-  compileTrust,
   createRiskResolver,
-  parseIp,
   type Provider,
   type RequestLike,
   type RiskData,
   type RiskResolver,
   type TrustProxy,
 } from '../../src/core/index.js'
+import { classifyIp, compileTrust, parseIp } from '../../src/core/ip.js'
 import type { IpasisSimulator } from '../../src/testing/index.js'
 import { createExampleYoga } from '../../examples/graphql/server.js'
 import { createExampleRouter } from '../../examples/trpc/router.js'

@@ -6,7 +6,8 @@
  * no leaked socket, no API key anywhere.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { LookupError, SecurityEvent } from '../../src/core/index.js'
+import type { SecurityEvent } from '../../src/core/index.js'
+import type { LookupError } from '../../src/core/types.js'
 import type { IpasisSimulator, SimulatorFault } from '../../src/testing/index.js'
 import { captureConsole, createEvidence, SECRET_API_KEY, seeded, watchProcess } from './helpers/evidence.js'
 import {

@@ -5,7 +5,8 @@
  */
 import { initTRPC, TRPCError } from '@trpc/server'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createRiskResolver, type FailMode, type RiskResolver, type SecurityEvent } from '../../src/core/index.js'
+import { createRiskResolver, type RiskResolver, type SecurityEvent } from '../../src/core/index.js'
+import { type FailMode } from '../../src/core/types.js'
 import { createMemoryProvider } from '../../src/testing/index.js'
 import { createTrpcRisk } from '../../src/trpc/index.js'
 

@@ -5,7 +5,8 @@
  */
 import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import type { Logger, SecurityEvent, SecurityEventHook } from '../../../src/core/index.js'
+import type { Logger, SecurityEvent } from '../../../src/core/index.js'
+import type { SecurityEventHook } from '../../../src/core/events.js'
 import { seededRandom } from '../../../src/testing/simulator.js'
 
 /**
