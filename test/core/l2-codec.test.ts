@@ -23,6 +23,7 @@ import {
 } from '../../src/core/cache.js'
 import { MAX_ASN, MAX_ISP_LENGTH, normalizeData } from '../../src/core/risk-data.js'
 import type { RiskData } from '../../src/core/types.js'
+import { createTestClock } from '../../src/testing/clock.js'
 import {
   L2_CLOCK_TOLERANCE_MS as DOCUMENTED_TOLERANCE_MS,
   L2_SEED as SEED,
@@ -253,7 +254,8 @@ function storeOf(values: Record<string, unknown>, getMany?: (keys: string[]) => 
 }
 
 describe('SharedTier with invalid values', () => {
-  const tierOptions = { timeoutMs: 200, now: () => NOW, maxFreshMs: TTL_MS }
+  /** A tier's options on a manual clock at NOW (time only moves when a test says so). */
+  const tierOptions = () => ({ timeoutMs: 200, clock: createTestClock(NOW), maxFreshMs: TTL_MS })
 
   it('invalid values are misses for their key, reported once each read, and never open the breaker', async () => {
     const reported: [string, string][] = []
@@ -262,7 +264,7 @@ describe('SharedTier with invalid values', () => {
       block: { u: NOW + 60_000, d: null },
       junk: (deserializeEntry('not json') as { value: unknown }).value, // what the Redis connection reads for it
     })
-    const tier = new SharedTier(keyv, { ...tierOptions, onInvalid: (p, k) => reported.push([p, k]) })
+    const tier = new SharedTier(keyv, { ...tierOptions(), onInvalid: (p, k) => reported.push([p, k]) })
     expect(await tier.read('risk', 'block')).toStrictEqual({ risk: undefined, block: { until: NOW + 60_000, data: null } })
     for (let i = 0; i < L2_BREAKER_FAILURES + 2; i++) {
       expect(await tier.read('junk', 'block')).toStrictEqual({ risk: undefined, block: { until: NOW + 60_000, data: null } })
@@ -285,7 +287,7 @@ describe('SharedTier with invalid values', () => {
       if (k === 'risk') throw new SyntaxError('Unexpected token o in JSON at position 1')
       return values[k]
     }
-    const tier = new SharedTier(keyv, { ...tierOptions, onInvalid: (p) => reported.push(p) })
+    const tier = new SharedTier(keyv, { ...tierOptions(), onInvalid: (p) => reported.push(p) })
     for (let i = 0; i < L2_BREAKER_FAILURES + 1; i++) {
       expect(await tier.read('risk', 'block')).toStrictEqual({ risk: undefined, block: { until: NOW + 60_000, data: null } })
     }
@@ -299,7 +301,7 @@ describe('SharedTier with invalid values', () => {
     const keyv = storeOf({}, async () => {
       throw new Error('READONLY You can\'t write against a read only replica.')
     })
-    const tier = new SharedTier(keyv, tierOptions)
+    const tier = new SharedTier(keyv, tierOptions())
     for (let i = 0; i < L2_BREAKER_FAILURES; i++) expect(await tier.read('risk', 'block')).toBeUndefined()
     expect(tier.stats.failures).toBe(L2_BREAKER_FAILURES)
     expect(tier.state()).toBe('open')
@@ -307,19 +309,19 @@ describe('SharedTier with invalid values', () => {
 
   it('a batch read answered with something other than a list is a failure, never a rejection', async () => {
     const keyv = storeOf({}, async () => 'OK' as unknown as unknown[])
-    const tier = new SharedTier(keyv, tierOptions)
+    const tier = new SharedTier(keyv, tierOptions())
     await expect(tier.read('risk', 'block')).resolves.toBeUndefined()
     expect(tier.stats.failures).toBe(1)
   })
 
   it('records are checked against the TTLs it was given and its clock', async () => {
-    let now = NOW
+    const clock = createTestClock(NOW)
     const keyv = storeOf({ risk: { f: NOW + 10 * TTL_MS, d: TOR_TUPLE } })
-    const tier = new SharedTier(keyv, { timeoutMs: 200, now: () => now, maxFreshMs: TTL_MS })
+    const tier = new SharedTier(keyv, { timeoutMs: 200, clock, maxFreshMs: TTL_MS })
     expect((await tier.read('risk', 'none'))?.risk).toBeUndefined()
-    now = NOW + 9 * TTL_MS
+    clock.advance(9 * TTL_MS)
     expect((await tier.read('risk', 'none'))?.risk).toStrictEqual({ data: TOR, freshUntil: NOW + 10 * TTL_MS })
-    const long = new SharedTier(keyv, { timeoutMs: 200, now: () => NOW, maxFreshMs: 10 * TTL_MS })
+    const long = new SharedTier(keyv, { timeoutMs: 200, clock: createTestClock(NOW), maxFreshMs: 10 * TTL_MS })
     expect((await long.read('risk', 'none'))?.risk).toStrictEqual({ data: TOR, freshUntil: NOW + 10 * TTL_MS })
   })
 })
