@@ -126,31 +126,42 @@ export function encodeBlock(until: number, data: RiskData | null): unknown {
 }
 
 /**
+ * The time and the data field of a record `{ [timeKey]: time, d }`: `undefined` when absent, an {@link InvalidRecord}
+ * unless it is a plain object with exactly those keys and a finite time no later than `latest` (else `tooLate`).
+ */
+function readStamp(
+  value: unknown,
+  timeKey: 'f' | 'u',
+  latest: number,
+  tooLate: InvalidRecord,
+): { time: number; d: unknown } | InvalidRecord | undefined {
+  if (value === undefined || value === null) return undefined
+  if (value instanceof InvalidRecord) return value
+  if (!hasExactKeys(value, timeKey, 'd')) return NOT_RECORD
+  const time = value[timeKey]
+  if (typeof time !== 'number' || !Number.isFinite(time)) return BAD_TIME
+  if (time > latest) return tooLate
+  return { time, d: value.d }
+}
+
+/**
  * A stored answer; `undefined` when absent; an {@link InvalidRecord} when the value is not one the resolver could
  * have written under `limits`. @internal
  */
 export function parseRisk(value: unknown, limits: RecordLimits): StoredRisk | InvalidRecord | undefined {
-  if (value === undefined || value === null) return undefined
-  if (value instanceof InvalidRecord) return value
-  if (!hasExactKeys(value, 'f', 'd')) return NOT_RECORD
-  const f = value.f
-  if (typeof f !== 'number' || !Number.isFinite(f)) return BAD_TIME
-  if (f > limits.now + limits.maxFreshMs + L2_CLOCK_TOLERANCE_MS) return TOO_FRESH
-  const data = dataFromTuple(value.d)
-  return data === undefined ? BAD_DATA : { data, freshUntil: f }
+  const stamp = readStamp(value, 'f', limits.now + limits.maxFreshMs + L2_CLOCK_TOLERANCE_MS, TOO_FRESH)
+  if (stamp === undefined || stamp instanceof InvalidRecord) return stamp
+  const data = dataFromTuple(stamp.d)
+  return data === undefined ? BAD_DATA : { data, freshUntil: stamp.time }
 }
 
 /** A stored blocklist entry, `undefined` or an {@link InvalidRecord}; see {@link parseRisk}. @internal */
 export function parseBlock(value: unknown, limits: RecordLimits): StoredBlock | InvalidRecord | undefined {
-  if (value === undefined || value === null) return undefined
-  if (value instanceof InvalidRecord) return value
-  if (!hasExactKeys(value, 'u', 'd')) return NOT_RECORD
-  const u = value.u
-  if (typeof u !== 'number' || !Number.isFinite(u)) return BAD_TIME
-  if (u > limits.now + limits.maxBlockMs + L2_CLOCK_TOLERANCE_MS) return TOO_LONG_BLOCK
-  if (value.d === null) return { until: u, data: null }
-  const data = dataFromTuple(value.d)
-  return data === undefined ? BAD_DATA : { until: u, data }
+  const stamp = readStamp(value, 'u', limits.now + limits.maxBlockMs + L2_CLOCK_TOLERANCE_MS, TOO_LONG_BLOCK)
+  if (stamp === undefined || stamp instanceof InvalidRecord) return stamp
+  if (stamp.d === null) return { until: stamp.time, data: null }
+  const data = dataFromTuple(stamp.d)
+  return data === undefined ? BAD_DATA : { until: stamp.time, data }
 }
 
 /** Plain JSON: keyv's default serializer (with its Buffer / BigInt handling) is about 5x slower. @internal */
