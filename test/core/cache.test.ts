@@ -3,7 +3,11 @@
  * (against the real Redis on 127.0.0.1:6379, database 12, and a TCP server that accepts and never answers), and the
  * start-up checks of Redis URLs and of the optional @keyv/redis package.
  */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { createServer, type Server, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Keyv } from 'keyv'
 import * as keyvRedisModule from '@keyv/redis'
 import KeyvRedis, { createClient } from '@keyv/redis'
@@ -236,6 +240,38 @@ describe('Redis URLs and the optional @keyv/redis package', () => {
       const result = await bundle({ entryPoints: ['src/core/index.ts'], format })
       expect(result.errors).toEqual([])
       expect(Object.keys(result.metafile?.inputs ?? {}).filter((file) => file.includes('keyv/redis'))).toEqual([])
+    })
+
+    describe('a CommonJS bundle of the Redis connection, run by Node', () => {
+      type Bundled = typeof import('../../src/core/cache/redis.js')
+      const dirs: string[] = []
+      /** Writes the bundle into `dir` and loads it: `@keyv/redis` is then found exactly when `dir` can reach it. */
+      async function loadBundleIn(dir: string): Promise<Bundled> {
+        dirs.push(dir)
+        const file = join(dir, 'redis-connection.cjs')
+        await bundle({ entryPoints: ['src/core/cache/redis.ts'], format: 'cjs', write: true, outfile: file })
+        return createRequire(file)(file) as Bundled
+      }
+      afterAll(() => {
+        for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+      })
+
+      it('where @keyv/redis is installed, the start-up check passes and the adapter loads', async () => {
+        mkdirSync('tmp', { recursive: true })
+        const bundled = await loadBundleIn(mkdtempSync(join(process.cwd(), 'tmp', 'bundle-')))
+        expect(() => bundled.assertRedisAdapterInstalled('cache')).not.toThrow()
+        expect(typeof (await bundled.loadRedisAdapter()).createClient).toBe('function')
+      })
+
+      it('where it is not installed, the connection fails with an IpRiskConfigError naming npm install @keyv/redis', async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'iprisk-bundle-'))
+        expect(() => createRequire(join(dir, 'x.js')).resolve('@keyv/redis')).toThrow() // precondition: absent there
+        const bundled = await loadBundleIn(dir)
+        const redis = bundled.connectRedisKeyv(REDIS_URL, () => undefined, { option: 'cache' })
+        const error: unknown = await redis.keyv.catch((e: unknown) => e)
+        expect(error).toMatchObject({ name: 'IpRiskConfigError', option: 'cache' })
+        expect(String((error as Error).message)).toMatch(/npm install @keyv\/redis/)
+      })
     })
   })
 
