@@ -236,8 +236,12 @@ describe('Redis URLs and the optional @keyv/redis package', () => {
       await expect(bundle({ stdin, format: 'esm' })).rejects.toThrow(/not installed/)
     })
 
-    it.each(['esm', 'cjs'] as const)('esbuild --bundle (%s) of iprisk builds without it, and does not include it', async (format) => {
-      const result = await bundle({ entryPoints: ['src/core/index.ts'], format })
+    it.each([
+      ['esm', false],
+      ['cjs', false],
+      ['esm', true],
+    ] as const)('esbuild --bundle (%s, minify %s) of iprisk builds without it, and does not include it', async (format, minify) => {
+      const result = await bundle({ entryPoints: ['src/core/index.ts'], format, minify })
       expect(result.errors).toEqual([])
       expect(Object.keys(result.metafile?.inputs ?? {}).filter((file) => file.includes('keyv/redis'))).toEqual([])
     })
