@@ -17,6 +17,7 @@ import {
   CACHE_KEY_VERSION,
   L2_BREAKER_FAILURES,
   L2_BREAKER_OPEN_MS,
+  L2_OPERATOR_TIMEOUT_MS,
   MemoryTier,
   SharedTier,
   assertRedisAdapterInstalled,
@@ -385,6 +386,32 @@ describe('SharedTier (L2) when the store fails', () => {
     expect(calls).toBe(L2_BREAKER_FAILURES)
     expect(tier.stats.skipped).toBe(2)
     expect(clock.pendingTimers).toBe(0)
+  })
+
+  it('a write that never completes fails after four read budgets, an operator write after L2_OPERATOR_TIMEOUT_MS (on the injected clock)', async () => {
+    const hanging: KeyvLike = {
+      get: () => new Promise(() => undefined),
+      set: () => new Promise(() => undefined),
+      delete: () => new Promise(() => undefined),
+      on: () => hanging,
+    }
+    const clock = createTestClock()
+    const failures: string[] = []
+    const tier = new SharedTier(hanging, { timeoutMs: 30, clock, onFailure: (kind) => failures.push(kind) })
+    tier.write('k', 1, 1_000)
+    await clock.advanceAsync(4 * 30 - 1)
+    expect(failures).toEqual([])
+    await clock.advanceAsync(1)
+    expect(failures).toEqual(['timeout'])
+    let rejection: unknown
+    const operator = tier.writeNow('k', 1, 1_000).catch((e: unknown) => (rejection = e))
+    await clock.advanceAsync(L2_OPERATOR_TIMEOUT_MS - 1)
+    expect(rejection).toBeUndefined()
+    await clock.advanceAsync(1)
+    await operator
+    expect(rejection).toBeInstanceOf(IpRiskError)
+    expect(String(rejection)).toMatch(`did not answer within ${L2_OPERATOR_TIMEOUT_MS} ms`)
+    expect(failures).toEqual(['timeout', 'timeout'])
   })
 
   it('a Redis URL pointing at a server that accepts and never answers: reads are misses, never rejecting', async () => {

@@ -39,7 +39,7 @@ export interface SharedTierStats {
   hits: number
   /** Reads and writes that failed or timed out (including the ones swallowed as `error` events). */
   failures: number
-  /** Reads and writes that ran out of time (also counted in `failures`). */
+  /** Reads that ran out of their budget (also counted in `failures`). */
   timeouts: number
   /** Reads and writes not attempted (breaker open, store still loading, tier closed). */
   skipped: number
