@@ -96,6 +96,16 @@ function silentFailingKeyv(): KeyvLike & { calls: number } {
   return target
 }
 
+/** A Keyv-shaped store that never answers (a hung Redis), counting the calls made to it. */
+function hangingKeyv(): KeyvLike & { calls: number } {
+  const never = (): Promise<never> => {
+    target.calls++
+    return new Promise(() => undefined)
+  }
+  const target = { calls: 0, get: never, set: never, delete: never, getMany: never, on: () => target }
+  return target
+}
+
 describe('cache keys', () => {
   it.each([
     ['iprisk', 'ipasis', '203.0.113.7', `iprisk:${CACHE_KEY_VERSION}:ipasis:203.0.113.7`],
@@ -355,17 +365,7 @@ describe('SharedTier (L2) on the real Redis', () => {
 
 describe('SharedTier (L2) when the store fails', () => {
   it('a store that never answers costs the read budget (on the injected clock), then the breaker skips it', async () => {
-    let calls = 0
-    const hanging: KeyvLike = {
-      get: () => new Promise(() => undefined),
-      set: () => new Promise(() => undefined),
-      delete: () => new Promise(() => undefined),
-      getMany: () => {
-        calls++
-        return new Promise(() => undefined)
-      },
-      on: () => hanging,
-    }
+    const hanging = hangingKeyv()
     const clock = createTestClock()
     const opened: string[] = []
     const tier = new SharedTier(hanging, { timeoutMs: 30, clock, onOpen: (r) => opened.push(r) })
@@ -383,18 +383,13 @@ describe('SharedTier (L2) when the store fails', () => {
     expect(opened).toEqual(['no answer within 30 ms'])
     expect(await tier.read('a', 'b')).toBeUndefined()
     tier.write('a', 1, 1_000)
-    expect(calls).toBe(L2_BREAKER_FAILURES)
+    expect(hanging.calls).toBe(L2_BREAKER_FAILURES)
     expect(tier.stats.skipped).toBe(2)
     expect(clock.pendingTimers).toBe(0)
   })
 
   it('a write that never completes fails after four read budgets, an operator write after L2_OPERATOR_TIMEOUT_MS (on the injected clock)', async () => {
-    const hanging: KeyvLike = {
-      get: () => new Promise(() => undefined),
-      set: () => new Promise(() => undefined),
-      delete: () => new Promise(() => undefined),
-      on: () => hanging,
-    }
+    const hanging = hangingKeyv()
     const clock = createTestClock()
     const failures: string[] = []
     const tier = new SharedTier(hanging, { timeoutMs: 30, clock, onFailure: (kind) => failures.push(kind) })

@@ -49,6 +49,34 @@ function problem(value: unknown): string | undefined {
 /** A record as Redis hands it back: through JSON. */
 const viaJson = (value: unknown): unknown => JSON.parse(JSON.stringify(value))
 
+/**
+ * Property over hostile records keyed by `timeKey`: `parse` accepts a value exactly when the oracle (`expected`) says a
+ * resolver could have written it, and then reads it as `expected` says; anything else is absent or an
+ * {@link InvalidRecord}. Returns how many values were accepted (so a test can check the generator reached valid ones).
+ */
+function agreesWithOracle(
+  timeKey: 'f' | 'u',
+  numRuns: number,
+  parse: (value: unknown) => unknown,
+  expected: (value: unknown) => unknown,
+): number {
+  let accepted = 0
+  fc.assert(
+    fc.property(hostileRecord(timeKey, LIMITS), (value) => {
+      const parsed = parse(value)
+      const wanted = expected(value)
+      if (wanted !== undefined) {
+        accepted++
+        expect(parsed).toStrictEqual(wanted)
+      } else {
+        expect(parsed === undefined || parsed instanceof InvalidRecord, JSON.stringify(value)).toBe(true)
+      }
+    }),
+    { seed: SEED, numRuns },
+  )
+  return accepted
+}
+
 // ---------------------------------------------------------------------------------------------------------------------
 
 describe('L2 answer records (parseRisk)', () => {
@@ -124,18 +152,8 @@ describe('L2 answer records (parseRisk)', () => {
   })
 
   it('property: for arbitrary JSON, accepted exactly when a resolver could have written it, and then read as written', () => {
-    let accepted = 0
-    fc.assert(
-      fc.property(hostileRecord('f', LIMITS), (value) => {
-        const parsed = parseRisk(value, LIMITS)
-        if (oracleRisk(value, LIMITS)) {
-          accepted++
-          expect(parsed).toStrictEqual({ data: tupleToData(value.d), freshUntil: value.f })
-        } else {
-          expect(parsed === undefined || parsed instanceof InvalidRecord, JSON.stringify(value)).toBe(true)
-        }
-      }),
-      { seed: SEED, numRuns: 5_000 },
+    const accepted = agreesWithOracle('f', 5_000, (value) => parseRisk(value, LIMITS), (value) =>
+      oracleRisk(value, LIMITS) ? { data: tupleToData(value.d), freshUntil: value.f } : undefined,
     )
     expect(accepted, 'the generator reached valid records too').toBeGreaterThan(100)
   })
@@ -165,18 +183,8 @@ describe('L2 block records (parseBlock)', () => {
   })
 
   it('property: for arbitrary JSON, accepted exactly when a resolver could have written it', () => {
-    let accepted = 0
-    fc.assert(
-      fc.property(hostileRecord('u', LIMITS), (value) => {
-        const parsed = parseBlock(value, LIMITS)
-        if (oracleBlock(value, NOW)) {
-          accepted++
-          expect(parsed).toStrictEqual({ until: value.u, data: value.d === null ? null : tupleToData(value.d) })
-        } else {
-          expect(parsed === undefined || parsed instanceof InvalidRecord, JSON.stringify(value)).toBe(true)
-        }
-      }),
-      { seed: SEED, numRuns: 3_000 },
+    const accepted = agreesWithOracle('u', 3_000, (value) => parseBlock(value, LIMITS), (value) =>
+      oracleBlock(value, NOW) ? { until: value.u, data: value.d === null ? null : tupleToData(value.d) } : undefined,
     )
     expect(accepted).toBeGreaterThan(50)
   })
