@@ -221,9 +221,12 @@ describe('Redis URLs and the optional @keyv/redis package', () => {
     const redis = connectRedisKeyv(REDIS_URL, () => undefined, { importer, option: 'cache' })
     await expect(redis.keyv).rejects.toThrow(IpRiskConfigError)
     await expect(redis.keyv).rejects.toThrow(message)
-    const tier = new SharedTier(redis.keyv, { timeoutMs: 50, dispose: redis.destroy })
+    const loadErrors: unknown[] = []
+    const tier = new SharedTier(redis.keyv, { timeoutMs: 50, dispose: redis.destroy, onLoadError: (e) => loadErrors.push(e) })
     try {
       expect(await tier.whenReady(1_000)).toBe(false)
+      expect(loadErrors).toHaveLength(1)
+      expect(loadErrors[0]).toBeInstanceOf(IpRiskConfigError)
       expect(await tier.read('a', 'b')).toBeUndefined()
       await expect(tier.writeNow('k', 1, 1_000)).rejects.toThrow(message)
     } finally {
@@ -500,6 +503,22 @@ describe('SharedTier (L2) when the store fails', () => {
     expect(stored.size).toBe(0)
     resolve(keyv)
     await expect.poll(() => stored.has('k')).toBe(true)
+  })
+
+  it('a store that fails to load is reported once through onLoadError, unless the tier was closed first', async () => {
+    const reported: unknown[] = []
+    for (const closeFirst of [false, true]) {
+      let fail: (error: unknown) => void = () => undefined
+      const tier = new SharedTier(new Promise<KeyvLike>((_, reject) => (fail = reject)), {
+        timeoutMs: 20,
+        onLoadError: (e) => reported.push([closeFirst, e]),
+      })
+      if (closeFirst) tier.close()
+      fail(new Error('no adapter'))
+      expect(await tier.whenReady(1_000)).toBe(false)
+      tier.close()
+    }
+    expect(reported).toEqual([[false, new Error('no adapter')]])
   })
 
   it('a store still loading answers reads as misses at once (not failures), never rejecting', async () => {

@@ -66,6 +66,11 @@ export interface SharedTierOptions {
   maxFreshMs?: number
   /** Longest block a record may carry, ms. @default {@link L2_MAX_BLOCK_MS} */
   maxBlockMs?: number
+  /**
+   * Called once when the store never loads (its promise rejects: for a Redis URL, `@keyv/redis` missing, an
+   * `IpRiskConfigError` naming `npm install @keyv/redis`); L2 then stays a miss. Not called after `close()`.
+   */
+  onLoadError?: (error: unknown) => void
   /** Release what the tier owns (a Redis client it created). Not called for a user's Keyv. */
   dispose?: () => void
   /**
@@ -140,6 +145,7 @@ export class SharedTier {
         },
         (error: unknown) => {
           this.#errors.record(error)
+          if (!this.#closed) report(this.#options.onLoadError, error)
           return undefined
         },
       )
