@@ -3,14 +3,21 @@
  * (against the real Redis on 127.0.0.1:6379, database 12, and a TCP server that accepts and never answers), and the
  * start-up checks of Redis URLs and of the optional @keyv/redis package.
  */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { createServer, type Server, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Keyv } from 'keyv'
+import * as keyvRedisModule from '@keyv/redis'
 import KeyvRedis, { createClient } from '@keyv/redis'
+import { build, type Plugin } from 'esbuild'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   CACHE_KEY_VERSION,
   L2_BREAKER_FAILURES,
   L2_BREAKER_OPEN_MS,
+  L2_OPERATOR_TIMEOUT_MS,
   MemoryTier,
   SharedTier,
   assertRedisAdapterInstalled,
@@ -24,9 +31,11 @@ import {
   riskCacheKey,
   type KeyvLike,
 } from '../../src/core/cache.js'
+import { loadRedisAdapter, type RedisAdapterImporter, type RedisAdapterModule } from '../../src/core/cache/redis.js'
 import { IpRiskConfigError, IpRiskError } from '../../src/core/errors.js'
 import { decodeBlock, decodeRisk } from '../support/l2-records.js'
 import type { RiskData } from '../../src/core/types.js'
+import { createTestClock } from '../../src/testing/clock.js'
 
 const REDIS_URL = 'redis://127.0.0.1:6379/12'
 const PREFIX = `cachetest${process.pid}`
@@ -84,6 +93,16 @@ function silentFailingKeyv(): KeyvLike & { calls: number } {
       return target
     },
   }
+  return target
+}
+
+/** A Keyv-shaped store that never answers (a hung Redis), counting the calls made to it. */
+function hangingKeyv(): KeyvLike & { calls: number } {
+  const never = (): Promise<never> => {
+    target.calls++
+    return new Promise(() => undefined)
+  }
+  const target = { calls: 0, get: never, set: never, delete: never, getMany: never, on: () => target }
   return target
 }
 
@@ -188,6 +207,92 @@ describe('Redis URLs and the optional @keyv/redis package', () => {
     expect(() => assertRedisAdapterInstalled('cache')).not.toThrow()
   })
 
+  it('the real @keyv/redis module has the shape the connection uses', async () => {
+    const typed: RedisAdapterModule = keyvRedisModule // compile-time: the written-out type fits the package's own
+    const loaded = await loadRedisAdapter()
+    expect(loaded.default).toBe(typed.default)
+    expect(loaded.createClient).toBe(createClient)
+  })
+
+  it.each([
+    ['cannot be imported', (() => Promise.reject(new Error("Cannot find module '@keyv/redis'"))) as RedisAdapterImporter, /`cache`.*npm install @keyv\/redis/],
+    ['is not the package expected', (async () => ({ default: {} })) as RedisAdapterImporter, /`cache`.*@keyv\/redis 4 or 5/],
+  ])('a Redis URL whose adapter %s: the connection rejects with an IpRiskConfigError, L2 stays a miss', async (_name, importer, message) => {
+    const redis = connectRedisKeyv(REDIS_URL, () => undefined, { importer, option: 'cache' })
+    await expect(redis.keyv).rejects.toThrow(IpRiskConfigError)
+    await expect(redis.keyv).rejects.toThrow(message)
+    const loadErrors: unknown[] = []
+    const tier = new SharedTier(redis.keyv, { timeoutMs: 50, dispose: redis.destroy, onLoadError: (e) => loadErrors.push(e) })
+    try {
+      expect(await tier.whenReady(1_000)).toBe(false)
+      expect(loadErrors).toHaveLength(1)
+      expect(loadErrors[0]).toBeInstanceOf(IpRiskConfigError)
+      expect(await tier.read('a', 'b')).toBeUndefined()
+      await expect(tier.writeNow('k', 1, 1_000)).rejects.toThrow(message)
+    } finally {
+      tier.close()
+    }
+  })
+
+  describe('bundlers never need @keyv/redis installed', () => {
+    /** An esbuild resolver for which @keyv/redis is not installed (a build that tries to resolve it fails). */
+    const absent: Plugin = {
+      name: 'keyv-redis-absent',
+      setup(b) {
+        b.onResolve({ filter: /^@keyv\/redis$/ }, () => ({ errors: [{ text: '@keyv/redis is not installed' }] }))
+      },
+    }
+    const bundle = (options: Parameters<typeof build>[0]) =>
+      build({ bundle: true, platform: 'node', write: false, metafile: true, logLevel: 'silent', plugins: [absent], ...options })
+
+    it('control: a literal import("@keyv/redis") fails esbuild --bundle when the package is absent', async () => {
+      const stdin = { contents: "export const load = () => import('@keyv/redis')", resolveDir: process.cwd() }
+      await expect(bundle({ stdin, format: 'esm' })).rejects.toThrow(/not installed/)
+    })
+
+    it.each([
+      ['esm', false],
+      ['cjs', false],
+      ['esm', true],
+    ] as const)('esbuild --bundle (%s, minify %s) of iprisk builds without it, and does not include it', async (format, minify) => {
+      const result = await bundle({ entryPoints: ['src/core/index.ts'], format, minify })
+      expect(result.errors).toEqual([])
+      expect(Object.keys(result.metafile?.inputs ?? {}).filter((file) => file.includes('keyv/redis'))).toEqual([])
+    })
+
+    describe('a CommonJS bundle of the Redis connection, run by Node', () => {
+      type Bundled = typeof import('../../src/core/cache/redis.js')
+      const dirs: string[] = []
+      /** Writes the bundle into `dir` and loads it: `@keyv/redis` is then found exactly when `dir` can reach it. */
+      async function loadBundleIn(dir: string): Promise<Bundled> {
+        dirs.push(dir)
+        const file = join(dir, 'redis-connection.cjs')
+        await bundle({ entryPoints: ['src/core/cache/redis.ts'], format: 'cjs', write: true, outfile: file })
+        return createRequire(file)(file) as Bundled
+      }
+      afterAll(() => {
+        for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+      })
+
+      it('where @keyv/redis is installed, the start-up check passes and the adapter loads', async () => {
+        mkdirSync('tmp', { recursive: true })
+        const bundled = await loadBundleIn(mkdtempSync(join(process.cwd(), 'tmp', 'bundle-')))
+        expect(() => bundled.assertRedisAdapterInstalled('cache')).not.toThrow()
+        expect(typeof (await bundled.loadRedisAdapter()).createClient).toBe('function')
+      })
+
+      it('where it is not installed, the connection fails with an IpRiskConfigError naming npm install @keyv/redis', async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'iprisk-bundle-'))
+        expect(() => createRequire(join(dir, 'x.js')).resolve('@keyv/redis')).toThrow() // precondition: absent there
+        const bundled = await loadBundleIn(dir)
+        const redis = bundled.connectRedisKeyv(REDIS_URL, () => undefined, { option: 'cache' })
+        const error: unknown = await redis.keyv.catch((e: unknown) => e)
+        expect(error).toMatchObject({ name: 'IpRiskConfigError', option: 'cache' })
+        expect(String((error as Error).message)).toMatch(/npm install @keyv\/redis/)
+      })
+    })
+  })
+
   it("recognizes Keyv instances and refuses keyv's unbounded default Map store", () => {
     const onMap = new Keyv()
     expect(isKeyvLike(onMap)).toBe(true)
@@ -262,28 +367,49 @@ describe('SharedTier (L2) on the real Redis', () => {
 })
 
 describe('SharedTier (L2) when the store fails', () => {
-  it('a store that never answers costs at most the read budget, then the breaker skips it', async () => {
-    let calls = 0
-    const hanging: KeyvLike = {
-      get: () => new Promise(() => undefined),
-      set: () => new Promise(() => undefined),
-      delete: () => new Promise(() => undefined),
-      getMany: () => {
-        calls++
-        return new Promise(() => undefined)
-      },
-      on: () => hanging,
-    }
+  it('a store that never answers costs the read budget (on the injected clock), then the breaker skips it', async () => {
+    const hanging = hangingKeyv()
+    const clock = createTestClock()
     const opened: string[] = []
-    const tier = new SharedTier(hanging, { timeoutMs: 30, onOpen: (r) => opened.push(r) })
-    for (let i = 0; i < L2_BREAKER_FAILURES; i++) expect(await tier.read('a', 'b')).toBeUndefined()
+    const tier = new SharedTier(hanging, { timeoutMs: 30, clock, onOpen: (r) => opened.push(r) })
+    for (let i = 0; i < L2_BREAKER_FAILURES; i++) {
+      let settled = false
+      const read = tier.read('a', 'b').finally(() => (settled = true))
+      await clock.advanceAsync(29)
+      expect(settled).toBe(false) // still within the budget
+      await clock.advanceAsync(1)
+      expect(settled).toBe(true)
+      expect(await read).toBeUndefined()
+    }
     expect(tier.stats.timeouts).toBe(L2_BREAKER_FAILURES)
     expect(tier.state()).toBe('open')
     expect(opened).toEqual(['no answer within 30 ms'])
     expect(await tier.read('a', 'b')).toBeUndefined()
     tier.write('a', 1, 1_000)
-    expect(calls).toBe(L2_BREAKER_FAILURES)
+    expect(hanging.calls).toBe(L2_BREAKER_FAILURES)
     expect(tier.stats.skipped).toBe(2)
+    expect(clock.pendingTimers).toBe(0)
+  })
+
+  it('a write that never completes fails after four read budgets, an operator write after L2_OPERATOR_TIMEOUT_MS (on the injected clock)', async () => {
+    const hanging = hangingKeyv()
+    const clock = createTestClock()
+    const failures: string[] = []
+    const tier = new SharedTier(hanging, { timeoutMs: 30, clock, onFailure: (kind) => failures.push(kind) })
+    tier.write('k', 1, 1_000)
+    await clock.advanceAsync(4 * 30 - 1)
+    expect(failures).toEqual([])
+    await clock.advanceAsync(1)
+    expect(failures).toEqual(['timeout'])
+    let rejection: unknown
+    const operator = tier.writeNow('k', 1, 1_000).catch((e: unknown) => (rejection = e))
+    await clock.advanceAsync(L2_OPERATOR_TIMEOUT_MS - 1)
+    expect(rejection).toBeUndefined()
+    await clock.advanceAsync(1)
+    await operator
+    expect(rejection).toBeInstanceOf(IpRiskError)
+    expect(String(rejection)).toMatch(`did not answer within ${L2_OPERATOR_TIMEOUT_MS} ms`)
+    expect(failures).toEqual(['timeout', 'timeout'])
   })
 
   it('a Redis URL pointing at a server that accepts and never answers: reads are misses, never rejecting', async () => {
@@ -311,7 +437,7 @@ describe('SharedTier (L2) when the store fails', () => {
   })
 
   it('after the open period lets exactly one probe through, and closes again when it succeeds', async () => {
-    let now = 1_000_000
+    const clock = createTestClock()
     let failing = true
     let calls = 0
     const keyv: KeyvLike = {
@@ -320,16 +446,20 @@ describe('SharedTier (L2) when the store fails', () => {
       delete: async () => true,
       getMany: async (keys) => {
         calls++
-        await new Promise((r) => setTimeout(r, 5))
+        await Promise.resolve() // in flight while the other reads are tried
         if (failing) throw new Error('down')
         return keys.map(() => undefined)
       },
       on: () => keyv,
     }
-    const tier = new SharedTier(keyv, { timeoutMs: 100, now: () => now })
+    const tier = new SharedTier(keyv, { timeoutMs: 100, clock })
     for (let i = 0; i < L2_BREAKER_FAILURES; i++) await tier.read('a', 'b')
     expect(tier.state()).toBe('open')
-    now += L2_BREAKER_OPEN_MS + 1
+    clock.advance(L2_BREAKER_OPEN_MS - 1)
+    expect(tier.state()).toBe('open')
+    expect(await tier.read('a', 'b')).toBeUndefined()
+    expect(calls).toBe(L2_BREAKER_FAILURES)
+    clock.advance(2)
     expect(tier.state()).toBe('half_open')
     failing = false
     const probes = await Promise.all([tier.read('a', 'b'), tier.read('a', 'b'), tier.read('a', 'b')])
@@ -339,14 +469,18 @@ describe('SharedTier (L2) when the store fails', () => {
   })
 
   it('a failed probe opens it again for another period', async () => {
-    let now = 0
+    const clock = createTestClock()
     const keyv = silentFailingKeyv()
-    const tier = new SharedTier(keyv, { timeoutMs: 50, now: () => now })
+    const opened: string[] = []
+    const tier = new SharedTier(keyv, { timeoutMs: 50, clock, onOpen: (r) => opened.push(r) })
     for (let i = 0; i < L2_BREAKER_FAILURES; i++) await tier.read('a', 'b')
-    now += L2_BREAKER_OPEN_MS + 1
+    clock.advance(L2_BREAKER_OPEN_MS + 1)
     await tier.read('a', 'b')
     expect(keyv.calls).toBe(L2_BREAKER_FAILURES + 1)
     expect(tier.state()).toBe('open')
+    clock.advance(L2_BREAKER_OPEN_MS - 1)
+    expect(tier.state()).toBe('open') // a whole new period
+    expect(opened).toHaveLength(1) // reported once per opening, not per failed probe
   })
 
   it('operator writes reject with an IpRiskError when the store refuses them', async () => {
@@ -369,6 +503,22 @@ describe('SharedTier (L2) when the store fails', () => {
     expect(stored.size).toBe(0)
     resolve(keyv)
     await expect.poll(() => stored.has('k')).toBe(true)
+  })
+
+  it('a store that fails to load is reported once through onLoadError, unless the tier was closed first', async () => {
+    const reported: unknown[] = []
+    for (const closeFirst of [false, true]) {
+      let fail: (error: unknown) => void = () => undefined
+      const tier = new SharedTier(new Promise<KeyvLike>((_, reject) => (fail = reject)), {
+        timeoutMs: 20,
+        onLoadError: (e) => reported.push([closeFirst, e]),
+      })
+      if (closeFirst) tier.close()
+      fail(new Error('no adapter'))
+      expect(await tier.whenReady(1_000)).toBe(false)
+      tier.close()
+    }
+    expect(reported).toEqual([[false, new Error('no adapter')]])
   })
 
   it('a store still loading answers reads as misses at once (not failures), never rejecting', async () => {

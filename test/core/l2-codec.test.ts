@@ -23,6 +23,7 @@ import {
 } from '../../src/core/cache.js'
 import { MAX_ASN, MAX_ISP_LENGTH, normalizeData } from '../../src/core/risk-data.js'
 import type { RiskData } from '../../src/core/types.js'
+import { createTestClock } from '../../src/testing/clock.js'
 import {
   L2_CLOCK_TOLERANCE_MS as DOCUMENTED_TOLERANCE_MS,
   L2_SEED as SEED,
@@ -47,6 +48,34 @@ function problem(value: unknown): string | undefined {
 
 /** A record as Redis hands it back: through JSON. */
 const viaJson = (value: unknown): unknown => JSON.parse(JSON.stringify(value))
+
+/**
+ * Property over hostile records keyed by `timeKey`: `parse` accepts a value exactly when the oracle (`expected`) says a
+ * resolver could have written it, and then reads it as `expected` says; anything else is absent or an
+ * {@link InvalidRecord}. Returns how many values were accepted (so a test can check the generator reached valid ones).
+ */
+function agreesWithOracle(
+  timeKey: 'f' | 'u',
+  numRuns: number,
+  parse: (value: unknown) => unknown,
+  expected: (value: unknown) => unknown,
+): number {
+  let accepted = 0
+  fc.assert(
+    fc.property(hostileRecord(timeKey, LIMITS), (value) => {
+      const parsed = parse(value)
+      const wanted = expected(value)
+      if (wanted !== undefined) {
+        accepted++
+        expect(parsed).toStrictEqual(wanted)
+      } else {
+        expect(parsed === undefined || parsed instanceof InvalidRecord, JSON.stringify(value)).toBe(true)
+      }
+    }),
+    { seed: SEED, numRuns },
+  )
+  return accepted
+}
 
 // ---------------------------------------------------------------------------------------------------------------------
 
@@ -123,18 +152,8 @@ describe('L2 answer records (parseRisk)', () => {
   })
 
   it('property: for arbitrary JSON, accepted exactly when a resolver could have written it, and then read as written', () => {
-    let accepted = 0
-    fc.assert(
-      fc.property(hostileRecord('f', LIMITS), (value) => {
-        const parsed = parseRisk(value, LIMITS)
-        if (oracleRisk(value, LIMITS)) {
-          accepted++
-          expect(parsed).toStrictEqual({ data: tupleToData(value.d), freshUntil: value.f })
-        } else {
-          expect(parsed === undefined || parsed instanceof InvalidRecord, JSON.stringify(value)).toBe(true)
-        }
-      }),
-      { seed: SEED, numRuns: 5_000 },
+    const accepted = agreesWithOracle('f', 5_000, (value) => parseRisk(value, LIMITS), (value) =>
+      oracleRisk(value, LIMITS) ? { data: tupleToData(value.d), freshUntil: value.f } : undefined,
     )
     expect(accepted, 'the generator reached valid records too').toBeGreaterThan(100)
   })
@@ -164,18 +183,8 @@ describe('L2 block records (parseBlock)', () => {
   })
 
   it('property: for arbitrary JSON, accepted exactly when a resolver could have written it', () => {
-    let accepted = 0
-    fc.assert(
-      fc.property(hostileRecord('u', LIMITS), (value) => {
-        const parsed = parseBlock(value, LIMITS)
-        if (oracleBlock(value, NOW)) {
-          accepted++
-          expect(parsed).toStrictEqual({ until: value.u, data: value.d === null ? null : tupleToData(value.d) })
-        } else {
-          expect(parsed === undefined || parsed instanceof InvalidRecord, JSON.stringify(value)).toBe(true)
-        }
-      }),
-      { seed: SEED, numRuns: 3_000 },
+    const accepted = agreesWithOracle('u', 3_000, (value) => parseBlock(value, LIMITS), (value) =>
+      oracleBlock(value, NOW) ? { until: value.u, data: value.d === null ? null : tupleToData(value.d) } : undefined,
     )
     expect(accepted).toBeGreaterThan(50)
   })
@@ -253,7 +262,8 @@ function storeOf(values: Record<string, unknown>, getMany?: (keys: string[]) => 
 }
 
 describe('SharedTier with invalid values', () => {
-  const tierOptions = { timeoutMs: 200, now: () => NOW, maxFreshMs: TTL_MS }
+  /** A tier's options on a manual clock at NOW (time only moves when a test says so). */
+  const tierOptions = () => ({ timeoutMs: 200, clock: createTestClock(NOW), maxFreshMs: TTL_MS })
 
   it('invalid values are misses for their key, reported once each read, and never open the breaker', async () => {
     const reported: [string, string][] = []
@@ -262,7 +272,7 @@ describe('SharedTier with invalid values', () => {
       block: { u: NOW + 60_000, d: null },
       junk: (deserializeEntry('not json') as { value: unknown }).value, // what the Redis connection reads for it
     })
-    const tier = new SharedTier(keyv, { ...tierOptions, onInvalid: (p, k) => reported.push([p, k]) })
+    const tier = new SharedTier(keyv, { ...tierOptions(), onInvalid: (p, k) => reported.push([p, k]) })
     expect(await tier.read('risk', 'block')).toStrictEqual({ risk: undefined, block: { until: NOW + 60_000, data: null } })
     for (let i = 0; i < L2_BREAKER_FAILURES + 2; i++) {
       expect(await tier.read('junk', 'block')).toStrictEqual({ risk: undefined, block: { until: NOW + 60_000, data: null } })
@@ -285,7 +295,7 @@ describe('SharedTier with invalid values', () => {
       if (k === 'risk') throw new SyntaxError('Unexpected token o in JSON at position 1')
       return values[k]
     }
-    const tier = new SharedTier(keyv, { ...tierOptions, onInvalid: (p) => reported.push(p) })
+    const tier = new SharedTier(keyv, { ...tierOptions(), onInvalid: (p) => reported.push(p) })
     for (let i = 0; i < L2_BREAKER_FAILURES + 1; i++) {
       expect(await tier.read('risk', 'block')).toStrictEqual({ risk: undefined, block: { until: NOW + 60_000, data: null } })
     }
@@ -299,7 +309,7 @@ describe('SharedTier with invalid values', () => {
     const keyv = storeOf({}, async () => {
       throw new Error('READONLY You can\'t write against a read only replica.')
     })
-    const tier = new SharedTier(keyv, tierOptions)
+    const tier = new SharedTier(keyv, tierOptions())
     for (let i = 0; i < L2_BREAKER_FAILURES; i++) expect(await tier.read('risk', 'block')).toBeUndefined()
     expect(tier.stats.failures).toBe(L2_BREAKER_FAILURES)
     expect(tier.state()).toBe('open')
@@ -307,19 +317,19 @@ describe('SharedTier with invalid values', () => {
 
   it('a batch read answered with something other than a list is a failure, never a rejection', async () => {
     const keyv = storeOf({}, async () => 'OK' as unknown as unknown[])
-    const tier = new SharedTier(keyv, tierOptions)
+    const tier = new SharedTier(keyv, tierOptions())
     await expect(tier.read('risk', 'block')).resolves.toBeUndefined()
     expect(tier.stats.failures).toBe(1)
   })
 
   it('records are checked against the TTLs it was given and its clock', async () => {
-    let now = NOW
+    const clock = createTestClock(NOW)
     const keyv = storeOf({ risk: { f: NOW + 10 * TTL_MS, d: TOR_TUPLE } })
-    const tier = new SharedTier(keyv, { timeoutMs: 200, now: () => now, maxFreshMs: TTL_MS })
+    const tier = new SharedTier(keyv, { timeoutMs: 200, clock, maxFreshMs: TTL_MS })
     expect((await tier.read('risk', 'none'))?.risk).toBeUndefined()
-    now = NOW + 9 * TTL_MS
+    clock.advance(9 * TTL_MS)
     expect((await tier.read('risk', 'none'))?.risk).toStrictEqual({ data: TOR, freshUntil: NOW + 10 * TTL_MS })
-    const long = new SharedTier(keyv, { timeoutMs: 200, now: () => NOW, maxFreshMs: 10 * TTL_MS })
+    const long = new SharedTier(keyv, { timeoutMs: 200, clock: createTestClock(NOW), maxFreshMs: 10 * TTL_MS })
     expect((await long.read('risk', 'none'))?.risk).toStrictEqual({ data: TOR, freshUntil: NOW + 10 * TTL_MS })
   })
 })

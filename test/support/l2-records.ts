@@ -1,20 +1,12 @@
 /**
  * Shared-cache (L2) records for the suites that attack the codec and the resolver with hostile values: an oracle of
- * the records a resolver writes, written independently of src/core/cache.ts and src/core/risk-data.ts (from the
- * documented format: `{ f, d }` answers, `{ u, d }` blocks, `d` the 8-tuple of normalized RiskData), and fast-check
+ * the records a resolver writes, written independently of src/core/cache/l2-codec.ts and src/core/risk-data.ts (from
+ * the documented format: `{ f, d }` answers, `{ u, d }` blocks, `d` the 8-tuple of normalized RiskData), and fast-check
  * generators of arbitrary JSON biased towards near-records (most of plain `fc.jsonValue()` is trivially not a record).
  */
 import fc from 'fast-check'
-import {
-  InvalidRecord,
-  L2_DEFAULT_MAX_FRESH_MS,
-  L2_MAX_BLOCK_MS,
-  parseBlock,
-  parseRisk,
-  type RecordLimits,
-  type StoredBlock,
-  type StoredRisk,
-} from '../../src/core/cache.js'
+import { InvalidRecord, L2_DEFAULT_MAX_FRESH_MS, L2_MAX_BLOCK_MS, parseBlock, parseRisk } from '../../src/core/cache/l2-codec.js'
+import type { RecordLimits, StoredBlock, StoredRisk } from '../../src/core/cache/l2-codec.js'
 import type { RiskData } from '../../src/core/types.js'
 
 /** Limits at this moment: a week's freshness, 30 days of block. */
