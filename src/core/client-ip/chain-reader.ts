@@ -127,16 +127,10 @@ export function createChainReader(
   return function readClientIp(req: RequestLike, peerAddress?: string | null): ClientIp {
     if (req === null || typeof req !== 'object') return NO_CLIENT_IP
     const rawPeer = typeof peerAddress === 'string' ? peerAddress : socketAddressOf(req)
-    let peer: string | null
-    let inLayer: boolean
-    if (last.is(rawPeer)) {
-      peer = last.peer
-      inLayer = last.verdict
-    } else {
-      peer = rawPeer === undefined ? null : parseIp(rawPeer)
-      inLayer = innermost.match === null || (peer !== null && innermost.match(peer))
-      if (rawPeer !== undefined) last.remember(rawPeer, peer, inLayer)
-    }
+    const known = last.is(rawPeer)
+    const peer = known ? last.peer : rawPeer === undefined ? null : parseIp(rawPeer)
+    const inLayer = known ? last.verdict : innermost.match === null || (peer !== null && innermost.match(peer))
+    if (!known && rawPeer !== undefined) last.remember(rawPeer, peer, inLayer)
     // A layer trusted by position is trusted without a peer address too (a fetch Request on Vercel or Netlify has
     // none): the preset assumes nothing but the platform can reach the app.
     if (!inLayer) return peer === null ? NO_CLIENT_IP : classified(peer, 'socket')

@@ -74,16 +74,10 @@ export function createListReader(options: ListReaderOptions): (req: RequestLike,
     if (req === null || typeof req !== 'object') return NO_CLIENT_IP
     const rawPeer = typeof peerAddress === 'string' ? peerAddress : socketAddressOf(req)
     if (rawPeer === undefined) return NO_CLIENT_IP
-    let peer: string | null
-    let peerTrusted: boolean
-    if (last.is(rawPeer)) {
-      peer = last.peer
-      peerTrusted = last.verdict
-    } else {
-      peer = parseIp(rawPeer)
-      peerTrusted = peer !== null && !trustsNothing && trust(peer, 0)
-      if (pure) last.remember(rawPeer, peer, peerTrusted)
-    }
+    const known = last.is(rawPeer)
+    const peer = known ? last.peer : parseIp(rawPeer)
+    const peerTrusted = known ? last.verdict : peer !== null && !trustsNothing && trust(peer, 0)
+    if (!known && pure) last.remember(rawPeer, peer, peerTrusted)
     if (peer === null) return NO_CLIENT_IP
     if (!peerTrusted) return classified(peer, 'socket')
     if (walks !== null) {
