@@ -35,6 +35,7 @@ export type { ClientIpOptions, PlatformHeader, PlatformPreset, TrustLayer, Trust
 const DEFAULT_MAX_HOPS = 32
 const MAX_MAX_HOPS = 1024
 
+/** The `headers` option, checked: a list of distinct {@link OPTIONAL_HEADERS} (lower-cased). */
 function validateHeaders(value: unknown): readonly OptionalHeader[] {
   if (value === undefined) return []
   if (!Array.isArray(value)) {

@@ -175,9 +175,8 @@ export class ForwardedForCursor {
   /** The next entry to the left, parsed; `null` (for good) at the start, a malformed entry, or `maxHops`. */
   next(): string | null {
     const v = this.value
-    const i = this.done || this.read >= this.maxHops || this.index < 0 || typeof v !== 'string'
-      ? MALFORMED
-      : entryStart(v, this.end, MAX_ADDRESS_CHARS, false)
+    const ended = this.done || this.read >= this.maxHops || this.index < 0 || typeof v !== 'string'
+    const i = ended ? MALFORMED : entryStart(v, this.end, MAX_ADDRESS_CHARS, false)
     if (i === MALFORMED) {
       this.done = true
       return null
