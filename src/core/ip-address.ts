@@ -1,6 +1,7 @@
 /**
- * Address primitives shared by ip.ts and cidr.ts. Internal: this module is not re-exported from the package entry
- * (keep it out of src/core/index.ts), so these helpers can change freely.
+ * Address primitives shared by the client-IP modules (ip.ts, client-ip/) and the CIDR lists (cidr.ts, cidr/).
+ * Internal: this module is not re-exported from the package entry (keep it out of src/core/index.ts), so these helpers
+ * can change freely.
  *
  * @module
  * @internal

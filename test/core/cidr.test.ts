@@ -159,6 +159,23 @@ describe('compileCidrList agrees with bit arithmetic (property)', () => {
     )
   })
 
+  it('a list of IPv4 ranges (none, one or many) matches x exactly when one of its ranges does', () => {
+    const range = fc.tuple(v4, fc.integer({ min: 0, max: 32 }))
+    fc.assert(
+      fc.property(fc.array(range, { maxLength: 5 }), v4, (ranges, x) => {
+        const match = compileCidrList(
+          ranges.map(([net, prefix]) => `${v4Text(net)}/${prefix}`),
+          'x',
+        )
+        const inOne = ranges.some(([net, prefix]) => {
+          const shift = BigInt(32 - prefix)
+          return v4Big(net) >> shift === v4Big(x) >> shift
+        })
+        expect(match(v4Text(x))).toBe(inOne)
+      }),
+    )
+  })
+
   it('IPv6: x matches net/p exactly when their first p bits are equal', () => {
     const notMapped = (g: number[]): boolean => !(g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff)
     fc.assert(
