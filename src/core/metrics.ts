@@ -222,43 +222,36 @@ interface Instruments {
   readonly degraded: Counter
 }
 
+/** A counter of iprisk: its unit and description. */
+function counter(meter: Meter, name: string, unit: string, description: string): Counter {
+  return meter.createCounter(name, { description, unit })
+}
+
 /** Create iprisk's counters and histogram on `meter`, with their descriptions and units. */
 function createInstruments(meter: Meter): Instruments {
   return {
-    decisions: meter.createCounter(metricNames.decisions, {
-      description: 'Policy decisions, by action (allow, block, monitor) and reason.',
-      unit: '{decision}',
-    }),
-    cacheLookups: meter.createCounter(metricNames.cacheLookups, {
-      description: 'Risk lookups by the cache tier that answered (l1, l2, stale) or miss.',
-      unit: '{lookup}',
-    }),
+    decisions: counter(meter, metricNames.decisions, '{decision}', 'Policy decisions, by action (allow, block, monitor) and reason.'),
+    cacheLookups: counter(meter, metricNames.cacheLookups, '{lookup}', 'Risk lookups by the cache tier that answered (l1, l2, stale) or miss.'),
     upstreamDuration: meter.createHistogram(metricNames.upstreamDuration, {
       description: 'Latency of calls to the IP-intelligence provider, by outcome.',
       unit: 'ms',
       advice: { explicitBucketBoundaries: DURATION_BUCKETS_MS },
     }),
-    upstreamErrors: meter.createCounter(metricNames.upstreamErrors, {
-      description: 'Failed or refused provider lookups, by kind.',
-      unit: '{error}',
-    }),
-    budgetRejections: meter.createCounter(metricNames.budgetRejections, {
-      description: 'Lookups refused by the in-flight or per-minute budget.',
-      unit: '{lookup}',
-    }),
-    hookErrors: meter.createCounter(metricNames.hookErrors, {
-      description: 'Observability hooks that threw or rejected.',
-      unit: '{error}',
-    }),
-    l2Errors: meter.createCounter(metricNames.l2Errors, {
-      description:
-        'Shared-cache (L2) reads and writes that failed or timed out, and values read that were not valid records; iprisk answered without them.',
-      unit: '{error}',
-    }),
-    degraded: meter.createCounter(metricNames.degraded, {
-      description: 'Degraded-protection warnings of the self-check (untrusted proxy, no client IP, no verdict, provider failing).',
-      unit: '{warning}',
-    }),
+    upstreamErrors: counter(meter, metricNames.upstreamErrors, '{error}', 'Failed or refused provider lookups, by kind.'),
+    budgetRejections: counter(meter, metricNames.budgetRejections, '{lookup}', 'Lookups refused by the in-flight or per-minute budget.'),
+    hookErrors: counter(meter, metricNames.hookErrors, '{error}', 'Observability hooks that threw or rejected.'),
+    l2Errors: counter(
+      meter,
+      metricNames.l2Errors,
+      '{error}',
+      'Shared-cache (L2) reads and writes that failed or timed out, and values read that were not valid records; iprisk answered without them.',
+    ),
+    degraded: counter(
+      meter,
+      metricNames.degraded,
+      '{warning}',
+      'Degraded-protection warnings of the self-check (untrusted proxy, no client IP, no verdict, provider failing).',
+    ),
   }
 }
 

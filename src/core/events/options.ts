@@ -126,6 +126,11 @@ export interface ReporterConfig {
 const isFunction = (value: unknown): boolean => typeof value === 'function'
 const hookOf = <H>() => z.custom<H>(isFunction, { error: 'must be a function (event) => void | Promise<void>' })
 const hook = hookOf<SecurityEventHook>()
+/** A number in [min, max], with one message for every way of getting it wrong. */
+function numberFrom(min: number, max: number) {
+  const error = `must be a number from ${String(min)} to ${String(max)}`
+  return z.number({ error }).min(min, { error }).max(max, { error })
+}
 
 const optionsSchema = z.object({
   logger: z
@@ -138,20 +143,12 @@ const optionsSchema = z.object({
       { error: 'must be a logger with info(obj, msg) and warn(obj, msg) methods (pino, console, ...)' },
     )
     .optional(),
-  sampleAllows: z
-    .number({ error: 'must be a number from 0 to 1' })
-    .min(0, { error: 'must be a number from 0 to 1' })
-    .max(1, { error: 'must be a number from 0 to 1' })
-    .optional(),
+  sampleAllows: numberFrom(0, 1).optional(),
   onDecision: hook.optional(),
   onBlock: hook.optional(),
   onHighRisk: hook.optional(),
   onDegraded: hookOf<DegradedEventHook>().optional(),
-  highRiskScore: z
-    .number({ error: 'must be a number from 0 to 100' })
-    .min(0, { error: 'must be a number from 0 to 100' })
-    .max(100, { error: 'must be a number from 0 to 100' })
-    .optional(),
+  highRiskScore: numberFrom(0, 100).optional(),
   meterProvider: z
     .custom<MeterProvider>(
       (value) => typeof value === 'object' && value !== null && isFunction((value as Record<string, unknown>).getMeter),

@@ -80,24 +80,37 @@ const FAILING_HINTS: Partial<Record<LookupError, string>> = {
   provider_error: "the provider answers data iprisk cannot read: check that `baseUrl` points at the provider's API",
 }
 
-/** The fields every warning names; the others are `null` unless given. */
-type EventFields = Partial<DegradedEvent> & { option: string; docs: string; message: string }
+/** What every warning says: the option to change, where the fix is documented, and the message. */
+interface WarningText {
+  option: string
+  docs: string
+  message: string
+}
 
-/** A frozen `degraded` event of `kind` at `t` (epoch ms). */
-function degradedEvent(kind: DegradedKind, t: number, fields: EventFields): DegradedEvent {
+/** The fields of a warning that only some kinds have. */
+type Details = Partial<Pick<DegradedEvent, 'peer_kind' | 'header' | 'adapter' | 'share' | 'sample' | 'error'>>
+
+/** The details of a warning that does not have them (and their order in the event). */
+const NO_DETAILS: Required<Details> = Object.freeze({
+  peer_kind: null,
+  header: null,
+  adapter: null,
+  share: null,
+  sample: null,
+  error: null,
+})
+
+/** A frozen `degraded` event of `kind` at `t` (epoch ms); the details not given are `null`. */
+function degradedEvent(kind: DegradedKind, t: number, text: WarningText, details: Details): DegradedEvent {
   return Object.freeze<DegradedEvent>({
     timestamp: new Date(t).toISOString(),
     event: 'degraded',
     kind,
-    option: fields.option,
-    docs: fields.docs,
-    message: `iprisk: protection degraded (${kind}): ${fields.message}`,
-    peer_kind: fields.peer_kind ?? null,
-    header: fields.header ?? null,
-    adapter: fields.adapter ?? null,
-    share: fields.share ?? null,
-    sample: fields.sample ?? null,
-    error: fields.error ?? null,
+    option: text.option,
+    docs: text.docs,
+    message: `iprisk: protection degraded (${kind}): ${text.message}`,
+    ...NO_DETAILS,
+    ...details,
   })
 }
 
@@ -106,10 +119,8 @@ export function untrustedProxyEvent(t: number, kind: IpKind, header: string): De
   return degradedEvent('untrusted_proxy', t, {
     option: 'trustProxy',
     docs: 'docs/client-ip.md',
-    peer_kind: kind,
-    header,
     message: `a request from a ${kind} peer carries \`${header}\`, but the client IP was read from the socket (the peer is not a trusted proxy under \`trustProxy\`, or its header held no usable address): every client looks like the proxy, a non-global address that is never scored, so policies allow it. Fix: behind a platform use its preset (\`trustProxy: platforms.awsAlb({ vpc })\`, \`platforms.cloudflare()\`, \`platforms.fly()\`, ...); behind your own proxy or a load balancer in your network trust its address (\`trustProxy: 'loopback'\` on the same host, \`trustProxy: 'private'\` in a private network); see docs/client-ip.md`,
-  })
+  }, { peer_kind: kind, header })
 }
 
 /** (b) A gated call had no client IP. */
@@ -119,9 +130,8 @@ export function noClientIpEvent(t: number, info: RequestInfo | undefined): Degra
   return degradedEvent('no_client_ip', t, {
     option,
     docs,
-    adapter,
     message: `a gated ${adapter === null ? '' : `${adapter} `}call had no client IP, so it was decided without a verdict (the policy's fail mode applies: allowed by default). Fix: ${fix}`,
-  })
+  }, { adapter })
 }
 
 /** The window's counts behind a `no_verdict` warning. */
@@ -168,10 +178,8 @@ export function noVerdictEvent(t: number, c: NoVerdictCounts, lastError: LookupE
   return degradedEvent('no_verdict', t, {
     option,
     docs,
-    share,
-    sample: c.total,
     message: `over the last minute ${c.without} of ${c.total} gated decisions (${Math.round(share * 100)}%) were made without a verdict (no client IP: ${c.noIp}, non-global IP: ${c.nonGlobal}, unavailable or pending: ${other}); they were decided by the fail mode. Fix: ${fix}`,
-  })
+  }, { share, sample: c.total })
 }
 
 /** (d) Every provider call of the window failed; `error` is the last failure. */
@@ -180,8 +188,6 @@ export function providerFailingEvent(t: number, failures: number, error: LookupE
   return degradedEvent('provider_failing', t, {
     option: error === 'auth' ? 'provider.apiKey' : 'provider',
     docs: 'docs/resolver.md',
-    sample: failures,
-    error,
     message: `all ${failures} calls to the provider \`${providerName}\` over the last minute failed (last: ${error}); every lookup falls back to the fail mode. Fix: ${hint}; \`await risk.ready()\` at start-up reports this before the first request`,
-  })
+  }, { sample: failures, error })
 }
