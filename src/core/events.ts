@@ -11,7 +11,12 @@
  * Reporting never throws and never waits: a decision without a request is logged inline (inside `try`); the events of
  * a request are logged at the end of the current turn of the event loop, once its calls have been decided; hooks run
  * after the current request code has yielded (`setImmediate`), their exceptions and rejections are caught, and their
- * promises are never awaited.
+ * promises are never awaited. Time (event timestamps, log windows) is read from the injected `clock`.
+ *
+ * The pieces, one concern each: `events/security-event.ts` (the event and its builder), `events/options.ts` (the
+ * options and their validation), `events/decision-log.ts` (the log and its rate limit), `events/hooks.ts` (running
+ * hooks safely), `events/turn-batch.ts` (coalescing the decisions of a request within a turn) and `events/reporter.ts`
+ * (the reporter assembling them). This module re-exports their public names and creates the reporter.
  *
  * @module
  */

@@ -5,8 +5,7 @@
  * @module
  */
 
-import type { ReportedAction } from '../metrics.js'
-import type { Metrics } from '../metrics.js'
+import type { Metrics, ReportedAction } from '../metrics.js'
 import type { DegradedEvent } from '../self-check/vocabulary.js'
 import type { Decision, RequestInfo } from '../types.js'
 import { DecisionLog } from './decision-log.js'
