@@ -80,8 +80,11 @@ interface LogWindow {
 export class DecisionLog {
   readonly #logger: Logger
   readonly #clock: Clock
-  /** The rate limit's windows, bounded (least recently used keys are forgotten). */
-  readonly #windows = new LRUCache<string, LogWindow>({ max: DECISION_LOG_KEYS })
+  /**
+   * The rate limit's windows, bounded (least recently used keys are forgotten). Made with the first would-block: an
+   * LRU of this size costs milliseconds to allocate, which a resolver that never blocks should not pay at start-up.
+   */
+  #windows: LRUCache<string, LogWindow> | undefined
 
   constructor(logger: Logger, clock: Clock) {
     this.#logger = logger
@@ -110,9 +113,10 @@ export class DecisionLog {
     // newline cannot make two keys collide by accident.
     const key = `${event.ip ?? ''}\n${event.adapter ?? ''}\n${event.path ?? ''}\n${event.policy ?? '\u0000'}\n${event.action}\n${event.reason}`
     const time = this.#clock.now()
-    const window = this.#windows.get(key)
+    const windows = (this.#windows ??= new LRUCache<string, LogWindow>({ max: DECISION_LOG_KEYS }))
+    const window = windows.get(key)
     if (window === undefined) {
-      this.#windows.set(key, { start: time, lines: 1, suppressed: 0 })
+      windows.set(key, { start: time, lines: 1, suppressed: 0 })
       return 0
     }
     if (time >= window.start && time - window.start < DECISION_LOG_INTERVAL_MS) {
