@@ -11,15 +11,15 @@ import type { ReportedAction } from '../metrics.js'
 import type { Decision, RequestInfo } from '../types.js'
 import type { SecurityEvent } from './security-event.js'
 
-/** Bits telling where an event goes. @internal */
+/** Destination bit: the `onDecision` hook. @internal */
 export const TO_DECISION = 1
-/** @internal */
+/** Destination bit: the `onBlock` hook. @internal */
 export const TO_BLOCK = 2
-/** @internal */
+/** Destination bit: the `onHighRisk` hook. @internal */
 export const TO_HIGH_RISK = 4
-/** @internal */
+/** Destination bit: the logger. @internal */
 export const TO_LOG = 8
-/** @internal */
+/** Destination bits of the hooks (they run at the end of the turn). @internal */
 export const TO_HOOKS = TO_DECISION | TO_BLOCK | TO_HIGH_RISK
 
 /**
@@ -40,7 +40,7 @@ export interface Pending {
   event: SecurityEvent | undefined
 }
 
-/** Run `fn` after the current synchronous work and its pending promise jobs: the request's own code goes first. */
+/** Run `fn` after the current synchronous work and its pending promise jobs: the request's own code goes first. @internal */
 export const later: (fn: () => void) => void =
   typeof setImmediate === 'function' ? (fn) => void setImmediate(fn) : (fn) => queueMicrotask(fn)
 

@@ -11,17 +11,27 @@ const BUCKETS = 60
 /** The width of one bucket, and the period of the coarse clock that moves the window on (1 s). @internal */
 export const BUCKET_MS = SELF_CHECK_WINDOW_MS / BUCKETS
 
-// Counter slots of a bucket. @internal
+/** Counter slot: gated decisions. @internal */
 export const DECISIONS = 0
+/** Counter slot: decisions without a verdict (not scored, not listed). @internal */
 export const NO_VERDICT = 1
+/** Counter slot: decisions on a scored answer. @internal */
 export const SCORED = 2
+/** Counter slot: decisions on an unavailable answer. @internal */
 export const UNAVAILABLE = 3
+/** Counter slot: decisions on a skipped answer (no IP, or not a global one). @internal */
 export const SKIPPED = 4
+/** Counter slot: decisions on a pending answer (a background lookup). @internal */
 export const PENDING = 5
+/** Counter slot: decisions without a client IP. @internal */
 export const NO_IP = 6
+/** Counter slot: decisions on a non-global client IP. @internal */
 export const NON_GLOBAL = 7
+/** Counter slot: decisions allowed only because no verdict could be had. @internal */
 export const FAIL_OPEN = 8
+/** Counter slot: provider calls that reached the provider. @internal */
 export const CALLS = 9
+/** Counter slot: of which failed. @internal */
 export const FAILURES = 10
 const SLOTS = 11
 
