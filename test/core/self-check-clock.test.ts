@@ -6,10 +6,12 @@
 import { describe, expect, it, vi } from 'vitest'
 import type { Clock } from '../../src/core/clock.js'
 import { evaluate, policies } from '../../src/core/policy.js'
+import { createRiskResolver } from '../../src/core/resolver.js'
 import { SELF_CHECK_WINDOW_MS, SelfCheck, type DegradedEvent } from '../../src/core/self-check.js'
 import { CoarseClock } from '../../src/core/self-check/coarse-clock.js'
 import type { Decision } from '../../src/core/types.js'
 import { createTestClock } from '../../src/testing/clock.js'
+import { createMemoryProvider } from '../../src/testing/memory.js'
 import { NO_DATA, risk } from '../support/risk.js'
 
 const T0 = Date.UTC(2026, 11, 7, 12, 0, 0)
@@ -107,5 +109,29 @@ describe('SelfCheck on an injected clock', () => {
     clock.setWallTime(T0 + SELF_CHECK_WINDOW_MS) // no timer fires: the decision must read the time
     check.decision(skipped, undefined)
     expect(totalOf(check)).toBe(1)
+  })
+})
+
+describe('createRiskResolver({ clock })', () => {
+  it('rejects a value that is not a Clock, naming `clock`', () => {
+    expect(() => createRiskResolver({ provider: createMemoryProvider({}), clock: { now: () => 0 } as unknown as Clock })).toThrow(
+      expect.objectContaining({ name: 'IpRiskConfigError', option: 'clock' }),
+    )
+  })
+
+  it("drives the self-check's window and the reporter's timestamps", async () => {
+    const clock = createTestClock(T0)
+    const degraded: DegradedEvent[] = []
+    const risk = createRiskResolver({ provider: createMemoryProvider({}), clock, onDegraded: (e) => void degraded.push(e) })
+    const answer = await risk.lookup('10.0.3.7')
+    clock.advance(90_000)
+    for (let i = 0; i < 20; i++) risk.report(risk.check(answer, policies.human))
+    expect(risk.status().decisions.total).toBe(20)
+    clock.advance(SELF_CHECK_WINDOW_MS)
+    expect(risk.status()).toMatchObject({ decisions: { total: 0 }, at: new Date(T0 + 90_000 + SELF_CHECK_WINDOW_MS).toISOString() })
+    await new Promise<void>((resolve) => setImmediate(resolve))
+    expect(degraded.map((e) => [e.kind, e.timestamp])).toStrictEqual([['no_verdict', new Date(T0 + 90_000).toISOString()]])
+    await risk.close()
+    expect(clock.pendingTimers).toBe(0)
   })
 })
