@@ -13,6 +13,7 @@ import {
   type Attributes,
   type Counter,
   type Histogram,
+  type Meter,
   type MeterProvider,
   type ObservableCallback,
   type ObservableGauge,
@@ -188,6 +189,99 @@ const NOOP_METRICS: Metrics = Object.freeze({
 /** Upstream latencies are tens to hundreds of ms; the SDK's default buckets (0–10 000, coarse below 25) fit poorly. */
 const DURATION_BUCKETS_MS = [1, 2.5, 5, 10, 25, 50, 75, 100, 150, 250, 500, 1000, 2500, 5000]
 
+// The attribute objects of every recording, built once (frozen): recording reuses them and allocates nothing.
+const DECISION_ATTRS = decisionAttributes()
+const TIER_ATTRS = attributeTable('tier', TIERS)
+const OUTCOME_ATTRS = attributeTable('outcome', OUTCOMES)
+const ERROR_ATTRS = attributeTable('kind', OUTCOMES)
+const STATE_ATTRS = attributeTable('state', BREAKER_STATES)
+const BUDGET_ATTRS = attributeTable('kind', BUDGETS)
+const HOOK_ATTRS = attributeTable('hook', HOOKS)
+const L2_ERROR_ATTRS = attributeTable('kind', ['timeout', 'error', 'invalid'] as const)
+const DEGRADED_ATTRS = attributeTable('kind', DEGRADED)
+
+/** `{ [action]: { [reason]: { action, reason } } }`, frozen. */
+function decisionAttributes(): Record<ReportedAction, Record<DecisionReason, Attributes>> {
+  const table = Object.create(null) as Record<ReportedAction, Record<DecisionReason, Attributes>>
+  for (const action of ACTIONS) {
+    table[action] = Object.create(null) as Record<DecisionReason, Attributes>
+    for (const reason of REASONS) table[action][reason] = Object.freeze({ action, reason })
+  }
+  return table
+}
+
+/** iprisk's instruments on one meter (the breaker gauge is {@link BreakerGauge}'s). */
+interface Instruments {
+  readonly decisions: Counter
+  readonly cacheLookups: Counter
+  readonly upstreamDuration: Histogram
+  readonly upstreamErrors: Counter
+  readonly budgetRejections: Counter
+  readonly hookErrors: Counter
+  readonly l2Errors: Counter
+  readonly degraded: Counter
+}
+
+/** A counter of iprisk: its unit and description. */
+function counter(meter: Meter, name: string, unit: string, description: string): Counter {
+  return meter.createCounter(name, { description, unit })
+}
+
+/** Create iprisk's counters and histogram on `meter`, with their descriptions and units. */
+function createInstruments(meter: Meter): Instruments {
+  return {
+    decisions: counter(meter, metricNames.decisions, '{decision}', 'Policy decisions, by action (allow, block, monitor) and reason.'),
+    cacheLookups: counter(meter, metricNames.cacheLookups, '{lookup}', 'Risk lookups by the cache tier that answered (l1, l2, stale) or miss.'),
+    upstreamDuration: meter.createHistogram(metricNames.upstreamDuration, {
+      description: 'Latency of calls to the IP-intelligence provider, by outcome.',
+      unit: 'ms',
+      advice: { explicitBucketBoundaries: DURATION_BUCKETS_MS },
+    }),
+    upstreamErrors: counter(meter, metricNames.upstreamErrors, '{error}', 'Failed or refused provider lookups, by kind.'),
+    budgetRejections: counter(meter, metricNames.budgetRejections, '{lookup}', 'Lookups refused by the in-flight or per-minute budget.'),
+    hookErrors: counter(meter, metricNames.hookErrors, '{error}', 'Observability hooks that threw or rejected.'),
+    l2Errors: counter(
+      meter,
+      metricNames.l2Errors,
+      '{error}',
+      'Shared-cache (L2) reads and writes that failed or timed out, and values read that were not valid records; iprisk answered without them.',
+    ),
+    degraded: counter(
+      meter,
+      metricNames.degraded,
+      '{warning}',
+      'Degraded-protection warnings of the self-check (untrusted proxy, no client IP, no verdict, provider failing).',
+    ),
+  }
+}
+
+/** The breaker gauge: holds the current state and reports it when the SDK collects. */
+class BreakerGauge {
+  #state: BreakerState = 'closed'
+  readonly #gauge: ObservableGauge
+  /** Bound once, so that it can be removed again. */
+  readonly #observe: ObservableCallback = (result) => {
+    for (const s of BREAKER_STATES) result.observe(s === this.#state ? 1 : 0, STATE_ATTRS[s])
+  }
+
+  constructor(meter: Meter) {
+    this.#gauge = meter.createObservableGauge(metricNames.breakerState, {
+      description: 'Circuit breaker around the provider: 1 for the current state, 0 for the others.',
+    })
+    this.#gauge.addCallback(this.#observe)
+  }
+
+  /** Set the state reported from now on; values outside {@link BreakerState} are ignored. */
+  set(next: BreakerState): void {
+    if (STATE_ATTRS[next] !== undefined) this.#state = next
+  }
+
+  /** Stop reporting. */
+  close(): void {
+    this.#gauge.removeCallback(this.#observe)
+  }
+}
+
 /**
  * Create iprisk's instruments on a meter provider. Call once per resolver; the returned object records into them.
  *
@@ -210,97 +304,41 @@ export function createMetrics(meterProvider?: MeterProvider): Metrics {
   // The API's no-op provider hands out one shared no-op meter: nothing it is given is ever read, so skip the work.
   // (Its metrics API has no proxy: instruments made before an SDK is registered stay no-ops anyway.)
   if (meter === createNoopMeter()) return NOOP_METRICS
-
-  const decisions: Counter = meter.createCounter(metricNames.decisions, {
-    description: 'Policy decisions, by action (allow, block, monitor) and reason.',
-    unit: '{decision}',
-  })
-  const cacheLookups: Counter = meter.createCounter(metricNames.cacheLookups, {
-    description: 'Risk lookups by the cache tier that answered (l1, l2, stale) or miss.',
-    unit: '{lookup}',
-  })
-  const upstreamDuration: Histogram = meter.createHistogram(metricNames.upstreamDuration, {
-    description: 'Latency of calls to the IP-intelligence provider, by outcome.',
-    unit: 'ms',
-    advice: { explicitBucketBoundaries: DURATION_BUCKETS_MS },
-  })
-  const upstreamErrors: Counter = meter.createCounter(metricNames.upstreamErrors, {
-    description: 'Failed or refused provider lookups, by kind.',
-    unit: '{error}',
-  })
-  const breakerGauge: ObservableGauge = meter.createObservableGauge(metricNames.breakerState, {
-    description: 'Circuit breaker around the provider: 1 for the current state, 0 for the others.',
-  })
-  const budgetRejections: Counter = meter.createCounter(metricNames.budgetRejections, {
-    description: 'Lookups refused by the in-flight or per-minute budget.',
-    unit: '{lookup}',
-  })
-  const hookErrors: Counter = meter.createCounter(metricNames.hookErrors, {
-    description: 'Observability hooks that threw or rejected.',
-    unit: '{error}',
-  })
-
-  const l2Errors: Counter = meter.createCounter(metricNames.l2Errors, {
-    description:
-      'Shared-cache (L2) reads and writes that failed or timed out, and values read that were not valid records; iprisk answered without them.',
-    unit: '{error}',
-  })
-  const l2ErrorAttrs = attributeTable('kind', ['timeout', 'error', 'invalid'] as const)
-  const degradedWarnings: Counter = meter.createCounter(metricNames.degraded, {
-    description: 'Degraded-protection warnings of the self-check (untrusted proxy, no client IP, no verdict, provider failing).',
-    unit: '{warning}',
-  })
-  const degradedAttrs = attributeTable('kind', DEGRADED)
-
-  const decisionAttrs = Object.create(null) as Record<ReportedAction, Record<DecisionReason, Attributes>>
-  for (const action of ACTIONS) {
-    decisionAttrs[action] = Object.create(null) as Record<DecisionReason, Attributes>
-    for (const reason of REASONS) decisionAttrs[action][reason] = Object.freeze({ action, reason })
-  }
-  const tierAttrs = attributeTable('tier', TIERS)
-  const outcomeAttrs = attributeTable('outcome', OUTCOMES)
-  const errorAttrs = attributeTable('kind', OUTCOMES)
-  const stateAttrs = attributeTable('state', BREAKER_STATES)
-  const budgetAttrs = attributeTable('kind', BUDGETS)
-  const hookAttrs = attributeTable('hook', HOOKS)
-
-  let state: BreakerState = 'closed'
-  const observeBreaker: ObservableCallback = (result) => {
-    for (const s of BREAKER_STATES) result.observe(s === state ? 1 : 0, stateAttrs[s])
-  }
-  breakerGauge.addCallback(observeBreaker)
-
+  const instruments = createInstruments(meter)
+  const { decisions, cacheLookups, upstreamDuration, upstreamErrors, budgetRejections, hookErrors, l2Errors } = instruments
+  const degradedWarnings = instruments.degraded
+  const breaker = new BreakerGauge(meter)
   return {
     decision(action, reason) {
       // A value outside the types (a JavaScript caller) still gets counted, at the cost of one allocation.
-      decisions.add(1, decisionAttrs[action]?.[reason] ?? { action: String(action), reason: String(reason) })
+      decisions.add(1, DECISION_ATTRS[action]?.[reason] ?? { action: String(action), reason: String(reason) })
     },
     cache(tier) {
-      cacheLookups.add(1, tierAttrs[tier] ?? { tier: String(tier) })
+      cacheLookups.add(1, TIER_ATTRS[tier] ?? { tier: String(tier) })
     },
     upstream(durationMs, outcome) {
       if (outcome !== 'breaker_open' && outcome !== 'budget_exceeded' && durationMs >= 0 && durationMs < Infinity) {
-        upstreamDuration.record(durationMs, outcomeAttrs[outcome] ?? { outcome: String(outcome) })
+        upstreamDuration.record(durationMs, OUTCOME_ATTRS[outcome] ?? { outcome: String(outcome) })
       }
-      if (outcome !== 'ok') upstreamErrors.add(1, errorAttrs[outcome] ?? { kind: String(outcome) })
+      if (outcome !== 'ok') upstreamErrors.add(1, ERROR_ATTRS[outcome] ?? { kind: String(outcome) })
     },
     breakerState(next) {
-      if (stateAttrs[next] !== undefined) state = next
+      breaker.set(next)
     },
     budgetRejected(kind) {
-      budgetRejections.add(1, budgetAttrs[kind] ?? { kind: String(kind) })
+      budgetRejections.add(1, BUDGET_ATTRS[kind] ?? { kind: String(kind) })
     },
     hookError(hook) {
-      hookErrors.add(1, hookAttrs[hook] ?? { hook: String(hook) })
+      hookErrors.add(1, HOOK_ATTRS[hook] ?? { hook: String(hook) })
     },
     l2Error(kind) {
-      l2Errors.add(1, l2ErrorAttrs[kind] ?? l2ErrorAttrs.error)
+      l2Errors.add(1, L2_ERROR_ATTRS[kind] ?? L2_ERROR_ATTRS.error)
     },
     degraded(kind) {
-      degradedWarnings.add(1, degradedAttrs[kind] ?? { kind: String(kind) })
+      degradedWarnings.add(1, DEGRADED_ATTRS[kind] ?? { kind: String(kind) })
     },
     close() {
-      breakerGauge.removeCallback(observeBreaker)
+      breaker.close()
     },
   }
 }

@@ -7,6 +7,7 @@
 
 import { z } from 'zod'
 import { compileClientList, compileNat64Prefixes } from './cidr.js'
+import { isClock, systemClock, type Clock } from './clock.js'
 import { IpRiskConfigError } from './errors.js'
 import { readEnv } from './env.js'
 import type { ObservabilityOptions } from './events.js'
@@ -257,6 +258,12 @@ export interface RiskResolverOptions extends ObservabilityOptions {
   /** Where scores come from, e.g. `ipasis({ apiKey })`. Closed by `resolver.close()`. */
   provider: Provider
   /**
+   * Where time is read and timers are set: pass `createTestClock()` from `iprisk/testing` to move time by hand in
+   * tests.
+   * @default systemClock
+   */
+  clock?: Clock
+  /**
    * Which peers are trusted to set forwarding headers (see the client-IP documentation): `false` (use the socket
    * address only), `true` (trust everything: only behind a proxy that always overwrites the headers), a hop count,
    * a list of addresses / CIDR ranges / names such as `'loopback'`, or a platform preset that sets the whole trust
@@ -402,6 +409,7 @@ export interface ResolvedOptions {
   nat64Prefixes: readonly Ipv4Embedding[]
   blocklist: { score: number; ttlMs: number } | undefined
   observability: ObservabilityOptions
+  clock: Clock
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -523,6 +531,7 @@ const optionsSchema = objectOf({
     },
     true,
   ).optional(),
+  clock: z.custom<Clock>(isClock, { error: 'must be a Clock (now, monotonic, setTimeout, clearTimeout)' }).optional(),
   // Observability options: validated by createReporter.
   logger: z.unknown().optional(),
   sampleAllows: z.unknown().optional(),
@@ -706,5 +715,6 @@ export function parseResolverOptions(options: unknown): ResolvedOptions {
             ttlMs: (blocklist.ttlSeconds ?? resolverDefaults.blocklistTtlSeconds) * 1000,
           },
     observability,
+    clock: o.clock ?? systemClock,
   }
 }

@@ -285,8 +285,6 @@ export interface ResolverInternals {
   readonly budget: ProviderBudget
   /** Replace the clock of the per-minute budget (epoch ms; default `Date.now()`), for tests. */
   setBudgetClock(now: () => number): void
-  /** Replace the clock of the self-check's sliding window and of `status()` (epoch ms; default `Date.now()`). */
-  setSelfCheckClock(now: () => number): void
 }
 
 const internals = new WeakMap<RiskResolver, ResolverInternals>()
@@ -348,11 +346,11 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     }
     throw error
   }
-  const reporter = createReporter(opts.observability)
+  const reporter = createReporter({ ...opts.observability, clock: opts.clock })
   if (opts.scoreLoopback) reporter.configError('development.scoreLocalAddresses', DEVELOPMENT_WARNING)
   const metrics = reporter.metrics
   const provider = opts.provider
-  const selfCheck = new SelfCheck({ warn: (event) => reporter.degraded(event), providerName: provider.name })
+  const selfCheck = new SelfCheck({ warn: (event) => reporter.degraded(event), providerName: provider.name }, opts.clock)
   const { ttlMs, flaggedTtlMs, staleMs, failureTtlMs, timeoutMs, maxInFlight, maxPerMinute, ipv6Prefix, prefix } = opts
   const perNetwork = opts.perNetwork
   const blocklist = opts.blocklist
@@ -950,7 +948,7 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
       if (ip === null) throw new IpRiskConfigError('ready.ip', 'must be an IP address')
       if (closed) throw new IpRiskError('iprisk: ready() on a closed resolver')
       try {
-        await probeProvider(provider.name, (a, signal) => invokeLookup(provider, a, signal), (v) => normalizeData(v) !== undefined, ip, timeout)
+        await probeProvider(provider.name, (a, signal) => invokeLookup(provider, a, signal), (v) => normalizeData(v) !== undefined, ip, timeout, opts.clock)
       } catch (error) {
         if (error instanceof IpRiskProbeError) selfCheck.providerCall(error.kind) // shown by status(): lastError
         throw error
@@ -1004,9 +1002,6 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     budget,
     setBudgetClock: (now) => {
       budgetClock = now
-    },
-    setSelfCheckClock: (now) => {
-      selfCheck.setClock(now)
     },
   })
   return resolver

@@ -19,6 +19,7 @@ import {
 import type { Metrics, ReportedAction } from '../../src/core/metrics.js'
 import { compilePolicy, evaluate, policies } from '../../src/core/policy.js'
 import type { Decision, IpRisk, Policy, RequestInfo } from '../../src/core/types.js'
+import { createTestClock } from '../../src/testing/clock.js'
 import { risk } from '../support/risk.js'
 
 const T0 = Date.UTC(2025, 0, 1, 12, 0, 0)
@@ -106,16 +107,19 @@ describe('createReporter: one event per request, policy and outcome', () => {
     const logger = recordingLogger()
     const { metrics, counts } = countingMetrics()
     const received: Record<string, SecurityEvent[]> = { onDecision: [], onBlock: [] }
-    let now = T0
+    const clock = createTestClock(T0)
     const reporter = createReporter({
       logger,
       metrics,
-      now: () => now++,
+      clock,
       onDecision: (e) => void received.onDecision?.push(e),
       onBlock: (e) => void received.onBlock?.push(e),
     })
     const request = {}
-    for (let i = 0; i < 1000; i++) reporter.decision(decide(tor()), info(request, `call${String(i)}`))
+    for (let i = 0; i < 1000; i++) {
+      reporter.decision(decide(tor()), info(request, `call${String(i)}`))
+      clock.advance(1) // each decision a millisecond later than the one before
+    }
     // Nothing written yet: the calls of the request are still being decided.
     expect(logger.calls).toStrictEqual([])
     await endOfTurn()
@@ -136,7 +140,7 @@ describe('createReporter: one event per request, policy and outcome', () => {
     ['another outcome (allow)', decide(tor(), lowRisk), decide(risk({ score: 10 }), lowRisk)],
   ])('%s in the same request: its own event, in the order first decided', async (_name, first, second) => {
     const logger = recordingLogger()
-    const reporter = createReporter({ logger, now: () => T0 })
+    const reporter = createReporter({ logger, clock: createTestClock(T0) })
     const request = {}
     for (const d of [first, second, first, second, second]) reporter.decision(d, info(request))
     await endOfTurn()
@@ -148,7 +152,7 @@ describe('createReporter: one event per request, policy and outcome', () => {
 
   it('two requests are two events, even with identical decisions in the same turn', async () => {
     const { hooks, events } = recordingOnDecision()
-    const reporter = createReporter({ ...hooks, now: () => T0 })
+    const reporter = createReporter({ ...hooks, clock: createTestClock(T0) })
     const a = {}
     const b = {}
     for (const request of [a, b, a, b, a]) reporter.decision(decide(tor()), info(request))
@@ -158,7 +162,7 @@ describe('createReporter: one event per request, policy and outcome', () => {
 
   it('the same request deciding again in a later turn (a WebSocket connection) gets a new event', async () => {
     const { hooks, events } = recordingOnDecision()
-    const reporter = createReporter({ ...hooks, now: () => T0 })
+    const reporter = createReporter({ ...hooks, clock: createTestClock(T0) })
     const connection = {}
     reporter.decision(decide(tor()), info(connection))
     reporter.decision(decide(tor()), info(connection))
@@ -171,7 +175,7 @@ describe('createReporter: one event per request, policy and outcome', () => {
   it('without info.request every decision is its own event, logged at once (as before)', async () => {
     const logger = recordingLogger()
     const { hooks, events } = recordingOnDecision()
-    const reporter = createReporter({ logger, ...hooks, now: () => T0 })
+    const reporter = createReporter({ logger, ...hooks, clock: createTestClock(T0) })
     reporter.decision(decide(risk()), info(undefined))
     reporter.decision(decide(risk()), info(undefined))
     expect(logger.calls.map((c) => [c.level, c.obj.count])).toStrictEqual([
@@ -186,7 +190,7 @@ describe('createReporter: one event per request, policy and outcome', () => {
     const logger = recordingLogger()
     const { metrics, counts } = countingMetrics()
     const draws = [0.9, 0.1, 0.9, 0.1, 0.1] // sampleAllows 0.5: the 2nd, 4th and 5th are sampled
-    const reporter = createReporter({ logger, metrics, sampleAllows: 0.5, random: () => draws.shift() ?? 1, now: () => T0 })
+    const reporter = createReporter({ logger, metrics, sampleAllows: 0.5, random: () => draws.shift() ?? 1, clock: createTestClock(T0) })
     const request = {}
     for (let i = 0; i < 5; i++) reporter.decision(decide(risk(), lowRisk), info(request, `call${String(i)}`))
     await endOfTurn()
@@ -206,8 +210,8 @@ describe('createReporter: repeated would-blocks are rate-limited in the log', ()
   it(`writes at most ${String(DECISION_LOG_BURST)} lines per key per ${String(DECISION_LOG_INTERVAL_MS)} ms window; the first line of the next window carries the decisions suppressed`, async () => {
     const logger = recordingLogger()
     const blocked: SecurityEvent[] = []
-    let now = T0
-    const reporter = createReporter({ logger, now: () => now, onBlock: (e) => void blocked.push(e) })
+    const clock = createTestClock(T0)
+    const reporter = createReporter({ logger, clock, onBlock: (e) => void blocked.push(e) })
     const steps: [atMs: number, decisions: number][] = [
       [0, DECISION_LOG_BURST], // the window starts: all logged
       [1_000, 1], // suppressed (1)
@@ -219,7 +223,7 @@ describe('createReporter: repeated would-blocks are rate-limited in the log', ()
       [3 * DECISION_LOG_INTERVAL_MS, 1], // a new window: logged, suppressed: 1
     ]
     for (const [at, decisions] of steps) {
-      now = T0 + at
+      clock.advance(T0 + at - clock.now())
       for (let i = 0; i < decisions; i++) reporter.decision(block(), info(undefined))
     }
     const line = (at: number, suppressed?: number) => [new Date(T0 + at).toISOString(), suppressed]
@@ -240,14 +244,14 @@ describe('createReporter: repeated would-blocks are rate-limited in the log', ()
 
   it('suppressed counts decisions, not events: a held-back batch adds its count', async () => {
     const logger = recordingLogger()
-    let now = T0
-    const reporter = createReporter({ logger, now: () => now })
+    const clock = createTestClock(T0)
+    const reporter = createReporter({ logger, clock })
     for (let i = 0; i < DECISION_LOG_BURST; i++) reporter.decision(block(), info(undefined))
-    now += 1_000
+    clock.advance(1_000)
     const batch = {}
     for (let i = 0; i < 250; i++) reporter.decision(block(), info(batch))
     await endOfTurn()
-    now += DECISION_LOG_INTERVAL_MS
+    clock.advance(DECISION_LOG_INTERVAL_MS)
     reporter.decision(block(), info(undefined))
     expect(logger.calls.map((c) => [c.obj.count, c.obj.suppressed])).toStrictEqual([
       ...Array(DECISION_LOG_BURST).fill([1, undefined]),
@@ -264,7 +268,7 @@ describe('createReporter: repeated would-blocks are rate-limited in the log', ()
     ['another adapter', decide(tor()), { ...info(undefined), adapter: 'graphql' }],
   ])('%s is another key: logged while the first key is held back', (_name, other, otherInfo) => {
     const logger = recordingLogger()
-    const reporter = createReporter({ logger, now: () => T0 })
+    const reporter = createReporter({ logger, clock: createTestClock(T0) })
     for (let i = 0; i <= DECISION_LOG_BURST; i++) reporter.decision(block(), info(undefined)) // the last is held back
     reporter.decision(other, otherInfo)
     reporter.decision(block(), info(undefined)) // held back
@@ -278,7 +282,7 @@ describe('createReporter: repeated would-blocks are rate-limited in the log', ()
 
   it('the user agent, method and operation name are not part of the key: a client cannot vary them to be logged', () => {
     const logger = recordingLogger()
-    const reporter = createReporter({ logger, now: () => T0 })
+    const reporter = createReporter({ logger, clock: createTestClock(T0) })
     for (let i = 0; i < 10; i++) {
       const varied = { ...info(undefined), userAgent: `ua${String(i)}`, operationName: `Op${String(i)}`, method: `m${String(i)}` }
       reporter.decision(block(), varied)
@@ -288,24 +292,24 @@ describe('createReporter: repeated would-blocks are rate-limited in the log', ()
 
   it('allows are not rate-limited (sampleAllows thins them)', () => {
     const logger = recordingLogger()
-    const reporter = createReporter({ logger, now: () => T0 })
+    const reporter = createReporter({ logger, clock: createTestClock(T0) })
     for (let i = 0; i < 2 * DECISION_LOG_BURST; i++) reporter.decision(decide(risk()), info(undefined))
     expect(logger.calls.map((c) => c.level)).toStrictEqual(Array(2 * DECISION_LOG_BURST).fill('info'))
   })
 
   it('a clock that went back opens a new window instead of muting the key', () => {
     const logger = recordingLogger()
-    let now = T0
-    const reporter = createReporter({ logger, now: () => now })
+    const clock = createTestClock(T0)
+    const reporter = createReporter({ logger, clock })
     for (let i = 0; i <= DECISION_LOG_BURST; i++) reporter.decision(block(), info(undefined)) // the last is held back
-    now = T0 - 3_600_000
+    clock.setWallTime(T0 - 3_600_000) // an NTP step back
     reporter.decision(block(), info(undefined))
     expect(logger.calls.map((c) => c.obj.suppressed)).toStrictEqual([...Array<undefined>(DECISION_LOG_BURST).fill(undefined), 1])
   })
 
   it(`remembers at most ${String(DECISION_LOG_KEYS)} keys: the least recently used is forgotten and logged again`, () => {
     const logger = recordingLogger()
-    const reporter = createReporter({ logger, now: () => T0 })
+    const reporter = createReporter({ logger, clock: createTestClock(T0) })
     const ipOf = (n: number) => `10.${String((n >> 16) & 255)}.${String((n >> 8) & 255)}.${String(n & 255)}`
     const blockIp = (n: number, times = 1) => {
       for (let i = 0; i < times; i++) reporter.decision(decide(tor(ipOf(n))), info(undefined))
@@ -388,11 +392,11 @@ describe('property: coalescing and the log rate limit follow their rules on rand
   it(`${String(RUNS)} scripts (seed ${String(SEED)}): hooks, log lines and metrics equal the model's`, async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(stepArb, { minLength: 10, maxLength: 120, size: 'max' }), async (steps) => {
-        let now = T0
+        const clock = createTestClock(T0)
         const logger = recordingLogger()
         const { metrics, counts } = countingMetrics()
         const hooked: SecurityEvent[] = []
-        const reporter = createReporter({ logger, metrics, now: () => now, onDecision: (e) => void hooked.push(e) })
+        const reporter = createReporter({ logger, metrics, clock, onDecision: (e) => void hooked.push(e) })
         const requests = [{}, {}]
 
         // The model: events in creation order, open groups of the current turn, the log and its rate limit.
@@ -407,6 +411,7 @@ describe('property: coalescing and the log rate limit follow their rules on rand
           const key = `${String(e.ip)} ${e.path} ${String(e.policy)} ${e.action} ${e.reason}`
           // A window opens with a line and lasts the interval; it holds at most the burst of lines, then holds back.
           const w = windows.get(key)
+          const now = clock.now()
           if (w !== undefined && now >= w.start && now - w.start < DECISION_LOG_INTERVAL_MS) {
             if (w.lines === DECISION_LOG_BURST) w.held += e.count
             else {
@@ -416,7 +421,7 @@ describe('property: coalescing and the log rate limit follow their rules on rand
             return
           }
           logged.push({ id: e.id, suppressed: w === undefined || w.held === 0 ? undefined : w.held })
-          windows.set(key, { start: now, lines: 1, held: 0 })
+          windows.set(key, { start: clock.now(), lines: 1, held: 0 })
         }
         const endTurn = async (): Promise<void> => {
           await endOfTurn()
@@ -427,7 +432,7 @@ describe('property: coalescing and the log rate limit follow their rules on rand
 
         let n = 0
         for (const step of steps) {
-          if (step.kind === 'advance') now += step.ms
+          if (step.kind === 'advance') clock.advance(step.ms)
           else if (step.kind === 'turn') await endTurn()
           else {
             const policy = POLICIES[step.policy] as Readonly<Policy>

@@ -11,6 +11,7 @@ import {
 } from '../../src/core/events.js'
 import { compilePolicy, evaluate, policies } from '../../src/core/policy.js'
 import type { Decision, FailMode, IpRisk, Policy, RequestInfo } from '../../src/core/types.js'
+import { createTestClock } from '../../src/testing/clock.js'
 import { NO_DATA, risk } from '../support/risk.js'
 
 const T0 = Date.UTC(2025, 0, 1, 12, 0, 0)
@@ -81,7 +82,8 @@ function decide(answer: IpRisk, policy: Readonly<Policy> = policies.human, failM
   return evaluate(answer, policy, failMode)
 }
 
-const clock = () => T0
+/** A test clock standing at T0 (a new one per reporter: nothing moves it). */
+const clockAtT0 = () => createTestClock(T0)
 
 describe('securityEvent: exact shape for every reason and action', () => {
   const human = policies.human
@@ -302,7 +304,7 @@ describe('createReporter: logger', () => {
   ] as const)('$name', ({ decision, level, action }) => {
     const logger = recordingLogger()
     const d = decision()
-    createReporter({ logger, now: clock }).decision(d, INFO)
+    createReporter({ logger, clock: clockAtT0() }).decision(d, INFO)
     expect(logger.calls).toHaveLength(1)
     expect(logger.calls[0]?.level).toBe(level)
     expect(logger.calls[0]?.msg).toBe(DECISION_LOG_MESSAGE)
@@ -335,7 +337,7 @@ describe('createReporter: logger', () => {
     const { default: pino } = await import('pino')
     const lines: string[] = []
     const logger = pino({ base: null, timestamp: false }, { write: (line: string) => void lines.push(line) })
-    createReporter({ logger, now: clock }).decision(decide(risk({ isTor: true })), INFO)
+    createReporter({ logger, clock: clockAtT0() }).decision(decide(risk({ isTor: true })), INFO)
     expect(lines).toHaveLength(1)
     const parsed = JSON.parse(lines[0] ?? '') as Record<string, unknown>
     expect(parsed).toStrictEqual({ level: 40, ...BASE_EVENT, action: 'block', reason: 'tor_exit_node', is_tor: true, msg: 'iprisk decision' })
@@ -463,7 +465,7 @@ describe('createReporter: hooks', () => {
     const events: SecurityEvent[] = []
     const reporter = createReporter({
       logger,
-      now: clock,
+      clock: clockAtT0(),
       onDecision: (e) => void events.push(e),
       onBlock: (e) => void events.push(e),
       onHighRisk: (e) => void events.push(e),
@@ -562,7 +564,7 @@ describe('createReporter: hooks', () => {
     const reporter = createReporter({ logger, onDecision: async () => Promise.reject(new Error('503 from webhook')) })
     reporter.decision(decide(risk()))
     await flush()
-    await new Promise((resolve) => setTimeout(resolve, 10))
+    await flush() // Node reports unhandled rejections once the microtask queue drains, before the next macrotask
     expect(unhandled).toStrictEqual([])
     const errors = logger.calls.filter((c) => c.level === 'error')
     expect(errors).toHaveLength(1)
@@ -594,10 +596,10 @@ describe('createReporter: hooks', () => {
 
   it('logs a failing hook at most once per minute, then reports how many failures it suppressed', async () => {
     const logger = recordingLogger()
-    let now = T0
+    const clock = createTestClock(T0)
     const reporter = createReporter({
       logger,
-      now: () => now,
+      clock,
       onBlock: () => {
         throw new Error('down')
       },
@@ -605,11 +607,11 @@ describe('createReporter: hooks', () => {
     const block = decide(risk({ isTor: true }))
     reporter.decision(block)
     await flush()
-    now += 30_000
+    clock.advance(30_000)
     reporter.decision(block)
     reporter.decision(block)
     await flush()
-    now += 30_000 // a minute after the first log
+    clock.advance(30_000) // a minute after the first log
     reporter.decision(block)
     await flush()
     const errors = logger.calls.filter((c) => c.level === 'error').map((c) => c.obj.suppressed)
@@ -683,11 +685,34 @@ describe('createReporter: hooks', () => {
   })
 })
 
+describe('createReporter: the deprecated `now` option', () => {
+  it('still stamps events and drives the log window when no `clock` is given', () => {
+    const logger = recordingLogger()
+    let now = T0
+    const reporter = createReporter({ logger, now: () => now })
+    const block = decide(risk({ isTor: true }))
+    for (let i = 0; i < 6; i++) reporter.decision(block, INFO) // the sixth is held back
+    now += 60_000
+    reporter.decision(block, INFO)
+    expect(logger.calls.map((c) => [c.obj.timestamp, c.obj.suppressed])).toStrictEqual([
+      ...Array(5).fill([new Date(T0).toISOString(), undefined]),
+      [new Date(T0 + 60_000).toISOString(), 1],
+    ])
+  })
+
+  it('is ignored when `clock` is given', () => {
+    const logger = recordingLogger()
+    createReporter({ logger, now: () => 0, clock: createTestClock(T0) }).decision(decide(risk()), INFO)
+    expect(logger.calls[0]?.obj.timestamp).toBe(new Date(T0).toISOString())
+  })
+})
+
 describe('createReporter: cost when nobody listens', () => {
   it('builds no event (reads neither the clock nor the random source) without logger or hooks', () => {
-    const now = vi.fn(() => T0)
+    const clock = createTestClock(T0)
+    const now = vi.spyOn(clock, 'now')
     const random = vi.fn(() => 0)
-    const reporter = createReporter({ now, random, sampleAllows: 0.5 })
+    const reporter = createReporter({ clock, random, sampleAllows: 0.5 })
     reporter.decision(decide(risk()))
     reporter.decision(decide(risk({ isTor: true })))
     expect(now).not.toHaveBeenCalled()
@@ -695,9 +720,20 @@ describe('createReporter: cost when nobody listens', () => {
   })
 
   it('builds no event for an allow that only onBlock would care about', () => {
-    const now = vi.fn(() => T0)
-    createReporter({ now, onBlock: () => {} }).decision(decide(risk()))
+    const clock = createTestClock(T0)
+    const now = vi.spyOn(clock, 'now')
+    createReporter({ clock, onBlock: () => {} }).decision(decide(risk()))
     expect(now).not.toHaveBeenCalled()
+  })
+
+  it('reads the clock once per event, not per decision: a request of 100 decisions reads it once', async () => {
+    const clock = createTestClock(T0)
+    const now = vi.spyOn(clock, 'now')
+    const reporter = createReporter({ clock, onBlock: () => {} })
+    const request = {}
+    for (let i = 0; i < 100; i++) reporter.decision(decide(risk({ isTor: true })), { adapter: 'trpc', request })
+    await flush()
+    expect(now).toHaveBeenCalledTimes(1)
   })
 
   it('never throws, even on a malformed decision', () => {
@@ -834,6 +870,7 @@ describe('createReporter: option validation', () => {
     { name: 'meterProvider without getMeter', options: { meterProvider: {} }, option: 'meterProvider', message: /MeterProvider/ },
     { name: 'metrics not a Metrics object', options: { metrics: {} }, option: 'metrics', message: /createMetrics/ },
     { name: 'now not a function', options: { now: 5 }, option: 'now', message: /function/ },
+    { name: 'clock without timers', options: { clock: { now: () => 0 } }, option: 'clock', message: /must be a Clock/ },
     { name: 'random not a function', options: { random: 0.5 }, option: 'random', message: /function/ },
     { name: 'options not an object', options: 'verbose', option: 'options', message: /must be an object/ },
   ]

@@ -4,14 +4,14 @@
  * while the `iprisk.decisions` metric counts the 1,000 calls; a Yoga batch likewise; distinct policies and outcomes in
  * one request each get their event; and a client blocked again and again, request after request, is written to the
  * log at most `DECISION_LOG_BURST` times per `DECISION_LOG_INTERVAL_MS` for each (IP, adapter, path, policy, outcome),
- * the next window's first line carrying how many decisions were `suppressed` (time is faked: `Date` only, the servers'
+ * the next window's first line carrying how many decisions were `suppressed` (time is the injected test clock; the servers'
  * timers run for real).
  */
 import { AggregationTemporality, MeterProvider, MetricReader, type MetricData } from '@opentelemetry/sdk-metrics'
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { metricNames, type RiskResolverOptions, type SecurityEvent } from '../../src/core/index.js'
 import { DECISION_LOG_BURST, DECISION_LOG_INTERVAL_MS } from '../../src/core/events.js'
-import type { IpasisSimulator } from '../../src/testing/index.js'
+import { createTestClock, type IpasisSimulator } from '../../src/testing/index.js'
 import {
   LONG_UA,
   afterHooks,
@@ -65,7 +65,6 @@ beforeAll(async () => {
   sim = await startSimulator()
 })
 afterEach(async () => {
-  vi.useRealTimers()
   await Promise.all(stacks.splice(0).map((stack) => stack.close()))
 })
 afterAll(async () => {
@@ -283,12 +282,12 @@ describe('repeated identical blocks across requests are rate-limited in the log 
   const signup = ['signup', { email: 'ada@example.com' }] as const
 
   it(`at most ${String(DECISION_LOG_BURST)} lines per (ip, path, policy, outcome) per ${String(DECISION_LOG_INTERVAL_MS)} ms window; the next window's first line carries the decisions suppressed`, async () => {
-    vi.useFakeTimers({ toFake: ['Date'], now: T0 })
-    const h = await harness()
+    const clock = createTestClock(T0)
+    const h = await harness({ clock })
     const a = freshIp(sim, 'tor')
     const b = freshIp(sim, 'tor')
     const at = async (ms: number, ip: string, calls: number): Promise<void> => {
-      vi.setSystemTime(T0 + ms)
+      clock.advance(T0 + ms - clock.now())
       const reply = await trpcMutationBatch(h.stack.trpc, Array(calls).fill(signup), { ip, ua: 'curl/8.5.0' })
       expect(trpcOutcomes(reply)).toStrictEqual(Array<string>(calls).fill('FORBIDDEN tor_exit_node'))
     }
@@ -323,16 +322,16 @@ describe('repeated identical blocks across requests are rate-limited in the log 
   })
 
   it('the key is the client IP, adapter, path, policy, action and reason: a new user agent does not reopen it, another place does', async () => {
-    vi.useFakeTimers({ toFake: ['Date'], now: T0 })
-    const h = await harness()
+    const clock = createTestClock(T0)
+    const h = await harness({ clock })
     const ip = freshIp(sim, 'tor')
     const caller = { ip, ua: 'curl/8.5.0' }
     for (let i = 0; i < DECISION_LOG_BURST; i++) await trpcMutationBatch(h.stack.trpc, [signup], caller) // logged
-    vi.setSystemTime(T0 + 1_000)
+    clock.advance(1_000)
     await trpcMutationBatch(h.stack.trpc, [signup], { ip, ua: 'another-agent/2.0' }) // same key: suppressed
-    vi.setSystemTime(T0 + 2_000)
+    clock.advance(1_000)
     await trpcQueryBatch(h.stack.trpc, ['orders', 'admin.stats'], caller) // lowRisk(70) and admin: logged
-    vi.setSystemTime(T0 + 3_000)
+    clock.advance(1_000)
     await graphqlBatch(h.stack.graphql, [operations.signup], caller) // human, tor_exit_node, but GraphQL: logged
     await afterHooks()
 

@@ -31,8 +31,7 @@ import {
   type RiskResolverOptions,
   type TrustProxy,
 } from '../../src/core/index.js'
-import { resolverInternals } from '../../src/core/resolver.js'
-import { createMemoryProvider, startIpasisSimulator, type IpasisSimulator } from '../../src/testing/index.js'
+import { createMemoryProvider, createTestClock, startIpasisSimulator, type IpasisSimulator } from '../../src/testing/index.js'
 import { createTrpcRisk } from '../../src/trpc/index.js'
 import { serveFetch } from '../trpc/helpers.js'
 import { afterHooks } from './helpers.js'
@@ -420,13 +419,12 @@ describe("no_client_ip: a gated call without a client IP (tRPC's fetch adapter w
 
 /** A resolver on a memory provider and a clock the test moves. */
 function clocked(options: Partial<RiskResolverOptions> = {}, provider = createMemoryProvider(() => ({ score: 5 }))) {
-  const w = watched({ provider, ...options })
-  let now = Date.UTC(2026, 11, 7, 12, 0, 0)
-  resolverInternals(w.risk).setSelfCheckClock(() => now)
+  const clock = createTestClock(Date.UTC(2026, 11, 7, 12, 0, 0))
+  const w = watched({ provider, clock, ...options })
   return {
     ...w,
     advance(ms: number) {
-      now += ms
+      clock.advance(ms)
     },
     /** Report `n` decisions on answers for `ip` (a local address: no verdict; a global one: scored). */
     async decide(ip: string | null, n: number): Promise<void> {
@@ -529,24 +527,20 @@ describe('no_verdict: more than half of at least 20 gated decisions over the las
     }
   })
 
-  it('without an injected clock, a once-a-second timer moves the window; close() stops it (fake timers)', async () => {
-    vi.useFakeTimers({ toFake: ['Date', 'setInterval', 'clearInterval'] })
-    try {
-      const w = watched({ provider: createMemoryProvider(() => ({ score: 5 })) })
-      expect(vi.getTimerCount()).toBe(0) // no timer until the first decision (runtimes that refuse module-scope timers)
-      const answer = await w.risk.lookup('10.0.3.7')
-      for (let i = 0; i < 19; i++) w.risk.report(w.risk.check(answer, policies.human))
-      expect(vi.getTimerCount()).toBe(1)
-      vi.advanceTimersByTime(30_000)
-      w.risk.report(w.risk.check(answer, policies.human)) // the 20th within the minute
-      expect(w.risk.status().problems).toStrictEqual(['no_verdict'])
-      vi.advanceTimersByTime(30_000) // the first 19 leave the window
-      expect(w.risk.status().decisions.total).toBe(1)
-      await w.risk.close()
-      expect(vi.getTimerCount()).toBe(0)
-    } finally {
-      vi.useRealTimers()
-    }
+  it('a once-a-second timer of the clock moves the window; close() stops it', async () => {
+    const clock = createTestClock()
+    const w = watched({ provider: createMemoryProvider(() => ({ score: 5 })), clock })
+    expect(clock.pendingTimers).toBe(0) // no timer until the first decision (runtimes that refuse module-scope timers)
+    const answer = await w.risk.lookup('10.0.3.7')
+    for (let i = 0; i < 19; i++) w.risk.report(w.risk.check(answer, policies.human))
+    expect(clock.pendingTimers).toBe(1)
+    clock.advance(30_000)
+    w.risk.report(w.risk.check(answer, policies.human)) // the 20th within the minute
+    expect(w.risk.status().problems).toStrictEqual(['no_verdict'])
+    clock.advance(30_000) // the first 19 leave the window
+    expect(w.risk.status().decisions.total).toBe(1)
+    await w.risk.close()
+    expect(clock.pendingTimers).toBe(0)
   })
 
   it('decisions on listed IPs have a verdict', async () => {
@@ -812,20 +806,20 @@ describe('risk.ready(): a start-up probe of the provider', () => {
     }
   })
 
-  it('a provider that ignores its signal is still cut at the deadline (fake timers)', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
-    try {
-      const risk = createRiskResolver({ provider: { name: 'deaf', lookup: () => new Promise(() => undefined) } })
-      const outcome = risk.ready({ timeoutMs: 2_000 }).then(
-        () => 'resolved',
-        (e: unknown) => (e as IpRiskProbeError).kind,
-      )
-      await vi.advanceTimersByTimeAsync(2_000)
-      expect(await outcome).toBe('timeout')
-      await risk.close()
-    } finally {
-      vi.useRealTimers()
-    }
+  it('a provider that ignores its signal is still cut at the deadline (test clock)', async () => {
+    const clock = createTestClock()
+    const risk = createRiskResolver({ provider: { name: 'deaf', lookup: () => new Promise(() => undefined) }, clock })
+    let settled: string | undefined
+    const outcome = risk.ready({ timeoutMs: 2_000 }).then(
+      () => (settled = 'resolved'),
+      (e: unknown) => (settled = (e as IpRiskProbeError).kind),
+    )
+    await clock.advanceAsync(1_999)
+    expect(settled).toBeUndefined()
+    await clock.advanceAsync(1)
+    await outcome
+    expect(settled).toBe('timeout')
+    await risk.close()
   })
 
   it.each([
