@@ -30,5 +30,7 @@ export type {
   TrpcRiskOptions,
   WithIpRiskOptions,
 } from './middleware.js'
-export type { IpRiskContext, IpRiskContextJson } from './context.js'
+export type { IpRiskContextJson, IpRiskResult, IpRiskResultJson } from './context.js'
+export type { IpRiskContext, WaitMode } from '../core/kernel.js'
+export type { FailMode } from '../core/types.js'
 export { IpRiskBlockedError } from '../core/errors.js'
