@@ -27,6 +27,7 @@ export {
   type IpRiskContext,
   type IpRiskLookupMode,
   type UseIpRiskOptions,
+  type WaitMode,
 } from './plugin.js'
 export {
   ipRiskTypeDefs,
@@ -38,3 +39,4 @@ export {
   type FieldPolicies,
 } from './directives.js'
 export type { GetClientIp } from './ip.js'
+export type { FailMode } from '../core/types.js'
