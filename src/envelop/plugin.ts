@@ -155,7 +155,8 @@ class EnvelopAdapter {
 
   /**
    * Puts the answer on the context (with the request's state when it is not a verdict, for {@link waitForIpRisk}) and
-   * enforces the policies, stopping the execution on a block.
+   * applies the policies: one decision per distinct policy (fields commonly share one), reported once, in document
+   * order, then the plugin-wide policy. The first blocking decision stops the execution.
    */
   #settle(
     risk: IpRisk,
@@ -170,23 +171,6 @@ class EnvelopAdapter {
   ): void {
     const state = isVerdict ? undefined : this.kernel.stateOf(key)
     extend(state === undefined ? { ipRisk: risk } : ({ ipRisk: risk, [STATE]: state } as Partial<IpRiskContext>))
-    const blocked = this.#enforce(risk, isVerdict, key, userAgent, selections, analysis, args)
-    if (blocked !== undefined) stop({ errors: [this.#blockedError(blocked, selections)] })
-  }
-
-  /**
-   * Applies the policies: one decision per distinct policy (fields commonly share one), reported once, in document
-   * order, then the plugin-wide policy. Returns the first blocking decision, or `undefined` to let the operation run.
-   */
-  #enforce(
-    risk: IpRisk,
-    isVerdict: boolean,
-    key: object,
-    userAgent: string | null,
-    selections: readonly ProtectedSelection[],
-    analysis: OperationAnalysis,
-    args: OperationArgs,
-  ): Decision | undefined {
     let blocked: Decision | undefined
     // The first policy is kept in locals: lists are only allocated when an operation meets a second one.
     let firstPolicy: Readonly<Policy> | undefined
@@ -219,7 +203,7 @@ class EnvelopAdapter {
       const decision = this.#decide(risk, global, analysis.rootTypeName ?? 'Operation', key, userAgent, analysis, args)
       if (blocked === undefined && decision.action === 'block') blocked = decision
     }
-    return blocked
+    if (blocked !== undefined) stop({ errors: [this.#blockedError(blocked, selections)] })
   }
 
   #decide(

@@ -29,7 +29,7 @@ export type {
   TrpcRisk,
   TrpcRiskOptions,
   WithIpRiskOptions,
-} from './middleware.js'
+} from './types.js'
 export type { IpRiskContextJson, IpRiskResult, IpRiskResultJson } from './context.js'
 export type { IpRiskContext, WaitMode } from '../core/kernel.js'
 export type { FailMode } from '../core/types.js'

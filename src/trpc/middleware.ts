@@ -26,15 +26,7 @@ import type {
   WithIpRiskOptions,
 } from './types.js'
 
-export type {
-  IpRiskCall,
-  IpRiskGuard,
-  IpRiskMeta,
-  IpRiskMiddleware,
-  TrpcRisk,
-  TrpcRiskOptions,
-  WithIpRiskOptions,
-} from './types.js'
+export type * from './types.js'
 
 const OPTION_KEYS = new Set([
   'pathPolicies',
