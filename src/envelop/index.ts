@@ -39,4 +39,3 @@ export {
   type FieldPolicies,
 } from './directives.js'
 export type { GetClientIp } from './ip.js'
-export type { FailMode } from '../core/types.js'

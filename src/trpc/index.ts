@@ -32,5 +32,4 @@ export type {
 } from './types.js'
 export type { IpRiskContextJson, IpRiskResult, IpRiskResultJson } from './context.js'
 export type { IpRiskContext, WaitMode } from '../core/kernel.js'
-export type { FailMode } from '../core/types.js'
 export { IpRiskBlockedError } from '../core/errors.js'
