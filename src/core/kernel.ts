@@ -207,18 +207,18 @@ export class RequestState {
  */
 export class RequestKernel {
   /** Per HTTP request (the object its calls share). Weak: dies with the request. */
-  readonly #states = new WeakMap<object, RequestState>()
+  private readonly states = new WeakMap<object, RequestState>()
   /** Compiled policies, per policy object as written (so one policy object compiles to one compiled policy). */
-  readonly #compiled = new WeakMap<object, Readonly<Policy>>()
-  readonly #defaults: PolicyDefaults
-  readonly #getClientIp: Callable<[], unknown> | undefined
+  private readonly compiled = new WeakMap<object, Readonly<Policy>>()
+  private readonly defaults: PolicyDefaults
+  private readonly getClientIp: Callable<[], unknown> | undefined
 
   constructor(
     readonly resolver: RiskResolver,
     options: KernelOptions,
   ) {
-    this.#defaults = Object.freeze({ monitor: options.monitor === true, failMode: options.failMode })
-    this.#getClientIp = options.getClientIp as Callable<[], unknown> | undefined
+    this.defaults = Object.freeze({ monitor: options.monitor === true, failMode: options.failMode })
+    this.getClientIp = options.getClientIp as Callable<[], unknown> | undefined
   }
 
   /**
@@ -232,10 +232,10 @@ export class RequestKernel {
       const got = policy === null ? 'null' : Array.isArray(policy) ? 'an array' : typeof policy
       throw new IpRiskConfigError(optionName, `must be a policy object, got ${got}`)
     }
-    let compiled = this.#compiled.get(policy)
+    let compiled = this.compiled.get(policy)
     if (compiled === undefined) {
-      compiled = this.resolver.compile(compilePolicy(policy as Policy, optionName, this.#defaults))
-      this.#compiled.set(policy, compiled)
+      compiled = this.resolver.compile(compilePolicy(policy as Policy, optionName, this.defaults))
+      this.compiled.set(policy, compiled)
     }
     return compiled
   }
@@ -250,7 +250,7 @@ export class RequestKernel {
     peerOf: OfContext<[req: RequestLike], string | null | undefined>,
   ): ClientIp {
     try {
-      const own = this.#getClientIp
+      const own = this.getClientIp
       if (own !== undefined) return customClientIp(own(context))
       if (req === undefined) return NO_IP
       return this.resolver.clientIp(req, (peerOf as Callable<[RequestLike], string | null | undefined>)(context, req))
@@ -267,29 +267,36 @@ export class RequestKernel {
   answer(key: object, client: ClientIp, need: Need): IpRisk | Promise<IpRisk> | undefined {
     const cached = this.resolver.peek(client.ip)
     if (cached !== undefined && cached.status !== 'pending') return cached
-    let state = this.#states.get(key)
+    let state = this.states.get(key)
     if (state === undefined) {
       state = new RequestState(this, client)
-      this.#states.set(key, state)
+      this.states.set(key, state)
     }
     const memo = state.answer ?? cached
     if (memo !== undefined && (memo.status !== 'pending' || need !== 'verdict')) return memo
     if (need === 'verdict') return this.verdict(state)
     if (need === 'cache') return undefined
-    const s = state
-    return (s.background ??= this.#lookup(s, NO_WAIT)).then((answer) => s.answer ?? answer)
+    return this.background(state)
+  }
+
+  /**
+   * The request's background lookup (`wait: false`), started once; resolves to the best answer known by then. Its
+   * own method: a closure in {@link answer} would make V8 allocate a context on every call, the warm path included.
+   */
+  private background(state: RequestState): Promise<IpRisk> {
+    return (state.background ??= this.lookup(state, NO_WAIT)).then((answer) => state.answer ?? answer)
   }
 
   /** The request's state, if a call of it has missed the cache. */
   stateOf(key: object): RequestState | undefined {
-    return this.#states.get(key)
+    return this.states.get(key)
   }
 
   /** A verdict for the request: its memo, the cache, or its (shared) lookup. Never rejects. */
   verdict(state: RequestState): Promise<IpRisk> {
     const known = state.answer ?? this.resolver.peek(state.client.ip)
     if (known !== undefined && known.status !== 'pending') return Promise.resolve(known)
-    return (state.verdict ??= this.#lookup(state, WAIT).then((answer) => {
+    return (state.verdict ??= this.lookup(state, WAIT).then((answer) => {
       state.verdict = undefined
       return answer
     }))
@@ -315,7 +322,7 @@ export class RequestKernel {
   }
 
   /** `resolver.lookup`, which never rejects by contract; a broken resolver gives `unavailable`, not a crash. */
-  #lookup(state: RequestState, options: LookupOptions): Promise<IpRisk> {
+  private lookup(state: RequestState, options: LookupOptions): Promise<IpRisk> {
     const { ip, kind } = state.client
     let pending: Promise<IpRisk>
     try {

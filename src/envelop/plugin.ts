@@ -69,27 +69,38 @@ interface OperationArgs {
 type ExtendContext = (extension: Partial<IpRiskContext>) => void
 type Stop = (result: ExecutionResult) => void
 
+/** An operation waiting for its lookup: what `settle` needs then (one object, on a cache miss only). */
+interface WaitingOperation {
+  readonly key: object
+  readonly userAgent: string | null
+  readonly selections: readonly ProtectedSelection[]
+  readonly analysis: OperationAnalysis
+  readonly args: OperationArgs
+  readonly extend: ExtendContext
+  readonly stop: Stop
+}
+
 /**
  * The plugin bound to one resolver and one set of options: the framework-specific half of an operation (analysis,
  * protected selections, the blocked-operation error). Holds no per-request state: that is the kernel's.
  */
 class EnvelopAdapter {
   readonly kernel: RequestKernel
-  readonly #wait: WaitMode
-  readonly #message: string
-  readonly #exposeScore: boolean
-  readonly #fieldPolicies: FieldPolicies | undefined
-  readonly #globalPolicy: Readonly<Policy> | undefined
-  readonly #analyzers = new WeakMap<GraphQLSchema, OperationAnalyzer>()
-  readonly #compile = (policy: Policy, option: string): Readonly<Policy> => this.kernel.compile(policy, option)
+  private readonly wait: WaitMode
+  private readonly message: string
+  private readonly exposeScore: boolean
+  private readonly fieldPolicies: FieldPolicies | undefined
+  private readonly globalPolicy: Readonly<Policy> | undefined
+  private readonly analyzers = new WeakMap<GraphQLSchema, OperationAnalyzer>()
+  private readonly compile = (policy: Policy, option: string): Readonly<Policy> => this.kernel.compile(policy, option)
   // The last operation analysed: a server answering the same operation again (the common case) skips the lookups by
   // schema, document and name. Identity comparisons only; keyed by the raw `operationName` (`""`, `null` and
   // `undefined` are different keys), which with the document determines the operation, so it can only repeat the
   // analyzer's own answer for that name.
-  #lastSchema: GraphQLSchema | undefined
-  #lastDocument: DocumentNode | undefined
-  #lastName: string | null | undefined
-  #lastAnalysis: OperationAnalysis | undefined
+  private lastSchema: GraphQLSchema | undefined
+  private lastDocument: DocumentNode | undefined
+  private lastName: string | null | undefined
+  private lastAnalysis: OperationAnalysis | undefined
 
   constructor(options: UseIpRiskOptions<never>, wait: WaitMode) {
     this.kernel = new RequestKernel(options.resolver, {
@@ -97,18 +108,18 @@ class EnvelopAdapter {
       failMode: options.failMode,
       getClientIp: options.getClientIp,
     })
-    this.#wait = wait
-    this.#message = options.message ?? DEFAULT_MESSAGE
-    this.#exposeScore = options.exposeScore === true
-    this.#fieldPolicies = options.fieldPolicies
-    this.#globalPolicy = options.policy === undefined ? undefined : this.kernel.compile(options.policy, 'policy')
+    this.wait = wait
+    this.message = options.message ?? DEFAULT_MESSAGE
+    this.exposeScore = options.exposeScore === true
+    this.fieldPolicies = options.fieldPolicies
+    this.globalPolicy = options.policy === undefined ? undefined : this.kernel.compile(options.policy, 'policy')
   }
 
   analyzerFor(schema: GraphQLSchema): OperationAnalyzer {
-    let analyzer = this.#analyzers.get(schema)
+    let analyzer = this.analyzers.get(schema)
     if (analyzer === undefined) {
-      analyzer = new OperationAnalyzer(readSchemaProtection(schema, this.#compile, this.#fieldPolicies))
-      this.#analyzers.set(schema, analyzer)
+      analyzer = new OperationAnalyzer(readSchemaProtection(schema, this.compile, this.fieldPolicies))
+      this.analyzers.set(schema, analyzer)
     }
     return analyzer
   }
@@ -119,37 +130,46 @@ class EnvelopAdapter {
    * misses.
    */
   handle(args: OperationArgs, context: object, extend: ExtendContext, stop: Stop): void | Promise<void> {
-    const analysis = this.#analysisOf(args)
+    const analysis = this.analysisOf(args)
     const selections = activeSelections(analysis, args.variableValues)
     const req = requestOf(context)
     const client = this.kernel.clientIp(context, req, peerFor)
     const key = requestKey(context)
-    const found = this.kernel.answer(key, client, needOf(this.#wait, selections.length > 0))
+    const found = this.kernel.answer(key, client, needOf(this.wait, selections.length > 0))
     const userAgent = userAgentOf(req)
     if (found === undefined) {
       // 'on-demand' and nothing known: a placeholder, not a verdict (the plugin-wide policy does not judge it).
       const placeholder = this.kernel.placeholder(client)
-      this.#settle(placeholder, false, key, userAgent, selections, analysis, args, extend, stop)
+      this.settle(placeholder, false, key, userAgent, selections, analysis, args, extend, stop)
       return
     }
     if (!(found instanceof Promise)) {
-      this.#settle(found, found.status !== 'pending', key, userAgent, selections, analysis, args, extend, stop)
+      this.settle(found, found.status !== 'pending', key, userAgent, selections, analysis, args, extend, stop)
       return
     }
+    return this.settleLater(found, { key, userAgent, selections, analysis, args, extend, stop })
+  }
+
+  /**
+   * {@link settle} once the lookup answers. Its own method: a closure in {@link handle} would make V8 allocate a
+   * context for the captured variables on every operation, the warm path included.
+   */
+  private settleLater(found: Promise<IpRisk>, op: WaitingOperation): Promise<void> {
     return found.then((risk) => {
-      this.#settle(risk, risk.status !== 'pending', key, userAgent, selections, analysis, args, extend, stop)
+      const verdict = risk.status !== 'pending'
+      this.settle(risk, verdict, op.key, op.userAgent, op.selections, op.analysis, op.args, op.extend, op.stop)
     })
   }
 
-  #analysisOf(args: OperationArgs): OperationAnalysis {
-    if (args.document === this.#lastDocument && args.operationName === this.#lastName && args.schema === this.#lastSchema) {
-      return this.#lastAnalysis as OperationAnalysis
+  private analysisOf(args: OperationArgs): OperationAnalysis {
+    if (args.document === this.lastDocument && args.operationName === this.lastName && args.schema === this.lastSchema) {
+      return this.lastAnalysis as OperationAnalysis
     }
     const analysis = this.analyzerFor(args.schema).analyze(args.document, args.operationName)
-    this.#lastSchema = args.schema
-    this.#lastDocument = args.document
-    this.#lastName = args.operationName
-    this.#lastAnalysis = analysis
+    this.lastSchema = args.schema
+    this.lastDocument = args.document
+    this.lastName = args.operationName
+    this.lastAnalysis = analysis
     return analysis
   }
 
@@ -158,7 +178,7 @@ class EnvelopAdapter {
    * applies the policies: one decision per distinct policy (fields commonly share one), reported once, in document
    * order, then the plugin-wide policy. The first blocking decision stops the execution.
    */
-  #settle(
+  private settle(
     risk: IpRisk,
     isVerdict: boolean,
     key: object,
@@ -185,7 +205,7 @@ class EnvelopAdapter {
           const index = checked === undefined ? -1 : checked.indexOf(policy)
           if (index !== -1) decision = (decisions as Decision[])[index] as Decision
           else {
-            decision = this.#decide(risk, policy, selection.coordinate, key, userAgent, analysis, args)
+            decision = this.decide(risk, policy, selection.coordinate, key, userAgent, analysis, args)
             if (firstPolicy === undefined) {
               firstPolicy = policy
               firstDecision = decision
@@ -198,15 +218,15 @@ class EnvelopAdapter {
         if (blocked === undefined && decision.action === 'block') blocked = decision
       }
     }
-    const global = this.#globalPolicy
+    const global = this.globalPolicy
     if (global !== undefined && isVerdict && !analysis.introspectionOnly) {
-      const decision = this.#decide(risk, global, analysis.rootTypeName ?? 'Operation', key, userAgent, analysis, args)
+      const decision = this.decide(risk, global, analysis.rootTypeName ?? 'Operation', key, userAgent, analysis, args)
       if (blocked === undefined && decision.action === 'block') blocked = decision
     }
-    if (blocked !== undefined) stop({ errors: [this.#blockedError(blocked, selections)] })
+    if (blocked !== undefined) stop({ errors: [this.blockedError(blocked, selections)] })
   }
 
-  #decide(
+  private decide(
     risk: IpRisk,
     policy: Readonly<Policy>,
     path: string,
@@ -228,11 +248,11 @@ class EnvelopAdapter {
   }
 
   /** The error of a blocked operation: at the first selection its decision's policy guards (none: the global one). */
-  #blockedError(blocked: Decision, selections: readonly ProtectedSelection[]): GraphQLError {
+  private blockedError(blocked: Decision, selections: readonly ProtectedSelection[]): GraphQLError {
     const at = selections.find((selection) => selection.policies.includes(blocked.policy))
     const extensions: Record<string, unknown> = { code: IP_RISK_BLOCKED, reason: blocked.reason, http: { status: 403 } }
-    if (this.#exposeScore) extensions.score = blocked.risk.score
-    return new GraphQLError(this.#message, {
+    if (this.exposeScore) extensions.score = blocked.risk.score
+    return new GraphQLError(this.message, {
       nodes: at === undefined ? undefined : [at.node],
       path: at === undefined ? undefined : at.path,
       extensions,

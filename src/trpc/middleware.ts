@@ -93,18 +93,28 @@ function metaOption(path: string): string {
   return `meta.ipRisk (procedure ${JSON.stringify(path)})`
 }
 
+/** A call waiting for its lookup: what {@link TrpcAdapter.decide} needs then (one object, on a cache miss only). */
+interface WaitingCall {
+  readonly call: IpRiskCall
+  readonly req: RequestLike | undefined
+  readonly prev: RiskContext | undefined
+  readonly pathPolicy: Policy | undefined
+  readonly metaPolicy: Policy | null
+  readonly ownPolicy: Policy | null
+}
+
 /**
  * The adapter bound to one resolver and one set of options: the framework-specific half of a call (request finding,
  * policies of the call, errors). Holds no per-request state: that is the kernel's.
  */
 class TrpcAdapter {
   readonly kernel: RequestKernel
-  readonly #paths: PathPolicyMatcher
+  private readonly paths: PathPolicyMatcher
   /** Compiled `meta.ipRisk`, per meta value object (so once per procedure). */
-  readonly #metas = new WeakMap<object, CompiledMeta>()
-  readonly #message: string
-  readonly #getRequest: (ctx: AnyContext) => RequestLike | null | undefined
-  readonly #getPeerAddress: (ctx: AnyContext, req: RequestLike) => string | null | undefined
+  private readonly metas = new WeakMap<object, CompiledMeta>()
+  private readonly message: string
+  private readonly getRequest: (ctx: AnyContext) => RequestLike | null | undefined
+  private readonly getPeerAddress: (ctx: AnyContext, req: RequestLike) => string | null | undefined
 
   constructor(resolver: RiskResolver, options: TrpcRiskOptions<never>) {
     this.kernel = new RequestKernel(resolver, {
@@ -112,11 +122,11 @@ class TrpcAdapter {
       failMode: options.failMode,
       getClientIp: options.getClientIp,
     })
-    this.#paths = compilePathPolicies(this.kernel, options.pathPolicies)
-    this.#message = options.message ?? 'Request blocked'
+    this.paths = compilePathPolicies(this.kernel, options.pathPolicies)
+    this.message = options.message ?? 'Request blocked'
     const { getRequest, getPeerAddress } = options as TrpcRiskOptions<AnyContext>
-    this.#getRequest = getRequest ?? defaultGetRequest
-    this.#getPeerAddress = getPeerAddress ?? defaultGetPeerAddress
+    this.getRequest = getRequest ?? defaultGetRequest
+    this.getPeerAddress = getPeerAddress ?? defaultGetPeerAddress
   }
 
   /** A gate's own policy, compiled (number: a score threshold). */
@@ -131,10 +141,10 @@ class TrpcAdapter {
     if (value === undefined || value === null) return NO_META
     const kernel = this.kernel
     if (typeof value !== 'object') return compileMeta(kernel, value, metaOption(path)) // throws
-    let compiled = this.#metas.get(value)
+    let compiled = this.metas.get(value)
     if (compiled === undefined) {
       compiled = compileMeta(kernel, value, metaOption(path))
-      this.#metas.set(value, compiled)
+      this.metas.set(value, compiled)
     }
     return compiled
   }
@@ -146,28 +156,35 @@ class TrpcAdapter {
   evaluate(call: IpRiskCall, gate: Policy | null, wait: WaitMode): RiskContext | Promise<RiskContext> {
     const ctx = call.ctx as AnyContext
     const prev = ctx.ipRisk instanceof RiskContext ? ctx.ipRisk : undefined
-    const meta = this.#metaOfCall(call.meta, call.path)
+    const meta = this.metaOfCall(call.meta, call.path)
     // Path and meta policies are enforced once per call, by the first iprisk middleware on it.
     const first = prev === undefined || RiskContext.scopeOf(prev) !== call.path
     // The call's policies, in order (passed one by one: no object per call on the warm path).
-    const pathPolicy = first && !meta.skip ? this.#paths.match(call.path) : undefined
+    const pathPolicy = first && !meta.skip ? this.paths.match(call.path) : undefined
     const metaPolicy = first && !meta.skip ? meta.policy : null
     const ownPolicy = meta.skip ? null : gate
     const need = needOf(wait, ownPolicy !== null || pathPolicy !== undefined || metaPolicy !== null)
-    const req = this.#requestOf(ctx)
+    const req = this.requestOf(ctx)
     if (prev !== undefined && (prev.risk.status !== 'pending' || need !== 'verdict')) {
-      return this.#decide(prev.risk, call, req, prev, pathPolicy, metaPolicy, ownPolicy)
+      return this.decide(prev.risk, call, req, prev, pathPolicy, metaPolicy, ownPolicy)
     }
-    const client = this.kernel.clientIp(ctx, req, this.#getPeerAddress)
+    const client = this.kernel.clientIp(ctx, req, this.getPeerAddress)
     const found = this.kernel.answer(req ?? ctx, client, need) ?? this.kernel.placeholder(client)
-    if (found instanceof Promise) {
-      return found.then((risk) => this.#decide(risk, call, req, prev, pathPolicy, metaPolicy, ownPolicy))
-    }
-    return this.#decide(found, call, req, prev, pathPolicy, metaPolicy, ownPolicy)
+    if (found instanceof Promise) return this.decideLater(found, { call, req, prev, pathPolicy, metaPolicy, ownPolicy })
+    return this.decide(found, call, req, prev, pathPolicy, metaPolicy, ownPolicy)
+  }
+
+  /**
+   * {@link decide} once the lookup answers. Its own method: a closure in {@link evaluate} would make V8 allocate a
+   * context for the captured variables on every call, the warm path included.
+   */
+  private decideLater(found: Promise<IpRisk>, waiting: WaitingCall): Promise<RiskContext> {
+    const { call, req, prev, pathPolicy, metaPolicy, ownPolicy } = waiting
+    return found.then((risk) => this.decide(risk, call, req, prev, pathPolicy, metaPolicy, ownPolicy))
   }
 
   /** {@link metaOf} for a call: a bad `meta.ipRisk` fails the call closed, without echoing the details to the client. */
-  #metaOfCall(meta: unknown, path: string): CompiledMeta {
+  private metaOfCall(meta: unknown, path: string): CompiledMeta {
     try {
       return this.metaOf(meta, path)
     } catch (cause) {
@@ -175,14 +192,14 @@ class TrpcAdapter {
     }
   }
 
-  #requestOf(ctx: AnyContext): RequestLike | undefined {
-    const found = this.#getRequest(ctx)
+  private requestOf(ctx: AnyContext): RequestLike | undefined {
+    const found = this.getRequest(ctx)
     // Anything but an object (a custom getRequest returning a string…) counts as no request.
     return typeof found === 'object' && found !== null ? found : undefined
   }
 
   /** The policies of a call, once its answer is known; returns the call's `ctx.ipRisk`. Throws when blocked. */
-  #decide(
+  private decide(
     risk: IpRisk,
     call: IpRiskCall,
     req: RequestLike | undefined,
@@ -192,14 +209,14 @@ class TrpcAdapter {
     ownPolicy: Policy | null,
   ): RiskContext {
     let decision: Decision | null = null
-    if (pathPolicy !== undefined) decision = this.#enforce(risk, pathPolicy, call, req)
-    if (metaPolicy !== null) decision = this.#enforce(risk, metaPolicy, call, req)
-    if (ownPolicy !== null) decision = this.#enforce(risk, ownPolicy, call, req)
+    if (pathPolicy !== undefined) decision = this.enforce(risk, pathPolicy, call, req)
+    if (metaPolicy !== null) decision = this.enforce(risk, metaPolicy, call, req)
+    if (ownPolicy !== null) decision = this.enforce(risk, ownPolicy, call, req)
     if (decision === null && prev !== undefined && RiskContext.scopeOf(prev) === call.path) decision = prev.decision
     return new RiskContext(risk, decision, call.path)
   }
 
-  #enforce(risk: IpRisk, policy: Policy, call: IpRiskCall, req: RequestLike | undefined): Decision {
+  private enforce(risk: IpRisk, policy: Policy, call: IpRiskCall, req: RequestLike | undefined): Decision {
     // `request` (the HTTP request, or the context when there is none, as for the kernel's memo) lets the reporter
     // coalesce the calls of one batch into one event per policy and outcome.
     const decision = this.kernel.decide(risk, policy, {
@@ -210,7 +227,7 @@ class TrpcAdapter {
       request: req ?? (call.ctx as object),
     })
     if (decision.action === 'block') {
-      throw new TRPCError({ code: 'FORBIDDEN', message: this.#message, cause: new IpRiskBlockedError(decision) })
+      throw new TRPCError({ code: 'FORBIDDEN', message: this.message, cause: new IpRiskBlockedError(decision) })
     }
     return decision
   }

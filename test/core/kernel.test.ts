@@ -4,7 +4,6 @@
  * a call). The resolver is a recording stand-in, so each case states exactly which lookups the rule makes.
  */
 import { describe, expect, it } from 'vitest'
-import { IpRiskConfigError } from '../../src/core/errors.js'
 import {
   customClientIp,
   failModeOf,
@@ -17,6 +16,7 @@ import {
 } from '../../src/core/kernel.js'
 import { compilePolicy, evaluate, policies } from '../../src/core/policy.js'
 import type { ClientIp, IpRisk, LookupOptions, Policy, RiskResolver } from '../../src/core/types.js'
+import { configError } from '../support/errors.js'
 import { NO_DATA, risk } from '../support/risk.js'
 
 const CLIENT: ClientIp = Object.freeze({ ip: '81.2.69.160', source: 'socket', kind: 'global' })
@@ -54,16 +54,9 @@ describe('waitModeOf / failModeOf: one vocabulary, a clear error for anything el
   })
 
   it.each([['always-wait'], ['auto'], [1], [null], ['sometimes']])('rejects wait %j naming the option', (value) => {
-    const error = (() => {
-      try {
-        waitModeOf(value, 'withIpRisk.wait')
-      } catch (e) {
-        return e
-      }
-    })()
-    expect(error).toBeInstanceOf(IpRiskConfigError)
-    expect((error as IpRiskConfigError).option).toBe('withIpRisk.wait')
-    expect((error as Error).message).toMatch(/must be true, false or 'on-demand'/)
+    const error = configError(() => waitModeOf(value, 'withIpRisk.wait'))
+    expect(error.option).toBe('withIpRisk.wait')
+    expect(error.message).toMatch(/must be true, false or 'on-demand'/)
   })
 
   it.each([['open'], ['closed'], [undefined]])('accepts failMode %j', (value) => {

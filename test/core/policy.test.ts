@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { IpRiskConfigError } from '../../src/core/errors.js'
 import { compilePolicy, evaluate, policies } from '../../src/core/policy.js'
 import type { Decision, DecisionReason, FailMode, IpRisk, Policy } from '../../src/core/types.js'
+import { configError } from '../support/errors.js'
 import { NO_DATA, risk } from '../support/risk.js'
 
 /** Representative answers: the rows of the preset matrix. */
@@ -393,15 +394,9 @@ describe('failMode: one fail-mode vocabulary (onUnavailable is its deprecated al
     { name: 'a failMode that is not open/closed', policy: { failMode: 'allow' }, option: 'policy.failMode', message: /'open' or 'closed', got the string "allow"/ },
     { name: 'both failMode and its deprecated alias', policy: { failMode: 'open', onUnavailable: 'allow' }, option: 'policy.onUnavailable', message: /set only `failMode`/ },
   ])('rejects $name', ({ policy, option, message }) => {
-    let error: unknown
-    try {
-      compilePolicy(policy as Policy)
-    } catch (e) {
-      error = e
-    }
-    expect(error).toBeInstanceOf(IpRiskConfigError)
-    expect((error as IpRiskConfigError).option).toBe(option)
-    expect((error as Error).message).toMatch(message)
+    const error = configError(() => compilePolicy(policy as Policy))
+    expect(error.option).toBe(option)
+    expect(error.message).toMatch(message)
   })
 })
 

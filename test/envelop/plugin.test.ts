@@ -12,6 +12,7 @@ import { policies } from '../../src/core/policy.js'
 import type { IpRisk } from '../../src/core/types.js'
 import { analysisRuns } from '../../src/envelop/analysis.js'
 import { ipRiskTypeDefs, useIpRisk, waitForIpRisk, type IpRiskContext } from '../../src/envelop/index.js'
+import { configError } from '../support/errors.js'
 import {
   blockedBody,
   createFixture,
@@ -737,15 +738,9 @@ describe('wait: the same vocabulary as the tRPC middleware (lookup is its deprec
     ['a wait that is a lookup mode', { wait: 'always-wait' }, 'wait', /must be true, false or 'on-demand'/],
     ['a wait that is not a mode', { wait: 1 }, 'wait', /must be true, false or 'on-demand', got 1/],
   ])('rejects %s with a clear error', (_name, options, option, message) => {
-    let error: unknown
-    try {
-      useIpRisk({ resolver: fx.resolver, ...(options as object) })
-    } catch (e) {
-      error = e
-    }
-    expect(error).toBeInstanceOf(IpRiskConfigError)
-    expect((error as IpRiskConfigError).option).toBe(option)
-    expect((error as Error).message).toMatch(message)
+    const error = configError(() => useIpRisk({ resolver: fx.resolver, ...(options as object) }))
+    expect(error.option).toBe(option)
+    expect(error.message).toMatch(message)
   })
 
   it("a policy's own failMode wins over the plugin's", async () => {
