@@ -55,6 +55,7 @@ const POLICY_KEYS = [
   'blockProxy',
   'blockDatacenter',
   'datacenterThreshold',
+  'failMode',
   'onUnavailable',
   'monitor',
 ] as const satisfies readonly (keyof Policy)[]
@@ -72,6 +73,9 @@ const policySchema = z.strictObject(
     blockProxy: flag.optional(),
     blockDatacenter: flag.optional(),
     datacenterThreshold: percent.optional(),
+    failMode: z
+      .enum(['open', 'closed'], { error: (issue) => `must be 'open' or 'closed', got ${describe(issue.input)}` })
+      .optional(),
     onUnavailable: z
       .enum(['allow', 'block'], { error: (issue) => `must be 'allow' or 'block', got ${describe(issue.input)}` })
       .optional(),
@@ -84,14 +88,35 @@ const policySchema = z.strictObject(
 const compiled = new WeakSet<object>()
 
 /**
- * Validate a policy once, at start-up, and return a frozen copy to pass to {@link evaluate}.
+ * What an adapter (or any caller) imposes on every policy it compiles: a dry run, and the fail mode of the policies
+ * that set none. Used by the tRPC middleware's and the Envelop plugin's `monitor` and `failMode` options.
  *
- * Thresholds must be finite numbers from 0 to 100, flags booleans, `onUnavailable` `'allow'` or `'block'`; unknown keys
- * are rejected so that a typo (`treshold`) cannot silently disable a check. Compiling an already compiled policy
- * returns it unchanged.
+ * @example
+ * ```ts
+ * const defaults: PolicyDefaults = { monitor: true, failMode: 'closed' }
+ * compilePolicy({ threshold: 70 }, 'policy', defaults) // { threshold: 70, failMode: 'closed', monitor: true }
+ * ```
+ */
+export interface PolicyDefaults {
+  /** Force every policy into monitor mode (decide and report, never block). @default false */
+  readonly monitor?: boolean | undefined
+  /** The fail mode of a policy that sets neither `failMode` nor `onUnavailable`. @default undefined (the resolver's) */
+  readonly failMode?: FailMode | undefined
+}
+
+/**
+ * Validate a policy once, at start-up, and return a frozen copy to pass to {@link evaluate}. The one compile path of
+ * iprisk: the resolver's `compile`, the tRPC gates, path and meta policies, and the Envelop directives and
+ * `fieldPolicies` all come through here.
+ *
+ * Thresholds must be finite numbers from 0 to 100, flags booleans, `failMode` `'open'` or `'closed'` (or its
+ * deprecated alias `onUnavailable`, `'allow'` or `'block'`; not both); unknown keys are rejected so that a typo
+ * (`treshold`) cannot silently disable a check. Compiling an already compiled policy returns it unchanged (when
+ * `defaults` change nothing in it).
  *
  * @param policy The policy as written by the application.
  * @param optionName Where the policy came from, used in error messages (default `policy`).
+ * @param defaults What the caller imposes on every policy (see {@link PolicyDefaults}).
  * @returns A frozen copy holding only the fields that were set.
  * @throws {IpRiskConfigError} naming the offending option, e.g. `` invalid option `policy.threshold` ``.
  *
@@ -99,13 +124,18 @@ const compiled = new WeakSet<object>()
  * ```ts
  * import { compilePolicy, evaluate } from 'iprisk'
  *
- * const checkout = compilePolicy({ name: 'checkout', threshold: 70, blockTor: true, onUnavailable: 'block' })
+ * const checkout = compilePolicy({ name: 'checkout', threshold: 70, blockTor: true, failMode: 'closed' })
  * const decision = evaluate(risk, checkout)
  * if (decision.action === 'block') return new Response('Forbidden', { status: 403 })
  * ```
  */
-export function compilePolicy(policy: Policy, optionName = 'policy'): Readonly<Policy> {
-  if (typeof policy === 'object' && policy !== null && compiled.has(policy)) return policy
+export function compilePolicy(policy: Policy, optionName = 'policy', defaults?: PolicyDefaults): Readonly<Policy> {
+  const valid = typeof policy === 'object' && policy !== null && compiled.has(policy) ? policy : validated(policy, optionName)
+  return defaults === undefined ? valid : withDefaults(valid, defaults)
+}
+
+/** A frozen, registered copy of a policy that passed the schema (throws the first problem found otherwise). */
+function validated(policy: Policy, optionName: string): Readonly<Policy> {
   const result = policySchema.safeParse(policy)
   if (!result.success) {
     const issue = result.error.issues[0]
@@ -120,15 +150,39 @@ export function compilePolicy(policy: Policy, optionName = 'policy'): Readonly<P
     const path = issue.path.length === 0 ? optionName : `${optionName}.${issue.path.map(String).join('.')}`
     throw new IpRiskConfigError(path, issue.message)
   }
-  const copy: Policy = {}
   const data = result.data
+  if (data.failMode !== undefined && data.onUnavailable !== undefined) {
+    throw new IpRiskConfigError(
+      `${optionName}.onUnavailable`,
+      'set only `failMode` (`onUnavailable` is its deprecated alias: allow = open, block = closed)',
+    )
+  }
+  const copy: Policy = {}
   for (const key of POLICY_KEYS) {
     const value = data[key]
     if (value !== undefined) (copy as Record<string, unknown>)[key] = value
   }
+  return register(copy)
+}
+
+function register(copy: Policy): Readonly<Policy> {
   Object.freeze(copy)
   compiled.add(copy)
   return copy
+}
+
+/** A compiled policy with the caller's defaults applied; the same object when they change nothing. */
+function withDefaults(policy: Readonly<Policy>, defaults: PolicyDefaults): Readonly<Policy> {
+  const monitor = defaults.monitor === true && policy.monitor !== true
+  const failMode =
+    defaults.failMode !== undefined && policy.failMode === undefined && policy.onUnavailable === undefined
+      ? defaults.failMode
+      : undefined
+  if (!monitor && failMode === undefined) return policy
+  const copy: Policy = { ...policy }
+  if (failMode !== undefined) copy.failMode = failMode
+  if (monitor) copy.monitor = true
+  return register(copy)
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -164,10 +218,11 @@ function listedBlock(risk: IpRisk, policy: Readonly<Policy>, reason: 'denylisted
   return { action: 'block', reason, wouldBlock: true, monitored: false, failOpen: false, risk, policy }
 }
 
-/** No verdict can be had: the policy's `onUnavailable`, else the resolver's fail mode. */
+/** No verdict can be had: the policy's `failMode` (or its deprecated `onUnavailable`), else the resolver's. */
 function unavailable(risk: IpRisk, policy: Readonly<Policy>, failMode: FailMode | undefined): Decision {
-  const mode = policy.onUnavailable ?? (failMode === 'closed' ? 'block' : 'allow')
-  return mode === 'block'
+  const own = policy.onUnavailable
+  const mode = policy.failMode ?? (own === undefined ? failMode : own === 'block' ? 'closed' : 'open')
+  return mode === 'closed'
     ? decide(risk, policy, true, 'lookup_unavailable', false)
     : decide(risk, policy, false, 'lookup_unavailable', true)
 }

@@ -176,7 +176,7 @@ export type FailMode = 'open' | 'closed'
  *
  * @example
  * ```ts
- * const checkout: Policy = { threshold: 70, blockTor: true, blockDatacenter: true, onUnavailable: 'block' }
+ * const checkout: Policy = { threshold: 70, blockTor: true, blockDatacenter: true, failMode: 'closed' }
  * ```
  */
 export interface Policy {
@@ -191,7 +191,16 @@ export interface Policy {
   blockDatacenter?: boolean
   /** Block datacenter IPs whose score is strictly greater than this (the guide's "datacenter with score > 60"). */
   datacenterThreshold?: number
-  /** Fail mode for this policy; defaults to the resolver's `failMode` (`'open'` → `'allow'`). */
+  /**
+   * What this policy does when no verdict can be had: `'open'` allows (the decision has `failOpen: true`), `'closed'`
+   * blocks (reason `lookup_unavailable`).
+   * @default the adapter's `failMode`, else the resolver's (`'open'`)
+   */
+  failMode?: FailMode
+  /**
+   * @deprecated Use {@link Policy.failMode} (`'allow'` is `'open'`, `'block'` is `'closed'`); kept for one minor
+   * version. Setting both is an `IpRiskConfigError`.
+   */
   onUnavailable?: 'allow' | 'block'
   /** Dry run: decide and report, never block. The decision tells what would have happened. */
   monitor?: boolean

@@ -27,6 +27,7 @@ export {
   type IpRiskContext,
   type IpRiskLookupMode,
   type UseIpRiskOptions,
+  type WaitMode,
 } from './plugin.js'
 export {
   ipRiskTypeDefs,

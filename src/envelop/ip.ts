@@ -1,6 +1,7 @@
 /**
  * Where a GraphQL request came from: the per-request key used to share one risk answer between the operations of a
- * batch, the client IP (through the resolver's trust model) and the user agent.
+ * batch, the request object whose headers give the client IP (through the resolver's trust model, in the core's
+ * request kernel) and the user agent, and the TCP peer address a fetch `Request` does not carry.
  *
  * Envelop does not define a request object; this module understands the common server contexts:
  * - graphql-yoga (any runtime): `context.request` is the fetch `Request`; on Node, the server context adds `req`
@@ -11,8 +12,7 @@
  * @module
  */
 
-import { classifyIp, parseIp } from '../core/ip.js'
-import type { ClientIp, RequestLike, RiskResolver } from '../core/types.js'
+import type { RequestLike } from '../core/types.js'
 
 /**
  * Reads the client IP from the GraphQL context; see `UseIpRiskOptions.getClientIp`.
@@ -26,34 +26,23 @@ import type { ClientIp, RequestLike, RiskResolver } from '../core/types.js'
  */
 export type GetClientIp<TContext> = (context: TContext) => string | null | undefined
 
-/** One HTTP request as the plugin sees it. */
-export interface RequestSource {
-  /** The object every operation of the request shares (the fetch `Request`, the Node request, or the context). */
-  readonly key: object
-  readonly client: ClientIp
-  readonly userAgent: string | null
+interface ServerContext {
+  request?: unknown
+  req?: unknown
 }
 
-const NO_IP: ClientIp = Object.freeze({ ip: null, source: null, kind: null })
-
-interface FetchLikeRequest {
-  headers: { get(name: string): string | null }
-}
-interface NodeLikeRequest {
-  headers: Record<string, string | string[] | undefined>
-  socket?: { remoteAddress?: string | undefined } | null
-}
-
-function isFetchRequest(value: unknown): value is FetchLikeRequest {
+function hasHeaders(value: unknown): value is RequestLike {
   if (typeof value !== 'object' || value === null) return false
   const headers = (value as { headers?: unknown }).headers
-  return typeof headers === 'object' && headers !== null && typeof (headers as { get?: unknown }).get === 'function'
+  return typeof headers === 'object' && headers !== null
 }
 
-function isNodeRequest(value: unknown): value is NodeLikeRequest {
-  if (typeof value !== 'object' || value === null) return false
-  const headers = (value as { headers?: unknown }).headers
-  return typeof headers === 'object' && headers !== null && typeof (headers as { get?: unknown }).get !== 'function'
+function isFetchRequest(value: unknown): boolean {
+  return hasHeaders(value) && typeof (value.headers as { get?: unknown }).get === 'function'
+}
+
+function isNodeRequest(value: unknown): value is RequestLike {
+  return hasHeaders(value) && typeof (value.headers as { get?: unknown }).get !== 'function'
 }
 
 function peerOf(req: unknown): string | null {
@@ -64,28 +53,12 @@ function peerOf(req: unknown): string | null {
   return typeof address === 'string' ? address : null
 }
 
-function firstHeader(value: string | string[] | undefined): string | null {
-  if (typeof value === 'string') return value
-  if (Array.isArray(value)) return value[0] ?? null
-  return null
-}
-
-/**
- * Canonicalizes and classifies an application-supplied IP with the core's parser (the same rules as every other IP),
- * marking it `custom`. Text that is not an IP address gives "no IP".
- */
-function customIp(ip: string | null | undefined): ClientIp {
-  if (typeof ip !== 'string') return NO_IP
-  const canonical = parseIp(ip)
-  return canonical === null ? NO_IP : { ip: canonical, source: 'custom', kind: classifyIp(canonical) }
-}
-
 /**
  * The object every operation of one HTTP request shares: Yoga's fetch `Request` (batched operations get their own
  * context objects around it), else the Node request, else the context itself.
  */
 export function requestKey(context: unknown): object {
-  const ctx = context as { request?: unknown; req?: unknown }
+  const ctx = context as ServerContext
   const request = ctx.request
   if (typeof request === 'object' && request !== null) return request
   const req = ctx.req
@@ -94,61 +67,32 @@ export function requestKey(context: unknown): object {
 }
 
 /**
- * The client IP behind a GraphQL context, under the resolver's trust settings (or from `getClientIp`). Per operation
- * on the warm path, so it allocates nothing of its own. Never throws: a failing `getClientIp` gives "no IP", which
- * policies treat with their fail mode.
+ * The request whose headers give the client IP and the user agent, or `undefined` (then: no IP). Per operation on the
+ * warm path: it allocates nothing. Never throws (a hostile getter counts as no request).
  */
-export function readClientIp<TContext>(
-  context: TContext,
-  resolver: RiskResolver,
-  getClientIp: GetClientIp<TContext> | undefined,
-): ClientIp {
-  const ctx = context as { request?: unknown; req?: unknown }
+export function requestOf(context: unknown): RequestLike | undefined {
   try {
-    if (getClientIp !== undefined) return customIp(getClientIp(context))
+    const ctx = context as ServerContext
     const req = ctx.req
     // Yoga on Node (and Fastify, Express…): the Node request has the same headers as the fetch Request built from it,
     // as a plain object, plus the socket: reading it is several times cheaper than `Headers#get`.
-    if (isNodeRequest(req) && peerOf(req) !== null) return resolver.clientIp(req as RequestLike)
+    if (isNodeRequest(req) && peerOf(req) !== null) return req
     const request = ctx.request
-    // Fetch platforms: headers from the fetch Request, the peer from the server context (when there is one).
-    if (isFetchRequest(request)) return resolver.clientIp(request as unknown as RequestLike, peerOf(req) ?? peerOf(request))
-    if (isNodeRequest(request)) return resolver.clientIp(request as RequestLike)
-    if (isNodeRequest(req)) return resolver.clientIp(req as RequestLike)
-    return NO_IP
+    // Fetch platforms: headers from the fetch Request, the peer from the server context (see peerFor).
+    if (isFetchRequest(request)) return request as RequestLike
+    if (isNodeRequest(request)) return request
+    if (isNodeRequest(req)) return req
+    return undefined
   } catch {
-    return NO_IP
-  }
-}
-
-/** The `User-Agent` of the request behind a GraphQL context (first value if repeated), or `null`. Never throws. */
-export function readUserAgent(context: unknown): string | null {
-  const ctx = context as { request?: unknown; req?: unknown }
-  try {
-    const req = ctx.req
-    if (isNodeRequest(req) && peerOf(req) !== null) return firstHeader(req.headers['user-agent'])
-    const request = ctx.request
-    if (isFetchRequest(request)) return request.headers.get('user-agent')
-    if (isNodeRequest(request)) return firstHeader(request.headers['user-agent'])
-    if (isNodeRequest(req)) return firstHeader(req.headers['user-agent'])
-    return null
-  } catch {
-    return null
+    return undefined
   }
 }
 
 /**
- * Reads the request behind a GraphQL context: its key, client IP and user agent. Called once per HTTP request on a
- * cache miss (the result is kept in the request's state). Never throws.
+ * The TCP peer for `req` (from {@link requestOf}): for a fetch `Request`, the socket of the Node request beside it
+ * (Yoga's server context), else the Request's own; for a Node request, `undefined` (the resolver reads its socket).
  */
-export function readRequest<TContext>(
-  context: TContext,
-  resolver: RiskResolver,
-  getClientIp: GetClientIp<TContext> | undefined,
-): RequestSource {
-  return {
-    key: requestKey(context),
-    client: readClientIp(context, resolver, getClientIp),
-    userAgent: readUserAgent(context),
-  }
+export function peerFor(context: unknown, req: RequestLike): string | null | undefined {
+  if (!isFetchRequest(req)) return undefined
+  return peerOf((context as ServerContext).req) ?? peerOf(req)
 }

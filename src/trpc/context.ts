@@ -10,8 +10,8 @@
 import type { Decision, IpKind, IpRisk, LookupError, RiskSource, RiskStatus } from '../core/types.js'
 
 /**
- * What iprisk puts on `ctx.ipRisk`: every field of the caller's {@link IpRisk} (score, flags, country, ASN, ISP,
- * status…), the `decision` of the last iprisk policy evaluated on this call, and the shared answer itself as `risk`.
+ * What the tRPC middleware puts on `ctx.ipRisk` (the context is an `IpRiskContext<IpRiskResult>`): every field of the
+ * caller's {@link IpRisk} (score, flags, country, ASN, ISP, status…), the `decision` of the last iprisk policy evaluated on this call, and the shared answer itself as `risk`.
  *
  * The IpRisk fields are read-through getters: `Object.keys(ctx.ipRisk)` and `{ ...ctx.ipRisk }` do not list them (use
  * `ctx.ipRisk.risk` for a plain object); `JSON.stringify(ctx.ipRisk)` gives every field plus a summary of the decision.
@@ -25,7 +25,7 @@ import type { Decision, IpKind, IpRisk, LookupError, RiskSource, RiskStatus } fr
  * })
  * ```
  */
-export interface IpRiskContext extends Readonly<IpRisk> {
+export interface IpRiskResult extends Readonly<IpRisk> {
   /**
    * The decision of the last iprisk policy evaluated on this call (the gate's own policy when a gate ran last), or
    * `null` when no policy applied (only `withIpRisk()` ran, or the procedure has `meta.ipRisk.skip`).
@@ -42,22 +42,28 @@ export interface IpRiskContext extends Readonly<IpRisk> {
  * ```ts
  * // { ip: '203.0.113.7', status: 'scored', score: 55, isDatacenter: true, …,
  * //   decision: { action: 'allow', reason: 'clean', wouldBlock: false, monitored: false, failOpen: false, policy: 'lowRisk(70)' } }
- * const json: IpRiskContextJson = JSON.parse(JSON.stringify(ctx.ipRisk))
+ * const json: IpRiskResultJson = JSON.parse(JSON.stringify(ctx.ipRisk))
  * ```
  */
-export type IpRiskContextJson = IpRisk & {
+export type IpRiskResultJson = IpRisk & {
   decision: Pick<Decision, 'action' | 'reason' | 'wouldBlock' | 'monitored' | 'failOpen'> & { policy: string | null }
   | null
 }
 
 /**
- * The implementation of {@link IpRiskContext}. Not exported from the package: adapters create it, apps read it.
+ * @deprecated Renamed {@link IpRiskResultJson} (`IpRiskContext` is now the context type both adapters share); kept for
+ * one minor version.
+ */
+export type IpRiskContextJson = IpRiskResultJson
+
+/**
+ * The implementation of {@link IpRiskResult}. Not exported from the package: adapters create it, apps read it.
  * `scope` is the procedure path whose path and meta policies this call has already enforced (so a later iprisk
  * middleware on the same call does not evaluate and report them twice).
  *
  * @internal
  */
-export class RiskContext implements IpRiskContext {
+export class RiskContext implements IpRiskResult {
   /** Private (not enumerable, not visible to apps): the path whose path and meta policies were enforced. */
   readonly #scope: string
 
@@ -121,7 +127,7 @@ export class RiskContext implements IpRiskContext {
   }
 
   /** Every IpRisk field, plus the decision without its (duplicate) risk and with the policy reduced to its name. */
-  toJSON(): IpRiskContextJson {
+  toJSON(): IpRiskResultJson {
     const d = this.decision
     return {
       ...this.risk,

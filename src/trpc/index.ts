@@ -29,6 +29,7 @@ export type {
   TrpcRisk,
   TrpcRiskOptions,
   WithIpRiskOptions,
-} from './middleware.js'
-export type { IpRiskContext, IpRiskContextJson } from './context.js'
+} from './types.js'
+export type { IpRiskContextJson, IpRiskResult, IpRiskResultJson } from './context.js'
+export type { IpRiskContext, WaitMode } from '../core/kernel.js'
 export { IpRiskBlockedError } from '../core/errors.js'

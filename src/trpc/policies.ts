@@ -1,45 +1,21 @@
 /**
- * Start-up side of the tRPC adapter: compiling gate, path and meta policies once, and matching a procedure path to its
- * path policy (longest prefix wins) with a per-path memo, so the per-call work is one `Map` read.
+ * Start-up side of the tRPC adapter: compiling path and meta policies once (through the kernel's one compile path),
+ * and matching a procedure path to its path policy (longest prefix wins) with a per-path memo, so the per-call work is
+ * one `Map` read.
  *
  * @module
  */
 import { IpRiskConfigError } from '../core/errors.js'
-import type { Policy, RiskResolver } from '../core/types.js'
-
-/** The message of an `IpRiskConfigError` without its `iprisk: invalid option \`x\`: ` prefix. */
-function bareMessage(error: IpRiskConfigError): string {
-  const prefix = `iprisk: invalid option \`${error.option}\`: `
-  return error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message
-}
-
-/**
- * Compile a policy with the resolver (so its defaults and validation apply), renaming the option path in an error:
- * `policy.threshold` becomes `<optionName>.threshold`. With `monitor`, the policy is forced into monitor mode.
- */
-export function compileAt(resolver: RiskResolver, policy: unknown, optionName: string, monitor: boolean): Policy {
-  if (typeof policy !== 'object' || policy === null || Array.isArray(policy)) {
-    throw new IpRiskConfigError(optionName, `must be a policy object, got ${policy === null ? 'null' : Array.isArray(policy) ? 'an array' : typeof policy}`)
-  }
-  const source = monitor && (policy as Policy).monitor !== true ? { ...(policy as Policy), monitor: true } : (policy as Policy)
-  try {
-    return resolver.compile(source)
-  } catch (error) {
-    if (error instanceof IpRiskConfigError) {
-      const rest = error.option.replace(/^policy(?=\.|$)/, '')
-      throw new IpRiskConfigError(`${optionName}${rest}`, bareMessage(error))
-    }
-    throw error
-  }
-}
+import type { RequestKernel } from '../core/kernel.js'
+import type { Policy } from '../core/types.js'
 
 /** A compiled procedure-path → policy table. */
 export interface PathPolicyMatcher {
   /** The policy of the longest matching prefix, or `undefined`. */
   match(path: string): Policy | undefined
-  /** True when no path policy is configured (the per-call lookup is skipped). */
-  readonly empty: boolean
 }
+
+const NO_PATH_POLICIES: PathPolicyMatcher = Object.freeze({ match: () => undefined })
 
 /**
  * The memo is bounded by the number of procedures (tRPC only runs middlewares for paths that exist in the router); the
@@ -56,23 +32,19 @@ const MAX_MEMOIZED_PATHS = 10_000
  *
  * The longest matching key wins.
  */
-export function compilePathPolicies(
-  resolver: RiskResolver,
-  pathPolicies: unknown,
-  monitor: boolean,
-): PathPolicyMatcher {
-  if (pathPolicies === undefined) return { empty: true, match: () => undefined }
+export function compilePathPolicies(kernel: RequestKernel, pathPolicies: unknown): PathPolicyMatcher {
+  if (pathPolicies === undefined) return NO_PATH_POLICIES
   if (typeof pathPolicies !== 'object' || pathPolicies === null || Array.isArray(pathPolicies)) {
     throw new IpRiskConfigError('pathPolicies', 'must be an object mapping procedure path prefixes to policies')
   }
   const rules: { key: string; exact: string | null; prefix: string; policy: Policy }[] = []
   for (const [key, policy] of Object.entries(pathPolicies as Record<string, unknown>)) {
-    const compiled = compileAt(resolver, policy, `pathPolicies[${JSON.stringify(key)}]`, monitor)
+    const compiled = kernel.compile(policy, `pathPolicies[${JSON.stringify(key)}]`)
     const isNamespace = key === '' || key.endsWith('.')
     rules.push({ key, exact: isNamespace ? null : key, prefix: isNamespace ? key : `${key}.`, policy: compiled })
   }
   rules.sort((a, b) => b.key.length - a.key.length)
-  if (rules.length === 0) return { empty: true, match: () => undefined }
+  if (rules.length === 0) return NO_PATH_POLICIES
 
   const memo = new Map<string, Policy | null>()
   const resolve = (path: string): Policy | null => {
@@ -82,7 +54,6 @@ export function compilePathPolicies(
     return null
   }
   return {
-    empty: false,
     match(path) {
       let found = memo.get(path)
       if (found === undefined) {
@@ -104,7 +75,7 @@ const SKIP: CompiledMeta = Object.freeze({ skip: true })
  * Compile a procedure's `meta.ipRisk` (a policy, `{ skip: true }`, or a policy with `skip`). Cached per meta object by
  * the caller, so it runs once per procedure.
  */
-export function compileMeta(resolver: RiskResolver, value: unknown, optionName: string, monitor: boolean): CompiledMeta {
+export function compileMeta(kernel: RequestKernel, value: unknown, optionName: string): CompiledMeta {
   if (value === undefined || value === null) return NO_META
   if (typeof value !== 'object' || Array.isArray(value)) {
     throw new IpRiskConfigError(optionName, 'must be a policy object or { skip: true }')
@@ -115,5 +86,5 @@ export function compileMeta(resolver: RiskResolver, value: unknown, optionName: 
   }
   if (skip === true) return SKIP
   if (Object.keys(policy).length === 0) return NO_META
-  return { skip: false, policy: compileAt(resolver, policy, optionName, monitor) }
+  return { skip: false, policy: kernel.compile(policy, optionName) }
 }

@@ -46,21 +46,3 @@ export function defaultGetPeerAddress(ctx: AnyContext): string | undefined {
   const peer = ctx.peerAddress
   return typeof peer === 'string' ? peer : undefined
 }
-
-/** The `User-Agent` header of a request (first value if repeated), or `null`. Never throws. */
-export function userAgentOf(req: RequestLike | undefined): string | null {
-  if (req === undefined) return null
-  try {
-    const headers = req.headers
-    if (typeof (headers as Headers).get === 'function') {
-      const agent: unknown = (headers as Headers).get('user-agent')
-      return typeof agent === 'string' ? agent : null
-    }
-    const value = (headers as Record<string, string | string[] | undefined>)['user-agent']
-    if (typeof value === 'string') return value
-    if (Array.isArray(value)) return typeof value[0] === 'string' ? value[0] : null
-    return null
-  } catch {
-    return null // a hostile request object never fails the call
-  }
-}

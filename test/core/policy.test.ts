@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { IpRiskConfigError } from '../../src/core/errors.js'
 import { compilePolicy, evaluate, policies } from '../../src/core/policy.js'
 import type { Decision, DecisionReason, FailMode, IpRisk, Policy } from '../../src/core/types.js'
+import { configError } from '../support/errors.js'
 import { NO_DATA, risk } from '../support/risk.js'
 
 /** Representative answers: the rows of the preset matrix. */
@@ -370,5 +371,61 @@ describe('policies (presets)', () => {
     expect(() => policies.lowRisk(threshold as number)).toThrow(IpRiskConfigError)
     expect(() => policies.lowRisk(threshold as number)).toThrow(/invalid option `policies\.lowRisk\.threshold`/)
     expect(() => policies.lowRisk(threshold as number)).toThrow(message)
+  })
+})
+
+describe('failMode: one fail-mode vocabulary (onUnavailable is its deprecated alias)', () => {
+  const U = 'lookup_unavailable'
+  it.each([
+    { name: "failMode 'closed' blocks when no verdict can be had, whatever the resolver's", policy: { failMode: 'closed' }, resolver: 'open', action: 'block', failOpen: false },
+    { name: "failMode 'open' allows (failOpen) whatever the resolver's", policy: { failMode: 'open' }, resolver: 'closed', action: 'allow', failOpen: true },
+    { name: "deprecated onUnavailable 'block' still means closed", policy: { onUnavailable: 'block' }, resolver: 'open', action: 'block', failOpen: false },
+    { name: "deprecated onUnavailable 'allow' still means open", policy: { onUnavailable: 'allow' }, resolver: 'closed', action: 'allow', failOpen: true },
+    { name: 'no fail mode on the policy: the resolver decides', policy: {}, resolver: 'closed', action: 'block', failOpen: false },
+  ] satisfies Array<{ name: string; policy: Policy; resolver: FailMode; action: 'allow' | 'block'; failOpen: boolean }>)(
+    '$name',
+    ({ policy, resolver, action, failOpen }) => {
+      const decision = evaluate(RISKS.unavailable, compilePolicy(policy), resolver)
+      expect({ action: decision.action, reason: decision.reason, failOpen: decision.failOpen }).toEqual({ action, reason: U, failOpen })
+    },
+  )
+
+  it.each([
+    { name: 'a failMode that is not open/closed', policy: { failMode: 'allow' }, option: 'policy.failMode', message: /'open' or 'closed', got the string "allow"/ },
+    { name: 'both failMode and its deprecated alias', policy: { failMode: 'open', onUnavailable: 'allow' }, option: 'policy.onUnavailable', message: /set only `failMode`/ },
+  ])('rejects $name', ({ policy, option, message }) => {
+    const error = configError(() => compilePolicy(policy as Policy))
+    expect(error.option).toBe(option)
+    expect(error.message).toMatch(message)
+  })
+})
+
+describe('compilePolicy with an adapter’s defaults (monitor, failMode)', () => {
+  it('fills in the fail mode of a policy that has none, and forces monitor mode', () => {
+    expect(compilePolicy({ threshold: 70 }, 'policy', { monitor: true, failMode: 'closed' })).toStrictEqual({
+      threshold: 70,
+      failMode: 'closed',
+      monitor: true,
+    })
+  })
+
+  it.each([
+    { name: 'its own failMode', policy: { failMode: 'open' } },
+    { name: 'its deprecated onUnavailable', policy: { onUnavailable: 'allow' } },
+  ] satisfies Array<{ name: string; policy: Policy }>)("keeps a policy's $name over the adapter's failMode", ({ policy }) => {
+    const compiled = compilePolicy(policy, 'policy', { failMode: 'closed' })
+    expect(evaluate(RISKS.unavailable, compiled, 'closed').action).toBe('allow')
+  })
+
+  it('returns the compiled policy itself when the defaults change nothing (presets keep their identity)', () => {
+    expect(compilePolicy(policies.human, 'x', { monitor: false, failMode: undefined })).toBe(policies.human)
+    const own = compilePolicy({ threshold: 10, failMode: 'open', monitor: true })
+    expect(compilePolicy(own, 'x', { monitor: true, failMode: 'closed' })).toBe(own)
+  })
+
+  it('names the option in errors', () => {
+    expect(() => compilePolicy({ threshold: 300 }, 'riskGate', { monitor: true })).toThrow(
+      expect.objectContaining({ option: 'riskGate.threshold' }),
+    )
   })
 })

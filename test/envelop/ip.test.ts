@@ -3,8 +3,17 @@
  * trust model, and the user agent, for the server contexts the plugin understands.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readRequest } from '../../src/envelop/ip.js'
+import { RequestKernel, userAgentOf } from '../../src/core/kernel.js'
+import type { RiskResolver } from '../../src/core/types.js'
+import { peerFor, requestKey, requestOf, type GetClientIp } from '../../src/envelop/ip.js'
 import { createFixture, type Fixture } from './helpers.js'
+
+/** What the plugin reads of a context: its request key, its client IP (through the kernel) and its user agent. */
+function readRequest<T extends object>(context: T, resolver: RiskResolver, getClientIp: GetClientIp<T> | undefined) {
+  const kernel = new RequestKernel(resolver, { getClientIp })
+  const req = requestOf(context)
+  return { key: requestKey(context), client: kernel.clientIp(context, req, peerFor), userAgent: userAgentOf(req) }
+}
 
 let fx: Fixture
 beforeAll(async () => {
@@ -14,7 +23,7 @@ afterAll(async () => {
   await fx.close()
 })
 
-describe('readRequest', () => {
+describe('what the plugin reads of a GraphQL context', () => {
   it('Yoga on Node: headers from the fetch Request, the peer from req.socket; keyed by the Request', () => {
     const request = new Request('http://localhost/graphql', {
       headers: { 'x-forwarded-for': '203.0.113.7', 'user-agent': 'ua/1' },

@@ -12,6 +12,7 @@ import { policies } from '../../src/core/policy.js'
 import type { IpRisk } from '../../src/core/types.js'
 import { analysisRuns } from '../../src/envelop/analysis.js'
 import { ipRiskTypeDefs, useIpRisk, waitForIpRisk, type IpRiskContext } from '../../src/envelop/index.js'
+import { configError } from '../support/errors.js'
 import {
   blockedBody,
   createFixture,
@@ -707,6 +708,50 @@ describe('waitForIpRisk', () => {
     ['something else under ipRisk', { ipRisk: 'clean' }],
   ])('rejects with IpRiskError for a context the plugin did not prepare: %s', async (_name, context) => {
     await expect(waitForIpRisk(context as unknown as IpRiskContext)).rejects.toBeInstanceOf(IpRiskError)
+  })
+})
+
+describe('wait: the same vocabulary as the tRPC middleware (lookup is its deprecated alias)', () => {
+  it('wait: true makes every operation wait, as the deprecated lookup: always-wait did', async () => {
+    const ip = freshIp(fx.sim, 'vpn')
+    const { yoga } = createTestYoga(fx.resolver, { wait: true })
+    expect((await gql(yoga, ip, { query: '{ me }' })).body).toEqual({ data: { me: 'scored:45' } })
+    expect(fx.lookups.filter((l) => l.ip === ip)).toEqual([{ ip, wait: true }])
+  })
+
+  it('wait: false (the default) never delays a public operation', async () => {
+    const ip = freshIp(fx.sim, 'tor')
+    const { yoga } = createTestYoga(fx.resolver, { wait: false })
+    expect((await gql(yoga, ip, { query: '{ me }' })).body).toEqual({ data: { me: 'pending:null' } })
+    expect(fx.lookups.filter((l) => l.ip === ip)).toEqual([{ ip, wait: false }])
+  })
+
+  it("wait: 'on-demand' makes no lookup for a public operation", async () => {
+    const ip = freshIp(fx.sim, 'tor')
+    const { yoga } = createTestYoga(fx.resolver, { wait: 'on-demand' })
+    expect((await gql(yoga, ip, { query: '{ me }' })).body).toEqual({ data: { me: 'skipped:null' } })
+    expect(fx.lookups.filter((l) => l.ip === ip)).toEqual([])
+  })
+
+  it.each([
+    ['wait and its deprecated alias together', { wait: true, lookup: 'always-wait' }, 'lookup', /set only `wait`/],
+    ['a wait that is a lookup mode', { wait: 'always-wait' }, 'wait', /must be true, false or 'on-demand'/],
+    ['a wait that is not a mode', { wait: 1 }, 'wait', /must be true, false or 'on-demand', got 1/],
+  ])('rejects %s with a clear error', (_name, options, option, message) => {
+    const error = configError(() => useIpRisk({ resolver: fx.resolver, ...(options as object) }))
+    expect(error.option).toBe(option)
+    expect(error.message).toMatch(message)
+  })
+
+  it("a policy's own failMode wins over the plugin's", async () => {
+    const { yoga } = createTestYoga(fx.resolver, {
+      failMode: 'closed',
+      fieldPolicies: { 'Query.me': { threshold: 50, failMode: 'open' } },
+      getClientIp: () => null,
+    })
+    // No client IP: no verdict, so the fail modes decide.
+    expect((await gql(yoga, null, { query: '{ me }' })).status).toBe(200)
+    expect((await gql(yoga, null, { query: '{ human }' })).status).toBe(403)
   })
 })
 

@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http'
 import { initTRPC } from '@trpc/server'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { IpRiskBlockedError, IpRiskConfigError, policies, type Policy } from '../../src/core/index.js'
-import { createTrpcRisk, type IpRiskContext, type IpRiskMeta } from '../../src/trpc/index.js'
+import { createTrpcRisk, type IpRiskResult, type IpRiskMeta } from '../../src/trpc/index.js'
 import { clientFor, createFixture, ips, outcome, serveStandalone, type Fixture, type Profile, type Served } from './helpers.js'
 
 interface Ctx {
@@ -21,7 +21,7 @@ function buildRouter(f: Fixture) {
   const annotate = trpcRisk.guard()
   // The app's own "authentication" middleware: signed in when the request says so (a stand-in for a session).
   const signedIn = (ctx: Ctx) => ctx.req.headers['x-user'] === 'ada'
-  const answer = ({ ctx }: { ctx: { ipRisk: IpRiskContext | null; user: string | null } }) => ({
+  const answer = ({ ctx }: { ctx: { ipRisk: IpRiskResult | null; user: string | null } }) => ({
     user: ctx.user,
     score: ctx.ipRisk?.score ?? null,
     reason: ctx.ipRisk?.decision?.reason ?? null,

@@ -7,7 +7,7 @@ import { initTRPC, TRPCError, type inferProcedureOutput } from '@trpc/server'
 import { afterAll, describe, expect, expectTypeOf, test } from 'vitest'
 import { createRiskResolver, policies, type Decision, type IpRisk, type Policy, type RequestLike } from '../../src/core/index.js'
 import { createMemoryProvider } from '../../src/testing/index.js'
-import { createTrpcRisk, type IpRiskContext, type IpRiskMeta, type IpRiskMiddleware } from '../../src/trpc/index.js'
+import { createTrpcRisk, type IpRiskResult, type IpRiskMeta, type IpRiskMiddleware } from '../../src/trpc/index.js'
 
 const resolver = createRiskResolver({
   provider: createMemoryProvider({ '203.0.113.40': 'tor' }),
@@ -30,7 +30,7 @@ const withUser = t.middleware(({ next }) => next({ ctx: { user: { id: 'u1' } } }
 
 // guard(): inside an app middleware, the value for ctx.ipRisk is typed, and the middleware's options are accepted.
 const guard = createTrpcRisk(resolver).guard(70)
-expectTypeOf(guard).returns.toEqualTypeOf<Promise<IpRiskContext>>()
+expectTypeOf(guard).returns.toEqualTypeOf<Promise<IpRiskResult>>()
 const withGuard = t.middleware(async (opts) => opts.next({ ctx: { ipRisk: await guard(opts) } }))
 
 const publicProcedure = t.procedure.use(withIpRisk())
@@ -39,11 +39,11 @@ const protectedProcedure = t.procedure.use(withUser).use(riskGate(70))
 const router = t.router({
   score: publicProcedure.query(({ ctx }) => ctx.ipRisk.score),
   guarded: t.procedure.use(withGuard).query(({ ctx }) => {
-    expectTypeOf(ctx.ipRisk).toEqualTypeOf<IpRiskContext>()
+    expectTypeOf(ctx.ipRisk).toEqualTypeOf<IpRiskResult>()
     return ctx.ipRisk.score
   }),
   full: protectedProcedure.query(({ ctx }) => {
-    expectTypeOf(ctx.ipRisk).toEqualTypeOf<IpRiskContext>()
+    expectTypeOf(ctx.ipRisk).toEqualTypeOf<IpRiskResult>()
     expectTypeOf(ctx.ipRisk.score).toEqualTypeOf<number | null>()
     expectTypeOf(ctx.ipRisk.isTor).toEqualTypeOf<boolean | null>()
     expectTypeOf(ctx.ipRisk.countryCode).toEqualTypeOf<string | null>()
