@@ -9,7 +9,8 @@ import { createExampleYoga, exampleTypeDefs } from '../../examples/graphql/serve
 import { createExampleResolvers } from '../../examples/graphql/resolvers.js'
 import type { ExampleContext } from '../../examples/graphql/context.js'
 import { activeSelections, OperationAnalyzer } from '../../src/envelop/analysis.js'
-import { createPolicyCompiler, readSchemaProtection } from '../../src/envelop/directives.js'
+import { RequestKernel } from '../../src/core/kernel.js'
+import { readSchemaProtection } from '../../src/envelop/directives.js'
 import { createBaselineYoga } from '../servers/graphql.js'
 import type { MicroGroup } from './harness.js'
 import type { MicroEnv } from './suite.js'
@@ -17,9 +18,12 @@ import type { MicroEnv } from './suite.js'
 const GATED = 'query Account { user(id: "1") { id email createdAt } }'
 const PUBLIC = 'query Posts { posts { id title } }'
 
+const compilerOf = (kernel: RequestKernel) => (policy: Parameters<RequestKernel['compile']>[0], option: string) =>
+  kernel.compile(policy, option)
+
 function analysisGroup(env: MicroEnv): MicroGroup {
   const schema = createSchema<ExampleContext>({ typeDefs: [...exampleTypeDefs], resolvers: createExampleResolvers().resolvers })
-  const protection = readSchemaProtection(schema, createPolicyCompiler(env.resolver, { monitor: false, failMode: undefined }), undefined)
+  const protection = readSchemaProtection(schema, compilerOf(new RequestKernel(env.resolver, { monitor: false, failMode: undefined })), undefined)
   const analyzer = new OperationAnalyzer(protection)
   const gated = parse(GATED)
   const pub = parse(PUBLIC)

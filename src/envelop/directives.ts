@@ -21,5 +21,4 @@ export {
   requireNotBotDirectiveTypeDefs,
   ipRiskDirectiveTypeDefs,
 } from './directives/sdl.js'
-export { createPolicyCompiler, type PolicyCompiler } from './directives/compiler.js'
 export { readSchemaProtection, type FieldPolicies, type SchemaProtection } from './directives/protection.js'

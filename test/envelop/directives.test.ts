@@ -7,8 +7,8 @@ import { describe, expect, it } from 'vitest'
 import { IpRiskConfigError } from '../../src/core/errors.js'
 import { compilePolicy, policies } from '../../src/core/policy.js'
 import type { Policy, RiskResolver } from '../../src/core/types.js'
+import { RequestKernel } from '../../src/core/kernel.js'
 import {
-  createPolicyCompiler,
   ipRiskDirectiveTypeDefs,
   ipRiskPolicyPresets,
   ipRiskTypeDefs,
@@ -21,9 +21,14 @@ import {
 import * as entry from '../../src/envelop/index.js'
 import { testTypeDefs } from './helpers.js'
 
-/** The plugin's compiler over a stand-in resolver whose `compile` is the core's. */
+/** The plugin's compiler (the request kernel's `compile`) over a stand-in resolver whose `compile` is the core's. */
 const resolverStub = { compile: (p: Policy) => compilePolicy(p) } as unknown as RiskResolver
-const compile = createPolicyCompiler(resolverStub, { monitor: false, failMode: undefined })
+type Overrides = { monitor: boolean; failMode: 'open' | 'closed' | undefined }
+const compilerOf = (resolver: RiskResolver, overrides: Overrides) => {
+  const kernel = new RequestKernel(resolver, overrides)
+  return (policy: Policy, option: string) => kernel.compile(policy, option)
+}
+const compile = compilerOf(resolverStub, { monitor: false, failMode: undefined })
 const protectionOf = (sdl: string, fieldPolicies?: FieldPolicies) =>
   readSchemaProtection(buildSchema(`${ipRiskTypeDefs}\n${sdl}`), compile, fieldPolicies)
 /** `Type.field` -> policy names, for every protected field. */
@@ -182,7 +187,7 @@ describe('reading the schema: which policies guard which field', () => {
 describe('policy compilation', () => {
   it('compiles each distinct policy once and keeps presets as they are', () => {
     let calls = 0
-    const counting = createPolicyCompiler(
+    const counting = compilerOf(
       { compile: (p: Policy) => (calls++, compilePolicy(p)) } as unknown as RiskResolver,
       { monitor: false, failMode: undefined },
     )
@@ -193,16 +198,16 @@ describe('policy compilation', () => {
 
   it.each([
     [{ monitor: true, failMode: undefined }, { name: 'human', threshold: 80, blockTor: true, monitor: true }],
-    [{ monitor: false, failMode: 'closed' }, { name: 'human', threshold: 80, blockTor: true, onUnavailable: 'block' }],
-    [{ monitor: false, failMode: 'open' }, { name: 'human', threshold: 80, blockTor: true, onUnavailable: 'allow' }],
+    [{ monitor: false, failMode: 'closed' }, { name: 'human', threshold: 80, blockTor: true, failMode: 'closed' }],
+    [{ monitor: false, failMode: 'open' }, { name: 'human', threshold: 80, blockTor: true, failMode: 'open' }],
   ] as const)('applies the plugin-wide overrides %j', (overrides, expected) => {
-    const compiled = createPolicyCompiler(resolverStub, overrides)(policies.human, 'policy')
+    const compiled = compilerOf(resolverStub, overrides)(policies.human, 'policy')
     expect(compiled).toEqual(expected)
     expect(Object.isFrozen(compiled)).toBe(true)
   })
 
   it("keeps a policy's own onUnavailable over the plugin's failMode", () => {
-    const compiled = createPolicyCompiler(resolverStub, { monitor: false, failMode: 'closed' })(
+    const compiled = compilerOf(resolverStub, { monitor: false, failMode: 'closed' })(
       { threshold: 50, onUnavailable: 'allow' },
       'policy',
     )

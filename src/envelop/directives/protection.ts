@@ -15,7 +15,9 @@ import {
 } from 'graphql'
 import { IpRiskConfigError } from '../../core/errors.js'
 import type { Policy } from '../../core/types.js'
-import type { PolicyCompiler } from './compiler.js'
+
+/** Compiles one policy once (the request kernel's `compile`), naming `option` in any error. */
+export type PolicyCompiler = (policy: Policy, option: string) => Readonly<Policy>
 import { DirectiveReader } from './read.js'
 
 /**

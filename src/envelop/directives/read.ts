@@ -11,7 +11,7 @@ import type { GraphQLField, GraphQLInterfaceType, GraphQLObjectType, GraphQLSche
 import { IpRiskConfigError } from '../../core/errors.js'
 import { policies } from '../../core/policy.js'
 import type { Policy } from '../../core/types.js'
-import type { PolicyCompiler } from './compiler.js'
+import type { PolicyCompiler } from './protection.js'
 import { ipRiskPolicyPresets } from './sdl.js'
 
 /** A schema element that may carry iprisk directives. */
