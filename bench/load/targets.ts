@@ -67,7 +67,7 @@ const backgroundQuery = JSON.stringify({ query: 'query Posts { posts { id title 
 
 /**
  * GraphQL: the gated operation selects `user`, whose type implements `Account @requireLowRisk(threshold: 80)`; the
- * background operation selects only public fields (`posts`), which with the plugin's default `lookup: 'auto'` never
+ * background operation selects only public fields (`posts`), which with the plugin's default `wait: false` never
  * waits. Both run on Yoga with the example's schema and resolvers plus `useIpRisk`; the baseline is the same Yoga
  * without the plugin, so the difference is the plugin alone.
  */
