@@ -4,9 +4,10 @@
  * @module
  */
 import { IpRiskConfigError, IpRiskError, ProviderError } from '../core/errors.js'
-import { canonicalIp, describeUntrusted, isCanonicalIp } from '../core/provider-schema.js'
+import { describeUntrusted, isCanonicalIp } from '../core/provider-schema.js'
 import type { Provider, RiskData } from '../core/types.js'
-import { ProfileTable, resolveProfile, type SimulatorProfile } from './simulator.js'
+import { IpCallCounts } from './simulator/counters.js'
+import { ProfileTable, resolveProfile, type SimulatorProfile } from './simulator/profiles.js'
 
 /**
  * A profile the memory provider can answer with: a built-in name or (partial) risk data.
@@ -103,8 +104,7 @@ export function createMemoryProvider(source: MemoryProviderSource, options: Memo
     throw new IpRiskConfigError('source', 'must be a table of profiles or a function')
   }
 
-  let calls = 0
-  const perIp = new Map<string, number>()
+  const perIp = new IpCallCounts()
   let closed = false
 
   async function lookup(ip: string, signal: AbortSignal): Promise<RiskData> {
@@ -112,8 +112,7 @@ export function createMemoryProvider(source: MemoryProviderSource, options: Memo
     if (!isCanonicalIp(ip)) {
       throw new IpRiskError(`iprisk: memory provider refused ${describeUntrusted(ip)}: not a canonical IP address`)
     }
-    calls++
-    perIp.set(ip, (perIp.get(ip) ?? 0) + 1)
+    perIp.add(ip)
     if (signal?.aborted) throw new ProviderError('aborted', 'memory provider: lookup aborted by the caller')
     let chosen: MemoryProfile
     if (fn) {
@@ -123,38 +122,35 @@ export function createMemoryProvider(source: MemoryProviderSource, options: Memo
     }
     const resolved = resolveProfile(chosen, ip)
     if ('json' in resolved) throw new TypeError('memory provider: { json } profiles are only for the HTTP simulator')
-    return {
-      score: resolved.score ?? null,
-      isVpn: resolved.isVpn ?? null,
-      isProxy: resolved.isProxy ?? null,
-      isTor: resolved.isTor ?? null,
-      isDatacenter: resolved.isDatacenter ?? null,
-      countryCode: resolved.countryCode ?? null,
-      asn: resolved.asn ?? null,
-      isp: resolved.isp ?? null,
-    }
+    return completeRiskData(resolved)
   }
 
   return {
     name,
     lookup,
     get calls() {
-      return calls
+      return perIp.total
     },
     get closed() {
       return closed
     },
     callsFor(ip: string): number {
-      return perIp.get(canonicalIp(ip) ?? ip) ?? 0
+      return perIp.callsFor(ip)
     },
     reset() {
-      calls = 0
       perIp.clear()
     },
     async close() {
       closed = true
     },
   }
+}
+
+/** A partial answer completed with `null` for every field it does not send (as a real provider that left it out). */
+function completeRiskData(partial: Partial<RiskData>): RiskData {
+  const { score = null, isVpn = null, isProxy = null, isTor = null, isDatacenter = null } = partial
+  const { countryCode = null, asn = null, isp = null } = partial
+  return { score, isVpn, isProxy, isTor, isDatacenter, countryCode, asn, isp }
 }
 
 function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
