@@ -77,7 +77,7 @@ function instance(options: Partial<RiskResolverOptions> & Pick<RiskResolverOptio
 
 /** Wait until the instance's Redis adapter is loaded and connected (reads before that are misses). */
 async function connected(r: RiskResolver): Promise<void> {
-  expect(await resolverInternals(r).l2?.whenReady(5_000)).toBe(true)
+  expect(await resolverInternals(r).l2?.whenReady(15_000)).toBe(true)
 }
 
 function fakeClock(): (ms: number) => void {
@@ -111,7 +111,7 @@ async function replacedByProvider(key: string): Promise<void> {
         return false
       }
     },
-    { timeout: 5_000 },
+    { timeout: 15_000 },
   )
 }
 
