@@ -93,17 +93,7 @@ export function createMemoryProvider(source: MemoryProviderSource, options: Memo
   if (typeof name !== 'string' || !/^[a-z0-9-]+$/.test(name)) {
     throw new IpRiskConfigError('name', 'must match [a-z0-9-]+')
   }
-  let table: ProfileTable | null = null
-  let fn: ((ip: string, signal: AbortSignal) => MemoryProfile | Promise<MemoryProfile>) | null = null
-  if (typeof source === 'function') {
-    fn = source
-  } else if (typeof source === 'object' && source !== null) {
-    table = new ProfileTable(options.defaultProfile ?? 'clean')
-    for (const [key, p] of Object.entries(source)) table.set(key, p)
-  } else {
-    throw new IpRiskConfigError('source', 'must be a table of profiles or a function')
-  }
-
+  const choose = chooser(source, options)
   const perIp = new IpCallCounts()
   let closed = false
 
@@ -114,13 +104,7 @@ export function createMemoryProvider(source: MemoryProviderSource, options: Memo
     }
     perIp.add(ip)
     if (signal?.aborted) throw new ProviderError('aborted', 'memory provider: lookup aborted by the caller')
-    let chosen: MemoryProfile
-    if (fn) {
-      chosen = await raceAbort(Promise.resolve().then(() => fn(ip, signal)), signal)
-    } else {
-      chosen = table!.lookup(ip) as MemoryProfile
-    }
-    const resolved = resolveProfile(chosen, ip)
+    const resolved = resolveProfile(await choose(ip, signal), ip)
     if ('json' in resolved) throw new TypeError('memory provider: { json } profiles are only for the HTTP simulator')
     return completeRiskData(resolved)
   }
@@ -144,6 +128,21 @@ export function createMemoryProvider(source: MemoryProviderSource, options: Memo
       closed = true
     },
   }
+}
+
+type Chooser = (ip: string, signal: AbortSignal) => MemoryProfile | Promise<MemoryProfile>
+
+/** How a lookup picks its profile: the source function (raced against the signal), or the rule table built once. */
+function chooser(source: MemoryProviderSource, options: MemoryProviderOptions): Chooser {
+  if (typeof source === 'function') {
+    return (ip, signal) => raceAbort(Promise.resolve().then(() => source(ip, signal)), signal)
+  }
+  if (typeof source !== 'object' || source === null) {
+    throw new IpRiskConfigError('source', 'must be a table of profiles or a function')
+  }
+  const table = new ProfileTable(options.defaultProfile ?? 'clean')
+  for (const [key, p] of Object.entries(source)) table.set(key, p)
+  return (ip) => table.lookup(ip) as MemoryProfile
 }
 
 /** A partial answer completed with `null` for every field it does not send (as a real provider that left it out). */
