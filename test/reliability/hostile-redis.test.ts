@@ -69,8 +69,14 @@ afterAll(async () => {
   watch.stop()
 })
 
+/**
+ * A resolver on the shared Redis. Its L2 read budget is 1 s unless a test sets one: these tests are about what is read,
+ * and the default 50 ms ran out on a loaded machine (a `timeout` counted where an `invalid` value was expected).
+ */
 function instance(options: Partial<RiskResolverOptions> & Pick<RiskResolverOptions, 'provider'>): RiskResolver {
-  const r = createRiskResolver({ scoreDocumentationRanges: true, logger: evidence.logger, ...options })
+  const { cache } = options
+  const withBudget = typeof cache === 'object' && cache !== null ? { ...options, cache: { l2TimeoutMs: 1_000, ...cache } } : options
+  const r = createRiskResolver({ scoreDocumentationRanges: true, logger: evidence.logger, ...withBudget })
   made.push(r)
   return r
 }
