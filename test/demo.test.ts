@@ -36,7 +36,8 @@ function collector(isTTY: boolean): Output & { text(): string } {
   }
 }
 
-async function until(condition: () => boolean, ms = 10_000): Promise<void> {
+/** Poll `condition` until it holds; the deadline is generous, for a loaded 2-core machine (the hooks allow 60 s). */
+async function until(condition: () => boolean, ms = 30_000): Promise<void> {
   const deadline = Date.now() + ms
   while (!condition()) {
     if (Date.now() > deadline) throw new Error('condition not met in time')
@@ -225,7 +226,7 @@ describe('the running demo', () => {
   beforeAll(async () => {
     finished = runDemo({ argv: [], env: {}, stdout: out, signal: stop.signal, handleSignals: false, burst: 0 })
     await until(() => out.text().includes('Press Ctrl-C to stop.'))
-  })
+  }, 60_000)
   afterAll(async () => {
     stop.abort()
     await finished
@@ -259,7 +260,7 @@ describe('the running demo', () => {
     expect(await finished).toBe(0)
     expect(out.text()).toContain('Stopping the servers')
     await expect(fetch(`${trpcUrl ?? ''}/hello`)).rejects.toThrow()
-  })
+  }, 60_000)
 })
 
 describe('command line and terminal output', () => {

@@ -4,9 +4,10 @@
  * @module
  */
 import { IpRiskConfigError, IpRiskError, ProviderError } from '../core/errors.js'
-import { canonicalIp, describeUntrusted, isCanonicalIp } from '../core/provider-schema.js'
+import { describeUntrusted, isCanonicalIp } from '../core/provider-schema.js'
 import type { Provider, RiskData } from '../core/types.js'
-import { ProfileTable, resolveProfile, type SimulatorProfile } from './simulator.js'
+import { IpCallCounts } from './simulator/counters.js'
+import { ProfileTable, resolveProfile, type SimulatorProfile } from './simulator/profiles.js'
 
 /**
  * A profile the memory provider can answer with: a built-in name or (partial) risk data.
@@ -92,19 +93,8 @@ export function createMemoryProvider(source: MemoryProviderSource, options: Memo
   if (typeof name !== 'string' || !/^[a-z0-9-]+$/.test(name)) {
     throw new IpRiskConfigError('name', 'must match [a-z0-9-]+')
   }
-  let table: ProfileTable | null = null
-  let fn: ((ip: string, signal: AbortSignal) => MemoryProfile | Promise<MemoryProfile>) | null = null
-  if (typeof source === 'function') {
-    fn = source
-  } else if (typeof source === 'object' && source !== null) {
-    table = new ProfileTable(options.defaultProfile ?? 'clean')
-    for (const [key, p] of Object.entries(source)) table.set(key, p)
-  } else {
-    throw new IpRiskConfigError('source', 'must be a table of profiles or a function')
-  }
-
-  let calls = 0
-  const perIp = new Map<string, number>()
+  const choose = chooser(source, options)
+  const perIp = new IpCallCounts()
   let closed = false
 
   async function lookup(ip: string, signal: AbortSignal): Promise<RiskData> {
@@ -112,49 +102,54 @@ export function createMemoryProvider(source: MemoryProviderSource, options: Memo
     if (!isCanonicalIp(ip)) {
       throw new IpRiskError(`iprisk: memory provider refused ${describeUntrusted(ip)}: not a canonical IP address`)
     }
-    calls++
-    perIp.set(ip, (perIp.get(ip) ?? 0) + 1)
+    perIp.add(ip)
     if (signal?.aborted) throw new ProviderError('aborted', 'memory provider: lookup aborted by the caller')
-    let chosen: MemoryProfile
-    if (fn) {
-      chosen = await raceAbort(Promise.resolve().then(() => fn(ip, signal)), signal)
-    } else {
-      chosen = table!.lookup(ip) as MemoryProfile
-    }
-    const resolved = resolveProfile(chosen, ip)
+    const resolved = resolveProfile(await choose(ip, signal), ip)
     if ('json' in resolved) throw new TypeError('memory provider: { json } profiles are only for the HTTP simulator')
-    return {
-      score: resolved.score ?? null,
-      isVpn: resolved.isVpn ?? null,
-      isProxy: resolved.isProxy ?? null,
-      isTor: resolved.isTor ?? null,
-      isDatacenter: resolved.isDatacenter ?? null,
-      countryCode: resolved.countryCode ?? null,
-      asn: resolved.asn ?? null,
-      isp: resolved.isp ?? null,
-    }
+    return completeRiskData(resolved)
   }
 
   return {
     name,
     lookup,
     get calls() {
-      return calls
+      return perIp.total
     },
     get closed() {
       return closed
     },
     callsFor(ip: string): number {
-      return perIp.get(canonicalIp(ip) ?? ip) ?? 0
+      return perIp.callsFor(ip)
     },
     reset() {
-      calls = 0
       perIp.clear()
     },
     async close() {
       closed = true
     },
   }
+}
+
+type Chooser = (ip: string, signal: AbortSignal) => MemoryProfile | Promise<MemoryProfile>
+
+/** How a lookup picks its profile: the source function (raced against the signal), or the rule table built once. */
+function chooser(source: MemoryProviderSource, options: MemoryProviderOptions): Chooser {
+  if (typeof source === 'function') {
+    return (ip, signal) => raceAbort(Promise.resolve().then(() => source(ip, signal)), signal)
+  }
+  if (typeof source !== 'object' || source === null) {
+    throw new IpRiskConfigError('source', 'must be a table of profiles or a function')
+  }
+  const table = new ProfileTable(options.defaultProfile ?? 'clean')
+  for (const [key, p] of Object.entries(source)) table.set(key, p)
+  return (ip) => table.lookup(ip) as MemoryProfile
+}
+
+/** A partial answer completed with `null` for every field it does not send (as a real provider that left it out). */
+function completeRiskData(partial: Partial<RiskData>): RiskData {
+  const { score = null, isVpn = null, isProxy = null, isTor = null, isDatacenter = null } = partial
+  const { countryCode = null, asn = null, isp = null } = partial
+  return { score, isVpn, isProxy, isTor, isDatacenter, countryCode, asn, isp }
 }
 
 function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {

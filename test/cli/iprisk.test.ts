@@ -48,9 +48,12 @@ function cli(args: string[]): Child {
   return child
 }
 
+/** How long a child (`node --import tsx`, compiling the CLI) may take to start on a loaded 2-core machine. */
+const CHILD_STARTUP_MS = 45_000
+
 /** Wait for the "listening on <url>" line; fail with what the process printed if it exits first. */
 async function urlOf(child: Child): Promise<string> {
-  const deadline = Date.now() + 18_000
+  const deadline = Date.now() + CHILD_STARTUP_MS
   for (;;) {
     const match = /listening on (http:\/\/\S+)/.exec(child.stdout())
     if (match) return match[1] as string
@@ -66,7 +69,7 @@ async function getJson(url: string, headers: Record<string, string> = {}): Promi
   return { status: res.status, body: await res.json() }
 }
 
-describe('iprisk simulate (child process)', () => {
+describe('iprisk simulate (child process)', { timeout: 2 * CHILD_STARTUP_MS }, () => {
   it('serves the documented profiles to any API key on loopback, prints how to use it, and stops cleanly on SIGTERM', async () => {
     const child = cli(['simulate', '--port', '0'])
     const url = await urlOf(child)

@@ -201,11 +201,13 @@ describe.each(['open', 'closed'] as const)("maxInFlight (default 64), failMode '
   })
 })
 
+// timeoutMs 10 s: the subject is the per-minute budget, not the deadline; on a loaded machine the default 1.5 s timed
+// some of the admitted lookups out (simulator latency 200 ms behind 80 concurrent requests).
 describe('maxPerMinute drained by rotating /64s (frozen budget clock: no refill during the test)', () => {
   it.each(['open', 'closed'] as const)(
     "failMode '%s': 40 per minute, one /48 starts 10 and is refused the rest; a Tor exit and a clean newcomer are still scored",
     async (failMode) => {
-      const stack = await startStack({ simUrl: sim.url, evidence, resolver: { failMode, breaker: false, budget: { maxPerMinute: 40 } } })
+      const stack = await startStack({ simUrl: sim.url, evidence, resolver: { failMode, breaker: false, budget: { maxPerMinute: 40, timeoutMs: 10_000 } } })
       resolverInternals(stack.resolver).setBudgetClock(() => 1_000_000)
       try {
         const net = failMode === 'open' ? 0xc0de : 0xc0df

@@ -69,15 +69,21 @@ afterAll(async () => {
   watch.stop()
 })
 
+/**
+ * A resolver on the shared Redis. Its L2 read budget is 1 s unless a test sets one: these tests are about what is read,
+ * and the default 50 ms ran out on a loaded machine (a `timeout` counted where an `invalid` value was expected).
+ */
 function instance(options: Partial<RiskResolverOptions> & Pick<RiskResolverOptions, 'provider'>): RiskResolver {
-  const r = createRiskResolver({ scoreDocumentationRanges: true, logger: evidence.logger, ...options })
+  const { cache } = options
+  const withBudget = typeof cache === 'object' && cache !== null ? { ...options, cache: { l2TimeoutMs: 1_000, ...cache } } : options
+  const r = createRiskResolver({ scoreDocumentationRanges: true, logger: evidence.logger, ...withBudget })
   made.push(r)
   return r
 }
 
 /** Wait until the instance's Redis adapter is loaded and connected (reads before that are misses). */
 async function connected(r: RiskResolver): Promise<void> {
-  expect(await resolverInternals(r).l2?.whenReady(5_000)).toBe(true)
+  expect(await resolverInternals(r).l2?.whenReady(15_000)).toBe(true)
 }
 
 function fakeClock(): (ms: number) => void {
@@ -111,7 +117,7 @@ async function replacedByProvider(key: string): Promise<void> {
         return false
       }
     },
-    { timeout: 5_000 },
+    { timeout: 15_000 },
   )
 }
 

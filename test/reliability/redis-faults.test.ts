@@ -11,10 +11,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { IpasisSimulator } from '../../src/testing/index.js'
 import { captureConsole, createEvidence, SECRET_API_KEY, watchProcess } from './helpers/evidence.js'
+import { riskCacheKey } from '../../src/core/cache.js'
 import { createRedisProcess, redisCommand, redisConnectedClients, type RedisProcess } from './helpers/redis.js'
 import { redisService } from './helpers/services.js'
 import {
   createHttpClient,
+  eventually,
   globalIp,
   mapConcurrent,
   sleep,
@@ -30,11 +32,15 @@ const service = redisService()
 /** `cache.l2TimeoutMs` of the suites. */
 const L2_TIMEOUT_MS = 50
 /** Whole-lookup budget: far above the bound below, so only the L2 read budget can keep requests under it. */
-const BUDGET_MS = 5_000
+const BUDGET_MS = 10_000
 /** Asserted on every request: the L2 read budget plus generous slack for a loaded 2-core machine. */
-const BOUND_MS = L2_TIMEOUT_MS + 1_500
-/** How long recovery may take: L2 breaker (5 s open) + reconnect back-off (≤ 2.1 s) + slack. */
-const RECOVERY_MS = 12_000
+const BOUND_MS = L2_TIMEOUT_MS + 2_500
+/** How long recovery may take: L2 breaker (5 s open) + reconnect back-off (≤ 2.1 s) + slack for a loaded machine. */
+const RECOVERY_MS = 15_000
+/** Hang bound of an operator's `block()` while Redis is paused: its 2 s budget plus slack for a loaded machine. */
+const BLOCK_BOUND_MS = 2_000 + 4_000
+/** Per scenario: start-up, up to two recoveries and the loads, with room for a loaded machine. */
+const SCENARIO_TIMEOUT_MS = 90_000
 /** The Redis password: must never appear in any output either. */
 const REDIS_PASSWORD = `redis_pw_DO_NOT_LEAK_${Math.random().toString(36).slice(2, 10)}`
 
@@ -160,7 +166,9 @@ describe.skipIf(service.skip || service.mustFail)('Redis faults under a two-inst
     watch.stop()
   })
 
-  describe.concurrent('scenarios (each with its own redis-server, run concurrently: they mostly wait for recovery)', () => {
+  // One after the other: run at once, one scenario's start-up (two stacks, Yoga's schema) stalled the requests another
+  // was timing, and on a loaded machine that alone broke the bound.
+  describe('scenarios (each with its own redis-server)', () => {
     it('down at start: every request is served within the L2 budget, and once Redis starts the blocklist and scores are shared', async () => {
       const redis = await createRedisProcess({ password: REDIS_PASSWORD })
       const fleet = await startFleet(redis)
@@ -176,14 +184,17 @@ describe.skipIf(service.skip || service.mustFail)('Redis faults under a two-inst
         const ip = freshIp()
         expect((await call(fleet.a, ip, 0)).kind).toBe('ok')
         expect(sim.callsFor(ip)).toBe(1)
-        await sleep(100) // L2 writes are fire-and-forget
+        // L2 writes are fire-and-forget: wait until A's write has landed (not a fixed pause, which a loaded machine outlasts).
+        const key = riskCacheKey('iprisk', fleet.a.provider.name, ip)
+        const stored = await eventually(async () => (await redisCommand(redis.port, `EXISTS ${key}`, REDIS_PASSWORD)) === ':1', 10_000)
+        expect(stored, `A's score reached Redis (${key})`).toBe(true)
         expect((await call(fleet.b, ip, 1)).kind).toBe('ok')
         expect(sim.callsFor(ip), 'B read the score from Redis').toBe(1)
       } finally {
         await fleet.close()
         await redis.stop()
       }
-    })
+    }, SCENARIO_TIMEOUT_MS)
 
     it('killed mid-load (SIGKILL): no request fails or waits; restarted empty, the shared blocklist works again', async () => {
       const redis = await createRedisProcess({ password: REDIS_PASSWORD })
@@ -210,7 +221,7 @@ describe.skipIf(service.skip || service.mustFail)('Redis faults under a two-inst
         await fleet.close()
         await redis.stop()
       }
-    })
+    }, SCENARIO_TIMEOUT_MS)
 
     it('paused (SIGSTOP): no request fails or waits past the L2 budget; an operator block() fails fast; resumed (SIGCONT), sharing recovers', async () => {
       const redis = await createRedisProcess({ password: REDIS_PASSWORD })
@@ -224,9 +235,10 @@ describe.skipIf(service.skip || service.mustFail)('Redis faults under a two-inst
         expect(paused.slow).toEqual([])
 
         // block() is awaited by an operator: it must report that Redis did not take the write, not hang.
+        // A hang bound, not a speed test: the budget is 2 s, the slack holds on a loaded 2-core machine.
         const t0 = Date.now()
         await expect(fleet.a.resolver.block(freshIp(), 60)).rejects.toThrow(/shared cache/)
-        expect(Date.now() - t0, 'block() gave up within its operator budget (2 s) + slack').toBeLessThan(3_500)
+        expect(Date.now() - t0, 'block() gave up within its operator budget (2 s) + slack').toBeLessThan(BLOCK_BOUND_MS)
 
         redis.resume()
         const resumed = await load(fleet, 24)
@@ -238,7 +250,7 @@ describe.skipIf(service.skip || service.mustFail)('Redis faults under a two-inst
         await fleet.close()
         await redis.stop()
       }
-    })
+    }, SCENARIO_TIMEOUT_MS)
   })
 
   describe('close()', () => {
@@ -263,7 +275,7 @@ describe.skipIf(service.skip || service.mustFail)('Redis faults under a two-inst
       } finally {
         await redis.stop()
       }
-    })
+    }, SCENARIO_TIMEOUT_MS)
   })
 
   describe('process hygiene', () => {

@@ -30,7 +30,13 @@ import {
 
 const SOAK_SECONDS = Math.max(1, Number(process.env.IPRISK_SOAK_SECONDS ?? 10) || 10)
 const BUDGET_MS = 400
-const BOUND_MS = BUDGET_MS + 1_000
+/**
+ * A hang bound, not a speed test: the budget plus slack for a loaded 2-core machine (eight workers, two forced GCs of
+ * the heap sampler and the servers share this process; beside another test run, public operations that never look up
+ * took up to 2.2 s with 1 s of slack). It stays well under the provider's own 5 s timeout, which is what a lookup that
+ * escaped the budget would wait.
+ */
+const BOUND_MS = BUDGET_MS + 2_500
 /** Answers stay fresh 3 s, so the soak also exercises expiry and refresh. */
 const TTL_SECONDS = 3
 const WORKERS = 8

@@ -102,7 +102,7 @@ export async function startNginx(routes: readonly NginxRoute[]): Promise<Running
   process.once('exit', kill)
 
   const { connect } = await import('node:net')
-  const deadline = Date.now() + 5_000
+  const deadline = Date.now() + 15_000 // start-up on a loaded 2-core machine: a condition with a generous deadline
   let up = false
   while (!up && Date.now() < deadline && !exitedFlag) {
     up = await new Promise<boolean>((resolve) => {

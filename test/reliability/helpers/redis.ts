@@ -177,7 +177,7 @@ export async function createRedisProcess(options: { password?: string } = {}): P
           resolve()
         })
       })
-      const deadline = Date.now() + 5_000
+      const deadline = Date.now() + 15_000 // start-up on a loaded 2-core machine: a condition with a generous deadline
       while (Date.now() < deadline) {
         if (await redisPing(port, password)) return
         if (child !== proc) break
