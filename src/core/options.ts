@@ -15,6 +15,7 @@ import type { Ipv4Embedding } from './ip-address.js'
 import { MAX_BLOCK_SECONDS, MAX_TTL_SECONDS, isKeyvLike, hasUnboundedMapStore, redisUrlProblem, type KeyvLike } from './cache.js'
 import type { FailMode, Provider } from './types.js'
 import type { NetworkShare } from './budget.js'
+import { isClock, systemClock, type Clock } from './clock.js'
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Public option types
@@ -326,6 +327,21 @@ export interface RiskResolverOptions extends ObservabilityOptions {
   lists?: ListOptions
   /** Automatic blocklist, or `false` to disable it. @default { score: 95, ttlSeconds: 3600 } */
   blocklist?: BlocklistOptions | false
+  /**
+   * Where the resolver reads time and sets timers: cache freshness, stale and failure TTLs, blocks, Retry-After, the
+   * breaker, the per-minute budget, lookup deadlines and the measured `lookupMs`. Pass a manual clock in tests to move
+   * time by hand instead of sleeping; production code leaves it unset.
+   * @default systemClock (`Date.now`, `performance.now`, unref'd `setTimeout`)
+   * @example
+   * ```ts
+   * import { createTestClock } from 'iprisk/testing'
+   *
+   * const clock = createTestClock()
+   * const risk = createRiskResolver({ provider, clock, breaker: { failures: 1, halfOpenAfterMs: 30_000 } })
+   * clock.advance(30_000) // the breaker lets its probe through, without a sleep
+   * ```
+   */
+  clock?: Clock
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -402,6 +418,7 @@ export interface ResolvedOptions {
   nat64Prefixes: readonly Ipv4Embedding[]
   blocklist: { score: number; ttlMs: number } | undefined
   observability: ObservabilityOptions
+  clock: Clock
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -532,6 +549,12 @@ const optionsSchema = objectOf({
   onDegraded: z.unknown().optional(),
   highRiskScore: z.unknown().optional(),
   meterProvider: z.unknown().optional(),
+  clock: z
+    .custom<Clock>((value) => isClock(value), {
+      error:
+        'must be a Clock: an object with now(), monotonic(), setTimeout(callback, ms) and clearTimeout(handle), e.g. createTestClock() from iprisk/testing',
+    })
+    .optional(),
 })
 
 /** Throw the first issue of a failed parse as an {@link IpRiskConfigError} naming the option path. */
@@ -706,5 +729,6 @@ export function parseResolverOptions(options: unknown): ResolvedOptions {
             ttlMs: (blocklist.ttlSeconds ?? resolverDefaults.blocklistTtlSeconds) * 1000,
           },
     observability,
+    clock: o.clock ?? systemClock,
   }
 }

@@ -10,7 +10,7 @@
  * - `provider_failing`: the IPASIS simulator failing every call (401, a reset connection, 503, a wrong schema) for
  *   distinct clients, and one success in between that prevents the warning.
  *
- * The self-check's window runs on an injected clock (`resolverInternals(r).setSelfCheckClock`): the requests are real,
+ * The self-check's window runs on an injected clock (`createRiskResolver({ clock: createTestClock() })`): the requests are real,
  * the minute is moved by the test, never slept. The helpers are small copies of those of self-check.test.ts.
  */
 import { once } from 'node:events'
@@ -26,7 +26,7 @@ import {
   type RiskResolverOptions,
   type RiskResolver,
 } from '../../src/core/index.js'
-import { resolverInternals } from '../../src/core/resolver.js'
+import { createTestClock } from '../../src/testing/clock.js'
 import { startIpasisSimulator, type IpasisSimulator, type SimulatorFault } from '../../src/testing/index.js'
 import { afterHooks } from './helpers.js'
 
@@ -51,6 +51,7 @@ function watched(options: Partial<RiskResolverOptions> = {}) {
   const lines: Array<{ obj: object; msg: string | undefined }> = []
   const logger: Logger = { info: () => undefined, warn: (obj, msg) => void lines.push({ obj, msg }) }
   const hooked: DegradedEvent[] = []
+  const clock = createTestClock(START)
   const risk = createRiskResolver({
     provider: ipasis({ apiKey: KEY, baseUrl: sim.url }),
     trustProxy: 'loopback',
@@ -58,16 +59,15 @@ function watched(options: Partial<RiskResolverOptions> = {}) {
     onDegraded: (event) => void hooked.push(event),
     breaker: false,
     blocklist: false,
+    clock,
     ...options,
   })
-  let now = START
-  resolverInternals(risk).setSelfCheckClock(() => now)
   return {
     risk,
     hooked,
     degradedLines: () => lines.filter((l) => (l.obj as { event?: string }).event === 'degraded'),
     advance(ms: number) {
-      now += ms
+      clock.advance(ms)
     },
   }
 }

@@ -31,7 +31,7 @@ import {
   type RiskResolverOptions,
   type TrustProxy,
 } from '../../src/core/index.js'
-import { resolverInternals } from '../../src/core/resolver.js'
+import { createTestClock } from '../../src/testing/clock.js'
 import { createMemoryProvider, startIpasisSimulator, type IpasisSimulator } from '../../src/testing/index.js'
 import { createTrpcRisk } from '../../src/trpc/index.js'
 import { serveFetch } from '../trpc/helpers.js'
@@ -420,13 +420,12 @@ describe("no_client_ip: a gated call without a client IP (tRPC's fetch adapter w
 
 /** A resolver on a memory provider and a clock the test moves. */
 function clocked(options: Partial<RiskResolverOptions> = {}, provider = createMemoryProvider(() => ({ score: 5 }))) {
-  const w = watched({ provider, ...options })
-  let now = Date.UTC(2026, 11, 7, 12, 0, 0)
-  resolverInternals(w.risk).setSelfCheckClock(() => now)
+  const clock = createTestClock(Date.UTC(2026, 11, 7, 12, 0, 0))
+  const w = watched({ provider, clock, ...options })
   return {
     ...w,
     advance(ms: number) {
-      now += ms
+      clock.advance(ms)
     },
     /** Report `n` decisions on answers for `ip` (a local address: no verdict; a global one: scored). */
     async decide(ip: string | null, n: number): Promise<void> {
