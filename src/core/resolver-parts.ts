@@ -18,8 +18,10 @@ import { normalizeData } from './risk-data.js'
 import { IpRiskProbeError, PROBE_IP, PROBE_TIMEOUT_MS, probeProvider, type ReadyOptions, type SelfCheck } from './self-check.js'
 import type { ClientIp, Decision, FailMode, IpRisk, Policy, Provider, RequestLike } from './types.js'
 
+type IpReader = (req: RequestLike, peer?: string | null) => ClientIp
+
 /** The client-IP reader of the resolver's options (`headers` is `clientIpHeaders` there). @internal */
-export function createIpReader(options: ResolvedOptions['ip']): (req: RequestLike, peer?: string | null) => ClientIp {
+export function createIpReader(options: ResolvedOptions['ip']): IpReader {
   try {
     return createClientIpReader(options)
   } catch (error) {
@@ -27,6 +29,16 @@ export function createIpReader(options: ResolvedOptions['ip']): (req: RequestLik
       throw new IpRiskConfigError('clientIpHeaders', error.message.replace(/^iprisk: invalid option `headers`: /, ''))
     }
     throw error
+  }
+}
+
+/** `clientIp`: the reader, watched by the self-check. @internal */
+export function watchedIpReader(readIp: IpReader, selfCheck: SelfCheck): IpReader {
+  return (req, peerAddress) => {
+    const result = readIp(req, peerAddress)
+    // Self-check (a): a local peer read from the socket may be a proxy that is not trusted. Until warned once.
+    if (selfCheck.watchProxy && result.source === 'socket' && result.kind !== 'global') selfCheck.socketPeer(req, result.kind)
+    return result
   }
 }
 

@@ -29,9 +29,9 @@ import { Lookups } from './lookup.js'
 import { DEVELOPMENT_WARNING, parseResolverOptions, type RiskResolverOptions } from './options.js'
 import { compilePolicy } from './policy.js'
 import { ProviderGate } from './provider-gate.js'
-import { PolicyChecker, blockMs, createIpReader, createSharedTier, probeReady } from './resolver-parts.js'
+import { PolicyChecker, blockMs, createIpReader, createSharedTier, probeReady, watchedIpReader } from './resolver-parts.js'
 import { SelfCheck } from './self-check.js'
-import type { ClientIp, RequestLike, RiskResolver } from './types.js'
+import type { RiskResolver } from './types.js'
 
 export type {
   BlocklistOptions,
@@ -42,8 +42,8 @@ export type {
   ListOptions,
   NetworkShareOptions,
   RiskResolverOptions,
-} from './options.js'
-export { resolverDefaults } from './options.js'
+} from './option-types.js'
+export { resolverDefaults } from './option-types.js'
 export { FLAGGED_SCORE, unscoredRisk } from './answers.js'
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -117,6 +117,7 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
   if (opts.scoreLoopback) reporter.configError('development.scoreLocalAddresses', DEVELOPMENT_WARNING)
   const metrics = reporter.metrics
   const selfCheck = new SelfCheck({ warn: (event) => reporter.degraded(event), providerName: provider.name })
+  const clientIp = watchedIpReader(readIp, selfCheck)
   // MERGE(clock): pass clock to SelfCheck (its constructor); until then its wall clock is the resolver's when injected.
   if (clock !== systemClock) selfCheck.setClock(() => clock.now())
   const l2 = createSharedTier(opts, reporter, clock)
@@ -130,12 +131,6 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
   const lookups = new Lookups(lists, cache, gate, clock)
   const checker = new PolicyChecker(opts.failMode)
 
-  function clientIp(req: RequestLike, peerAddress?: string | null): ClientIp {
-    const result = readIp(req, peerAddress)
-    // Self-check (a): a local peer read from the socket may be a proxy that is not trusted. Until warned once.
-    if (selfCheck.watchProxy && result.source === 'socket' && result.kind !== 'global') selfCheck.socketPeer(req, result.kind)
-    return result
-  }
   /** The client `block()` / `unblock()` act on (an embedded IPv4 client, else the address itself). */
   function target(ip: string): { ip: string; key: string } {
     const located = typeof ip === 'string' ? lists.locate(ip) : null
