@@ -374,6 +374,26 @@ describe('cache lifetimes (L1)', () => {
 // ---------------------------------------------------------------------------------------------------------------------
 
 describe('budgets', () => {
+  it('budget.timeoutMs on the injected clock: a provider that never answers is answered timeout when the clock passes the deadline', async () => {
+    const clock = createTestClock(T0)
+    let aborted = false
+    const provider: Provider = {
+      name: 'silent',
+      lookup: (_ip, signal) => {
+        signal?.addEventListener('abort', () => void (aborted = true))
+        return new Promise<RiskData>(() => undefined) // never settles, ignores the signal
+      },
+    }
+    const r = resolver({ clock, provider, budget: { timeoutMs: 1_000 } })
+    let answer: IpRisk | undefined
+    void r.lookup('203.0.113.5').then((a) => void (answer = a))
+    await clock.advanceAsync(900)
+    expect(answer, 'not before the deadline').toBeUndefined()
+    await clock.advanceAsync(100)
+    expect(answer).toMatchObject({ status: 'unavailable', error: 'timeout' })
+    expect(aborted, 'the call was aborted').toBe(true)
+  })
+
   it('budget.timeoutMs: a provider slower than the budget is aborted and the answer is timeout', async () => {
     const { provider, signals, release } = gatedProvider()
     const r = resolver({ provider, budget: { timeoutMs: 50 } })
@@ -495,6 +515,36 @@ describe('circuit breaker and Retry-After', () => {
     expect((await r.lookup('203.0.113.5')).status).toBe('scored')
     expect((await r.lookup('203.0.113.6')).status).toBe('scored')
     expect(sim.calls).toBe(4)
+  })
+
+  it('a lookup refused by the open breaker spends no per-minute token', async () => {
+    const clock = createTestClock(T0)
+    let failing = true
+    const provider: Provider = {
+      name: 'flaky',
+      lookup: () => (failing ? Promise.reject(new ProviderError('http_error', 'down', 503)) : Promise.resolve(data(5))),
+    }
+    const r = resolver({ clock, provider, breaker: { failures: 1, halfOpenAfterMs: 1_000 }, budget: { maxPerMinute: 2, perNetwork: false } })
+    expect((await r.lookup('203.0.113.1')).error).toBe('http_error') // one token spent, the breaker opens
+    for (let i = 2; i <= 6; i++) expect((await r.lookup(`203.0.113.${i}`)).error).toBe('breaker_open')
+    failing = false
+    clock.advance(1_000)
+    expect((await r.lookup('203.0.113.7')).status, 'the probe still finds the second token').toBe('scored')
+  })
+
+  it('the breaker runs on the injected clock: its open period passes only when the clock moves', async () => {
+    const clock = createTestClock(T0)
+    const provider = createMemoryProvider(() => {
+      throw new ProviderError('network', 'refused')
+    })
+    const r = resolver({ clock, provider, breaker: { failures: 1, halfOpenAfterMs: 60_000 }, cache: { failureTtlSeconds: 0 } })
+    await r.lookup('203.0.113.1')
+    expect(r.status().provider.breaker).toBe('open')
+    clock.advance(59_999)
+    expect((await r.lookup('203.0.113.2')).error).toBe('breaker_open')
+    clock.advance(1)
+    expect((await r.lookup('203.0.113.3')).error, 'the probe is called (and fails)').toBe('network')
+    expect(provider.calls).toBe(2)
   })
 
   it('breaker: false never stops calling the provider', async () => {
