@@ -39,11 +39,8 @@ const RETRY_AFTER = new GateFailure('rate_limited', false)
 const BREAKER_OPEN = new GateFailure('breaker_open', false)
 const OUT_OF_TIME = new GateFailure('timeout', true)
 const OVER_BUDGET = new GateFailure('budget_exceeded', false)
-const FAILURES = new Map<LookupError, GateFailure>()
 function failureOf(error: LookupError): GateFailure {
-  let f = FAILURES.get(error)
-  if (f === undefined) FAILURES.set(error, (f = new GateFailure(error, REMEMBERED.has(error))))
-  return f
+  return new GateFailure(error, REMEMBERED.has(error))
 }
 
 /** Where the gate reports what it sees. @internal */
