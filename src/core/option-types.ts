@@ -148,7 +148,8 @@ export interface NetworkShareOptions {
 }
 
 /**
- * Circuit breaker around the provider (cockatiel's `ConsecutiveBreaker`).
+ * Circuit breaker around the provider: `failures` consecutive failed calls (rejections, including timeouts) open it;
+ * after `halfOpenAfterMs` of the resolver's `clock` one probe call is let through, and its success closes it.
  *
  * @example
  * ```ts
