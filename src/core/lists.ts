@@ -49,10 +49,11 @@ export interface ListsOptions {
 export class ClientLists {
   readonly #keyMemo = new LRUCache<string, { ip: string; key: string }>({ max: KEY_MEMO_MAX })
   readonly #staticMemo = new LRUCache<string, IpRisk>({ max: STATIC_MEMO_MAX })
-  readonly #hasLists: boolean
+  /** Whether there is a list at all (read on the hot path before calling {@link listed}). */
+  readonly hasLists: boolean
 
   constructor(private readonly options: ListsOptions) {
-    this.#hasLists = options.allow !== undefined || options.deny !== undefined
+    this.hasLists = options.allow !== undefined || options.deny !== undefined
   }
 
   /** Raw text → the client it stands for, or `null` when it is not an IP address. */
@@ -71,7 +72,6 @@ export class ClientLists {
 
   /** The static lists' answer for `ip` (deny first), or `undefined` when neither lists it. */
   listed(ip: string): IpRisk | undefined {
-    if (!this.#hasLists) return undefined
     const { allow, deny } = this.options
     if (deny !== undefined && deny(ip)) return this.#staticAnswer(ip, 'deny', null)
     if (allow !== undefined && allow(ip)) return this.#staticAnswer(ip, 'allow', null)

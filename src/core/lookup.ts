@@ -29,19 +29,23 @@ import type { IpKind, IpRisk, LookupOptions, RiskData } from './types.js'
 export class Lookups {
   readonly flights = new SingleFlight<IpRisk>()
 
+  readonly #hasLists: boolean
+
   constructor(
     private readonly lists: ClientLists,
     private readonly cache: AnswerCache,
     private readonly gate: ProviderGate,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.#hasLists = lists.hasLists
+  }
 
   /** Steps 1–4: an answer now, or `undefined` when the address must be looked up. */
   answerNow(raw: string | null): IpRisk | undefined {
     if (typeof raw !== 'string') return NO_IP
     const located = this.lists.locate(raw)
     if (located === null) return NO_IP
-    return this.#warm(ipOf(located), keyOf(located))
+    return typeof located === 'string' ? this.#warm(located, located) : this.#warm(located.ip, located.key)
   }
 
   /** Steps 1–6. Never rejects. */
@@ -69,8 +73,10 @@ export class Lookups {
 
   /** Steps 2–4 for a located client. */
   #warm(ip: string, key: string): IpRisk | undefined {
-    const listed = this.lists.listed(ip)
-    if (listed !== undefined) return listed
+    if (this.#hasLists) {
+      const listed = this.lists.listed(ip)
+      if (listed !== undefined) return listed
+    }
     const entry = this.cache.l1.get(key)
     if (entry !== undefined) return this.cache.warm(entry, ip)
     return this.lists.unscorable(ip, classifyIp(ip))
