@@ -108,7 +108,7 @@ export function mayHold(total: number, held: number, max: number, cap: number, r
 
 /**
  * The budgets of one resolver. `acquire` either starts a call (and then `release` must follow once) or says which
- * budget refused it; `refund` returns the per-minute token of a call that was never made (breaker open).
+ * budget refused it (the gate asks the breaker first, so no token is spent on a call that is not made).
  * @internal
  */
 export class ProviderBudget {
@@ -173,14 +173,6 @@ export class ProviderBudget {
     const held = (this.held.get(network) ?? 1) - 1
     if (held <= 0) this.held.delete(network)
     else this.held.set(network, held)
-  }
-
-  /** Give back the per-minute token of a call that was not made. */
-  refund(network: string): void {
-    if (this.maxPerMinute === 0) return
-    this.tokens = Math.min(this.maxPerMinute, this.tokens + 1)
-    const bucket = this.buckets?.get(network)
-    if (bucket !== undefined) bucket.tokens = Math.min(this.minuteCap, bucket.tokens + 1)
   }
 
   private takeToken(network: string, now: number): boolean {

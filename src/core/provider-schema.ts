@@ -73,8 +73,21 @@ export function describeUntrusted(value: unknown): string {
 // Retry-After
 // ---------------------------------------------------------------------------------------------------------------------
 
-/** The longest back-off a `Retry-After` header may impose (1 h): a misbehaving upstream cannot silence us for days. */
+/**
+ * The longest back-off a `Retry-After` may impose (1 h): a misbehaving upstream cannot silence the provider for days.
+ * The one definition: {@link parseRetryAfter} caps what IPASIS sends, {@link retryAfterOf} what any provider rejects with.
+ */
 export const MAX_RETRY_AFTER_MS = 3_600_000
+
+/**
+ * The back-off a rejected lookup asks for: its `retryAfterMs` when that is a positive finite number, capped at
+ * {@link MAX_RETRY_AFTER_MS} (a custom provider's `ProviderError` was not made by {@link parseRetryAfter}), else
+ * `undefined`. @internal
+ */
+export function retryAfterOf(error: unknown): number | undefined {
+  const ms = (error as { retryAfterMs?: unknown } | null)?.retryAfterMs
+  return typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_RETRY_AFTER_MS) : undefined
+}
 
 /**
  * Parse a `Retry-After` header (RFC 9110 §10.2.3): delta-seconds or an HTTP date. Returns milliseconds from `now`,

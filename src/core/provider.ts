@@ -5,6 +5,7 @@
  * @module
  */
 import { Pool, type Dispatcher } from 'undici'
+import { isClock, systemClock, type Clock } from './clock.js'
 import { IpRiskConfigError, IpRiskError, ProviderError } from './errors.js'
 import { readEnv } from './env.js'
 import {
@@ -68,6 +69,17 @@ export interface IpasisOptions {
    * `Pool`. It stays yours: {@link Provider.close} does not close it, and `connections` is ignored.
    */
   dispatcher?: Dispatcher
+  /**
+   * Where the lookup timer (`timeoutMs`) is set and the time read that turns a `Retry-After` date into a wait. Tests
+   * may pass a manual clock (`createTestClock()` from `iprisk/testing`); production code leaves it unset.
+   * @default systemClock
+   * @example
+   * ```ts
+   * const clock = createTestClock()
+   * const provider = ipasis({ apiKey, baseUrl: sim.url, timeoutMs: 800, clock })
+   * ```
+   */
+  clock?: Clock
 }
 
 const DEFAULT_BASE_URL = 'https://api.ipasis.com'
@@ -126,24 +138,15 @@ export function ipasis(options: IpasisOptions): Provider {
   const { origin, prefix } =
     fromEnv === undefined ? validateBaseUrl(options.baseUrl, 'baseUrl') : validateBaseUrl(fromEnv, BASE_URL_ENV)
   const timeoutMs = validateInteger('timeoutMs', options.timeoutMs, DEFAULT_TIMEOUT_MS, 1, 60_000)
-  const style = options.style ?? 'path'
-  if (style !== 'path' && style !== 'query') {
-    throw new IpRiskConfigError('style', "must be 'path' or 'query'")
-  }
-  const auth = options.auth ?? (style === 'path' ? 'bearer' : 'x-api-key')
-  if (auth !== 'bearer' && auth !== 'x-api-key') {
-    throw new IpRiskConfigError('auth', "must be 'bearer' or 'x-api-key'")
-  }
+  const { style, auth } = validateStyle(options)
   const connections = validateInteger('connections', options.connections, DEFAULT_CONNECTIONS, 1, 1024)
   if (options.dispatcher !== undefined && typeof options.dispatcher?.request !== 'function') {
     throw new IpRiskConfigError('dispatcher', 'must be an undici Dispatcher (Pool, Agent, …)')
   }
 
   // The key lives only in this closure-held, frozen header object: not on the provider, not in any error.
-  const headers: Record<string, string> = { accept: 'application/json' }
-  if (auth === 'bearer') headers.authorization = `Bearer ${apiKey}`
-  else headers['x-api-key'] = apiKey
-  Object.freeze(headers)
+  const headers = authHeaders(apiKey, auth)
+  const clock = validateClock(options.clock)
   const ownsDispatcher = options.dispatcher === undefined
   const dispatcher: Dispatcher = options.dispatcher ?? new Pool(origin, { connections, pipelining: 1 })
   const pathFor =
@@ -162,7 +165,7 @@ export function ipasis(options: IpasisOptions): Provider {
 
     const controller = new AbortController()
     let ended: 'timeout' | 'aborted' | null = null
-    const timer = setTimeout(() => {
+    const timer = clock.setTimeout(() => {
       ended = 'timeout'
       controller.abort(new Error('ipasis lookup timeout'))
     }, timeoutMs)
@@ -182,11 +185,11 @@ export function ipasis(options: IpasisOptions): Provider {
         // memory, which is why every body is read or dumped.
         highWaterMark: BODY_HIGH_WATER_MARK,
       })
-      return await readResponse(response, controller.signal)
+      return await readResponse(response, controller.signal, clock)
     } catch (error) {
       throw toProviderError(error, ended, timeoutMs)
     } finally {
-      clearTimeout(timer)
+      clock.clearTimeout(timer)
       signal?.removeEventListener('abort', onCallerAbort)
     }
   }
@@ -201,7 +204,7 @@ export function ipasis(options: IpasisOptions): Provider {
   }
 }
 
-async function readResponse(response: Dispatcher.ResponseData, signal: AbortSignal): Promise<RiskData> {
+async function readResponse(response: Dispatcher.ResponseData, signal: AbortSignal, clock: Clock): Promise<RiskData> {
   const { statusCode, body } = response
   if (statusCode < 200 || statusCode > 299) {
     // Read (up to the cap) and discard, so the socket goes back to the pool; over the cap undici destroys it.
@@ -211,7 +214,7 @@ async function readResponse(response: Dispatcher.ResponseData, signal: AbortSign
       throw new ProviderError('auth', message, statusCode)
     }
     if (statusCode === 429) {
-      const retryAfterMs = parseRetryAfter(response.headers['retry-after'])
+      const retryAfterMs = parseRetryAfter(response.headers['retry-after'], clock.now())
       throw new ProviderError('rate_limited', 'ipasis: rate limited by the API (HTTP 429)', statusCode, retryAfterMs)
     }
     // 3xx included: redirects are never followed (the key would travel with them).
@@ -274,6 +277,34 @@ function safeCode(error: unknown): string | null {
 // ---------------------------------------------------------------------------------------------------------------------
 // Option validation (start-up only)
 // ---------------------------------------------------------------------------------------------------------------------
+
+/** The request headers that carry the key (frozen). */
+function authHeaders(apiKey: string, auth: 'bearer' | 'x-api-key'): Readonly<Record<string, string>> {
+  const headers: Record<string, string> = { accept: 'application/json' }
+  if (auth === 'bearer') headers.authorization = `Bearer ${apiKey}`
+  else headers['x-api-key'] = apiKey
+  return Object.freeze(headers)
+}
+
+function validateStyle(options: IpasisOptions): { style: 'path' | 'query'; auth: 'bearer' | 'x-api-key' } {
+  const style = options.style ?? 'path'
+  if (style !== 'path' && style !== 'query') {
+    throw new IpRiskConfigError('style', "must be 'path' or 'query'")
+  }
+  const auth = options.auth ?? (style === 'path' ? 'bearer' : 'x-api-key')
+  if (auth !== 'bearer' && auth !== 'x-api-key') {
+    throw new IpRiskConfigError('auth', "must be 'bearer' or 'x-api-key'")
+  }
+  return { style, auth }
+}
+
+function validateClock(value: unknown): Clock {
+  if (value === undefined) return systemClock
+  if (!isClock(value)) {
+    throw new IpRiskConfigError('clock', 'must be a Clock: an object with now(), monotonic(), setTimeout(callback, ms) and clearTimeout(handle)')
+  }
+  return value
+}
 
 function validateApiKey(value: unknown): string {
   if (typeof value !== 'string' || value === '') {

@@ -98,15 +98,6 @@ describe('the per-minute budget (frozen clock)', () => {
     expect(count(take('A', 1, t + 60_000)), 'a minute later A has refilled its share').toBe(1)
   })
 
-  it('refund gives back the token of a call that was not made', () => {
-    const b = new ProviderBudget(10, 1, undefined, 0)
-    expect(b.acquire('', 0)).toBeUndefined()
-    b.release('')
-    expect(b.acquire('', 0)).toBe('per_minute')
-    b.refund('')
-    expect(b.acquire('', 0)).toBeUndefined()
-  })
-
   it('a clock that goes back refills nothing (and drains nothing)', () => {
     const b = new ProviderBudget(10, 2, undefined, 10_000)
     expect(b.acquire('', 10_000)).toBeUndefined()

@@ -9,11 +9,11 @@ import { createRiskResolver, type RiskResolverOptions } from '../../src/core/res
 import { ipasis } from '../../src/core/provider.js'
 import type { LookupError, Provider, RiskData, RiskResolver } from '../../src/core/types.js'
 import { startIpasisSimulator, type IpasisSimulator } from '../../src/testing/index.js'
+import { createTestClock } from '../../src/testing/clock.js'
 
 const open: Array<{ close(): Promise<void> }> = []
 
 afterEach(async () => {
-  vi.useRealTimers()
   for (const thing of open.splice(0).reverse()) await thing.close()
 })
 
@@ -36,12 +36,8 @@ function resolver(options: Partial<RiskResolverOptions> & Pick<RiskResolverOptio
   return r
 }
 
-/** Freeze `Date` (only) so that lifetimes can be jumped over; returns a function moving it forward. */
-function fakeClock(): (ms: number) => void {
-  vi.useFakeTimers({ toFake: ['Date'] })
-  vi.setSystemTime(new Date('2030-01-01T00:00:00Z'))
-  return (ms) => vi.setSystemTime(Date.now() + ms)
-}
+/** Where the tests' manual clocks start (`createTestClock(T0)`: time moves only by `clock.advance`). */
+const T0 = Date.UTC(2030, 0, 1)
 
 const IP = '11.8.0.1'
 
@@ -61,12 +57,12 @@ describe('the shared normalisation: an answer needs a score or a flag', () => {
   })
 
   it('a no-verdict answer is not cached as fresh: remembered as a failure for cache.failureTtlSeconds, then asked again', async () => {
-    const advance = fakeClock()
+    const clock = createTestClock(T0)
     const provider = answering({ error: 'quota exceeded', score: null })
-    const r = resolver({ provider, cache: { ttlSeconds: 300, failureTtlSeconds: 10 } })
+    const r = resolver({ clock, provider, cache: { ttlSeconds: 300, failureTtlSeconds: 10 } })
     expect(await r.lookup(IP)).toMatchObject({ status: 'unavailable', error: 'bad_response', source: 'none' })
     expect(r.peek(IP)).toMatchObject({ status: 'unavailable', error: 'bad_response' })
-    advance(10_001)
+    clock.advance(10_001)
     expect(r.peek(IP), 'nothing fresh is left once the failure is forgotten').toBeUndefined()
     expect(await r.lookup(IP)).toMatchObject({ status: 'unavailable', error: 'bad_response' })
     expect(provider.calls).toBe(2)
@@ -79,12 +75,12 @@ describe('the shared normalisation: an answer needs a score or a flag', () => {
   })
 
   it('stale data is still served when the provider answers without a verdict (like any failed lookup)', async () => {
-    const advance = fakeClock()
+    const clock = createTestClock(T0)
     let value: unknown = { score: 92, isTor: true }
     const provider: Provider = { name: 'custom', lookup: () => Promise.resolve(value as RiskData) }
-    const r = resolver({ provider, cache: { ttlSeconds: 60, staleSeconds: 600 } })
+    const r = resolver({ clock, provider, cache: { ttlSeconds: 60, staleSeconds: 600 } })
     expect(await r.lookup(IP)).toMatchObject({ status: 'scored', isTor: true, source: 'upstream' })
-    advance(61_000)
+    clock.advance(61_000)
     value = { score: null }
     expect(await r.lookup(IP)).toMatchObject({ status: 'scored', source: 'stale', error: 'bad_response', isTor: true })
   })

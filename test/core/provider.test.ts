@@ -3,6 +3,7 @@ import { MockAgent, Pool } from 'undici'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { IpRiskConfigError, IpRiskError, ProviderError } from '../../src/core/errors.js'
 import { ipasis, type IpasisOptions } from '../../src/core/provider.js'
+import { createTestClock } from '../../src/testing/clock.js'
 import { MAX_RETRY_AFTER_MS, parseIpasisBody, parseRetryAfter } from '../../src/core/provider-schema.js'
 import type { Provider, ProviderErrorKind, RiskData } from '../../src/core/types.js'
 import {
@@ -94,6 +95,8 @@ describe('ipasis() option validation', () => {
     { name: 'connections over 1024', options: { apiKey: KEY, connections: 1025 }, option: 'connections' },
     { name: 'fractional connections', options: { apiKey: KEY, connections: 2.5 }, option: 'connections' },
     { name: 'a dispatcher without request()', options: { apiKey: KEY, dispatcher: {} }, option: 'dispatcher' },
+    { name: 'a clock that is a function', options: { apiKey: KEY, clock: Date.now }, option: 'clock' },
+    { name: 'a clock without timers', options: { apiKey: KEY, clock: { now: Date.now, monotonic: () => 0 } }, option: 'clock' },
   ]
 
   it.each(cases)('rejects $name with IpRiskConfigError naming `$option`, without echoing the key', ({ options, option }) => {
@@ -494,12 +497,24 @@ describe('Retry-After', () => {
     expect(error).toMatchObject({ kind: 'rate_limited', status: 429, retryAfterMs: expected })
   })
 
-  it('an HTTP date 30 s ahead → retryAfterMs in (0, 30 000]', async () => {
-    sim.setFault(429, { times: 1, retryAfter: new Date(Date.now() + 30_000).toUTCString() })
-    const error = await providerError(provider().lookup(IP, live()))
-    expect(error.kind).toBe('rate_limited')
-    expect(error.retryAfterMs).toBeGreaterThan(0)
-    expect(error.retryAfterMs).toBeLessThanOrEqual(30_000)
+  it('an HTTP date 30 s ahead of the provider clock → retryAfterMs 30 000', async () => {
+    const clock = createTestClock(Date.UTC(2030, 0, 1, 12, 0, 0))
+    sim.setFault(429, { times: 1, retryAfter: new Date(clock.now() + 30_000).toUTCString() })
+    const error = await providerError(provider({ clock }).lookup(IP, live()))
+    expect(error).toMatchObject({ kind: 'rate_limited', retryAfterMs: 30_000 })
+  })
+
+  it('timeoutMs runs on the provider clock: a silent upstream is cut when that clock passes it', async () => {
+    const clock = createTestClock()
+    sim.setFault('timeout')
+    let settled = false
+    const pending = provider({ clock, timeoutMs: 500 }).lookup(IP, live())
+    void pending.catch(() => undefined).finally(() => void (settled = true))
+    await clock.advanceAsync(499)
+    expect(settled, 'not before its time').toBe(false)
+    await clock.advanceAsync(1)
+    expect((await providerError(pending)).kind).toBe('timeout')
+    expect(clock.pendingTimers, 'the timer is cleared').toBe(0)
   })
 
   it('an unreadable Retry-After → rate_limited without retryAfterMs', async () => {

@@ -12,6 +12,8 @@ import { ipasis } from '../../src/core/provider.js'
 import { createRiskResolver, resolverDefaults, type RiskResolverOptions } from '../../src/core/resolver.js'
 import type { Provider, RiskResolver } from '../../src/core/types.js'
 import { createMemoryProvider } from '../../src/testing/index.js'
+import { createTestClock } from '../../src/testing/clock.js'
+import { systemClock } from '../../src/core/clock.js'
 
 const provider: Provider = createMemoryProvider({})
 const made: RiskResolver[] = []
@@ -109,6 +111,9 @@ describe('bad options are IpRiskConfigErrors naming the option', () => {
     ['onDecision: not a function', { provider, onDecision: 1 }, 'onDecision'],
     ['onHighRisk: not a function', { provider, onHighRisk: {} }, 'onHighRisk'],
     ['meterProvider: not one', { provider, meterProvider: {} }, 'meterProvider'],
+    ['clock: Date.now (a function, not a Clock)', { provider, clock: Date.now }, 'clock'],
+    ['clock: without monotonic()', { provider, clock: { now: () => 0, setTimeout: () => 0, clearTimeout: () => undefined } }, 'clock'],
+    ['clock: null', { provider, clock: null }, 'clock'],
   ])('%s → `%s`', (_name, options, option) => {
     expect(optionOf(options)).toBe(option)
   })
@@ -161,6 +166,8 @@ describe('good configurations are accepted', () => {
     ['features turned off', { provider, cache: { l1: false }, breaker: false, blocklist: false }],
     ['a Redis URL shorthand', { provider, cache: 'redis://127.0.0.1:6379/15' }],
     ['a rediss URL with credentials', { provider, cache: { l2: 'rediss://user:pw@127.0.0.1:6380/1' } }],
+    ['a test clock', { provider, clock: createTestClock() }],
+    ['the system clock', { provider, clock: systemClock }],
   ])('%s', (_name, options) => {
     expect(optionOf(options)).toBe('(accepted)')
   })

@@ -11,6 +11,7 @@ import { ProviderError } from '../../src/core/errors.js'
 import { createRiskResolver, resolverInternals, type RiskResolverOptions } from '../../src/core/resolver.js'
 import type { RiskResolver } from '../../src/core/types.js'
 import { createMemoryProvider, type MemoryProvider } from '../../src/testing/index.js'
+import { createTestClock } from '../../src/testing/clock.js'
 
 const SHARED = 'redis://127.0.0.1:6379/13'
 let counter = 0
@@ -33,7 +34,6 @@ beforeAll(async () => {
 
 const made: RiskResolver[] = []
 afterEach(async () => {
-  vi.useRealTimers()
   for (const r of made.splice(0)) await r.close()
 })
 
@@ -65,8 +65,11 @@ async function fleet(extra: Partial<RiskResolverOptions> = {}, table: Record<str
   const prefix = uniquePrefix()
   const pa = createMemoryProvider(table, { name: 'fleet' })
   const pb = createMemoryProvider(table, { name: 'fleet' })
-  const a = instance({ provider: pa, cache: { l2: SHARED, prefix }, ...extra })
-  const b = instance({ provider: pb, cache: { l2: SHARED, prefix }, ...extra })
+  // A generous L2 read budget: these tests are about what the fleet shares, not about a slow Redis; with the default
+  // 50 ms a loaded machine turned reads into misses ("block() on one instance is seen by the others" got null).
+  const cache = { l2: SHARED, prefix, l2TimeoutMs: 5_000 }
+  const a = instance({ provider: pa, cache, ...extra })
+  const b = instance({ provider: pb, cache, ...extra })
   await connected(a)
   await connected(b)
   return { a, b, pa, pb, prefix }
@@ -83,11 +86,8 @@ async function writesSettled(keys: string[]): Promise<void> {
   }
 }
 
-function fakeClock(): (ms: number) => void {
-  vi.useFakeTimers({ toFake: ['Date'] })
-  vi.setSystemTime(new Date('2030-01-01T00:00:00Z'))
-  return (ms) => vi.setSystemTime(Date.now() + ms)
-}
+/** Where the tests' manual clocks start (`createTestClock(T0)`: time moves only by `clock.advance`). */
+const T0 = Date.UTC(2030, 0, 1)
 
 function logger() {
   return { info: vi.fn(), warn: vi.fn() }
@@ -178,16 +178,16 @@ describe('a shared L2 between instances', () => {
   })
 
   it('block() on one instance is seen by the others; unblock() too, within one L1 TTL', async () => {
-    const advance = fakeClock()
-    const { a, b, pb } = await fleet()
+    const clock = createTestClock(T0)
+    const { a, b, pb } = await fleet({ clock })
     await b.lookup('198.51.100.77') // b holds a fresh, unblocked answer in L1
     await a.block('198.51.100.77')
     expect((await b.lookup('198.51.100.77')).listed).toBe(null) // b's L1 still answers…
-    advance(301_000) // …until its TTL runs out; then b reads L2 again
+    clock.advance(301_000) // …until its TTL runs out; then b reads L2 again
     expect((await b.lookup('198.51.100.77')).listed).toBe('blocklist')
     await a.unblock('198.51.100.77')
     expect((await b.lookup('198.51.100.77')).listed).toBe('blocklist') // b's local copy of the block…
-    advance(301_000)
+    clock.advance(301_000)
     expect((await b.lookup('198.51.100.77')).listed).toBe(null) // …lives at most one TTL
     expect(pb.calls).toBe(2)
   })
@@ -200,20 +200,20 @@ describe('a shared L2 between instances', () => {
   })
 
   it('stale data in L2 is served when the upstream fails', async () => {
-    const advance = fakeClock()
+    const clock = createTestClock(T0)
     const prefix = uniquePrefix()
-    const a = instance({ provider: createMemoryProvider({ '203.0.113.60': 'proxy' }, { name: 'st' }), cache: { l2: SHARED, prefix } })
+    const a = instance({ clock, provider: createMemoryProvider({ '203.0.113.60': 'proxy' }, { name: 'st' }), cache: { l2: SHARED, prefix } })
     await connected(a)
     await a.lookup('203.0.113.60')
     await writesSettled([`${prefix}:1:st:203.0.113.60`])
-    advance(400_000) // past the freshness, within the stale window
+    clock.advance(400_000) // past the freshness, within the stale window
     const down = createMemoryProvider(
       () => {
         throw new ProviderError('http_error', 'down', 503)
       },
       { name: 'st' },
     )
-    const b = instance({ provider: down, cache: { l2: SHARED, prefix } })
+    const b = instance({ clock, provider: down, cache: { l2: SHARED, prefix } })
     await connected(b)
     expect(await b.lookup('203.0.113.60')).toMatchObject({ source: 'stale', error: 'http_error', isProxy: true })
     expect(down.calls).toBe(1)
@@ -287,12 +287,12 @@ describe('Redis is a cache, not a dependency', () => {
   }
 
   it('Redis killed mid-run: every lookup still answers (from the provider); the L2 breaker opens; Redis back: used again', async () => {
-    const advance = fakeClock()
+    const clock = createTestClock(T0)
     const redis = await ownRedis()
     const log = logger()
     const provider: MemoryProvider = createMemoryProvider({}, { name: 'kill' })
     // 40 simultaneous lookups from one /24: the budget is one pool here (this test is about Redis, not budget shares).
-    const r = instance({ provider, logger: log, cache: { l2: redis.url, l2TimeoutMs: 50 }, budget: { timeoutMs: 1_000, perNetwork: false } })
+    const r = instance({ clock, provider, logger: log, cache: { l2: redis.url, l2TimeoutMs: 50 }, budget: { timeoutMs: 1_000, perNetwork: false } })
     const l2 = resolverInternals(r).l2!
     await connected(r)
     expect((await lookups(r, 1, 5)).every((a) => a.source === 'upstream')).toBe(true)
@@ -308,7 +308,7 @@ describe('Redis is a cache, not a dependency', () => {
     await redis.start()
     // Another instance writes answers; once this instance's client has reconnected and its L2 breaker's open period
     // is over, it reads them from L2. (Each round uses a new IP: an answer taken from the provider stays in L1.)
-    const other = instance({ provider: createMemoryProvider({}, { name: 'kill' }), cache: { l2: redis.url } })
+    const other = instance({ clock, provider: createMemoryProvider({}, { name: 'kill' }), cache: { l2: redis.url } })
     await connected(other)
     const raw = createClient({ url: redis.url })
     await raw.connect()
@@ -318,7 +318,7 @@ describe('Redis is a cache, not a dependency', () => {
         const ip = `198.51.100.${150 + round}`
         await other.lookup(ip)
         await vi.waitUntil(async () => (await raw.exists(`iprisk:1:kill:${ip}`)) === 1, { timeout: 5_000 })
-        advance(6_000)
+        clock.advance(6_000)
         source = (await r.lookup(ip)).source
         if (source !== 'l2') await new Promise((resolve) => setTimeout(resolve, 100)) // give the client time to reconnect
       }

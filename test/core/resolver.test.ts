@@ -2,7 +2,7 @@
  * The risk resolver (L1 only): lookups and peeks, single-flight, cache lifetimes, budgets, the circuit breaker and the
  * Retry-After gate, background lookups, lists, the blocklist, policies, client IPs and shutdown. Upstream behaviour is
  * exercised through the IPASIS simulator on 127.0.0.1 or the in-process memory provider. Time-dependent behaviour
- * uses a fake `Date` (only `Date`: sockets and timers stay real).
+ * runs on a manual clock passed as `clock` (`createTestClock`): time moves only when a test says so.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { IpRiskConfigError, IpRiskError, ProviderError } from '../../src/core/errors.js'
@@ -11,6 +11,7 @@ import { ipasis } from '../../src/core/provider.js'
 import { createRiskResolver, resolverInternals, unscoredRisk, type RiskResolverOptions } from '../../src/core/resolver.js'
 import type { IpRisk, Provider, RiskData, RiskResolver } from '../../src/core/types.js'
 import { createMemoryProvider, startIpasisSimulator, type IpasisSimulator } from '../../src/testing/index.js'
+import { createTestClock } from '../../src/testing/clock.js'
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -19,7 +20,6 @@ import { createMemoryProvider, startIpasisSimulator, type IpasisSimulator } from
 const open: Array<{ close(): Promise<void> }> = []
 
 afterEach(async () => {
-  vi.useRealTimers()
   for (const thing of open.splice(0).reverse()) await thing.close()
 })
 
@@ -40,12 +40,8 @@ function ipasisFor(sim: IpasisSimulator, apiKey = sim.apiKey): Provider {
   return ipasis({ apiKey, baseUrl: sim.url, timeoutMs: 10_000 })
 }
 
-/** Freeze `Date` (only) so lifetimes can be jumped over; returns a function moving it forward. */
-function fakeClock(): (ms: number) => void {
-  vi.useFakeTimers({ toFake: ['Date'] })
-  vi.setSystemTime(new Date('2030-01-01T00:00:00Z'))
-  return (ms) => vi.setSystemTime(Date.now() + ms)
-}
+/** Where the tests' manual clocks start (`createTestClock(T0)`: time moves only by `clock.advance`). */
+const T0 = Date.UTC(2030, 0, 1)
 
 function data(score: number, extra: Partial<RiskData> = {}): RiskData {
   return { score, isVpn: false, isProxy: false, isTor: false, isDatacenter: false, countryCode: 'US', asn: 64500, isp: 'Example', ...extra }
@@ -268,49 +264,49 @@ describe('single flight', () => {
 
 describe('cache lifetimes (L1)', () => {
   it('cache.ttlSeconds defaults to 300: an answer is reused until then, fetched again after', async () => {
-    const advance = fakeClock()
+    const clock = createTestClock(T0)
     const provider = createMemoryProvider({})
-    const r = resolver({ provider })
+    const r = resolver({ clock, provider })
     await r.lookup('203.0.113.7')
-    advance(299_000)
+    clock.advance(299_000)
     expect(r.peek('203.0.113.7')?.source).toBe('l1')
-    advance(2_000)
+    clock.advance(2_000)
     expect(r.peek('203.0.113.7')).toBeUndefined()
     expect((await r.lookup('203.0.113.7')).source).toBe('upstream')
     expect(provider.calls).toBe(2)
   })
 
   it('cache.ttlSeconds sets the freshness', async () => {
-    const advance = fakeClock()
+    const clock = createTestClock(T0)
     const provider = createMemoryProvider({})
-    const r = resolver({ provider, cache: { ttlSeconds: 10 } })
+    const r = resolver({ clock, provider, cache: { ttlSeconds: 10 } })
     await r.lookup('203.0.113.7')
-    advance(11_000)
+    clock.advance(11_000)
     await r.lookup('203.0.113.7')
     expect(provider.calls).toBe(2)
   })
 
   it('cache.flaggedTtlSeconds keeps flagged answers (VPN here) for their own duration', async () => {
-    const advance = fakeClock()
+    const clock = createTestClock(T0)
     const provider = createMemoryProvider({ '203.0.113.45': 'vpn' })
-    const r = resolver({ provider, cache: { ttlSeconds: 60, flaggedTtlSeconds: 600 } })
+    const r = resolver({ clock, provider, cache: { ttlSeconds: 60, flaggedTtlSeconds: 600 } })
     await r.lookup('203.0.113.45')
     await r.lookup('203.0.113.7')
-    advance(120_000)
+    clock.advance(120_000)
     expect(r.peek('203.0.113.45')?.source).toBe('l1')
     expect(r.peek('203.0.113.7')).toBeUndefined()
   })
 
   it('serves an expired answer as stale (source stale, error set, data kept) when the provider then fails', async () => {
-    const advance = fakeClock()
+    const clock = createTestClock(T0)
     let up = true
     const provider = createMemoryProvider(() => {
       if (!up) throw new ProviderError('http_error', 'down', 503)
       return 'vpn'
     })
-    const r = resolver({ provider })
+    const r = resolver({ clock, provider })
     await r.lookup('203.0.113.7')
-    advance(301_000)
+    clock.advance(301_000)
     up = false
     const answer = await r.lookup('203.0.113.7')
     expect(answer).toMatchObject({ status: 'scored', source: 'stale', error: 'http_error', isVpn: true, score: 45 })
@@ -318,37 +314,37 @@ describe('cache lifetimes (L1)', () => {
   })
 
   it('cache.staleSeconds bounds how long after expiry stale data is served (0: never)', async () => {
-    const advance = fakeClock()
+    const clock = createTestClock(T0)
     let up = true
     const provider = createMemoryProvider(() => {
       if (!up) throw new ProviderError('network', 'down')
       return 'clean'
     })
-    const withStale = resolver({ provider, cache: { staleSeconds: 100, failureTtlSeconds: 0 } })
-    const noStale = resolver({ provider, cache: { staleSeconds: 0 } })
+    const withStale = resolver({ clock, provider, cache: { staleSeconds: 100, failureTtlSeconds: 0 } })
+    const noStale = resolver({ clock, provider, cache: { staleSeconds: 0 } })
     await withStale.lookup('203.0.113.7')
     await noStale.lookup('203.0.113.7')
     up = false
-    advance(350_000)
+    clock.advance(350_000)
     expect((await withStale.lookup('203.0.113.7')).source).toBe('stale')
     expect(await noStale.lookup('203.0.113.7')).toMatchObject({ status: 'unavailable', error: 'network' })
-    advance(100_000)
+    clock.advance(100_000)
     expect(await withStale.lookup('203.0.113.7')).toMatchObject({ status: 'unavailable', source: 'none' })
   })
 
   it('remembers a failed lookup for cache.failureTtlSeconds (default 10) instead of retrying on every request', async () => {
-    const advance = fakeClock()
+    const clock = createTestClock(T0)
     const provider = createMemoryProvider(() => {
       throw new ProviderError('http_error', 'down', 500)
     })
-    const r = resolver({ provider })
+    const r = resolver({ clock, provider })
     const first = await r.lookup('203.0.113.7')
     const again = await r.lookup('203.0.113.7')
     expect(first).toMatchObject({ status: 'unavailable', error: 'http_error' })
     expect(again).toMatchObject({ status: 'unavailable', error: 'http_error', lookupMs: 0 })
     expect(r.peek('203.0.113.7')).toBe(again)
     expect(provider.calls).toBe(1)
-    advance(10_001)
+    clock.advance(10_001)
     await r.lookup('203.0.113.7')
     expect(provider.calls).toBe(2)
   })
@@ -378,6 +374,26 @@ describe('cache lifetimes (L1)', () => {
 // ---------------------------------------------------------------------------------------------------------------------
 
 describe('budgets', () => {
+  it('budget.timeoutMs on the injected clock: a provider that never answers is answered timeout when the clock passes the deadline', async () => {
+    const clock = createTestClock(T0)
+    let aborted = false
+    const provider: Provider = {
+      name: 'silent',
+      lookup: (_ip, signal) => {
+        signal?.addEventListener('abort', () => void (aborted = true))
+        return new Promise<RiskData>(() => undefined) // never settles, ignores the signal
+      },
+    }
+    const r = resolver({ clock, provider, budget: { timeoutMs: 1_000 } })
+    let answer: IpRisk | undefined
+    void r.lookup('203.0.113.5').then((a) => void (answer = a))
+    await clock.advanceAsync(900)
+    expect(answer, 'not before the deadline').toBeUndefined()
+    await clock.advanceAsync(100)
+    expect(answer).toMatchObject({ status: 'unavailable', error: 'timeout' })
+    expect(aborted, 'the call was aborted').toBe(true)
+  })
+
   it('budget.timeoutMs: a provider slower than the budget is aborted and the answer is timeout', async () => {
     const { provider, signals, release } = gatedProvider()
     const r = resolver({ provider, budget: { timeoutMs: 50 } })
@@ -430,14 +446,14 @@ describe('budgets', () => {
   })
 
   it('budget.maxPerMinute: past it lookups answer budget_exceeded until tokens come back', async () => {
-    const advance = fakeClock()
+    const clock = createTestClock(T0)
     const provider = createMemoryProvider({})
-    const r = resolver({ provider, budget: { maxPerMinute: 3 } })
+    const r = resolver({ clock, provider, budget: { maxPerMinute: 3 } })
     // One address per source network (/24), so that only the global bucket is at work.
     for (const ip of ['203.0.113.1', '198.51.100.2', '192.0.2.3']) expect((await r.lookup(ip)).status).toBe('scored')
     expect(await r.lookup('11.0.4.4')).toMatchObject({ status: 'unavailable', error: 'budget_exceeded' })
     expect(provider.calls).toBe(3)
-    advance(20_000) // one token per 20 s
+    clock.advance(20_000) // one token per 20 s
     expect((await r.lookup('11.0.4.4')).status).toBe('scored')
     expect((await r.lookup('11.0.5.5')).error).toBe('budget_exceeded')
   })
@@ -472,11 +488,11 @@ describe('circuit breaker and Retry-After', () => {
   })
 
   it('while it is open, stale entries are served', async () => {
-    const advance = fakeClock()
+    const clock = createTestClock(T0)
     const sim = await simulator({ profiles: { '203.0.113.9': 'proxy' } })
-    const r = resolver({ provider: ipasisFor(sim), breaker: { failures: 1, halfOpenAfterMs: 3_600_000 } })
+    const r = resolver({ clock, provider: ipasisFor(sim), breaker: { failures: 1, halfOpenAfterMs: 3_600_000 } })
     await r.lookup('203.0.113.9')
-    advance(301_000)
+    clock.advance(301_000)
     sim.setFault(503)
     await r.lookup('203.0.113.1') // opens the breaker
     const calls = sim.calls
@@ -485,20 +501,50 @@ describe('circuit breaker and Retry-After', () => {
   })
 
   it('after breaker.halfOpenAfterMs one probe call is made; its success closes the breaker', async () => {
-    const advance = fakeClock()
+    const clock = createTestClock(T0)
     const sim = await simulator()
     sim.setFault(503)
-    const r = resolver({ provider: ipasisFor(sim), breaker: { failures: 2, halfOpenAfterMs: 30_000 } })
+    const r = resolver({ clock, provider: ipasisFor(sim), breaker: { failures: 2, halfOpenAfterMs: 30_000 } })
     await r.lookup('203.0.113.1')
     await r.lookup('203.0.113.2')
     expect((await r.lookup('203.0.113.3')).error).toBe('breaker_open')
     sim.clearFaults()
-    advance(29_000)
+    clock.advance(29_000)
     expect((await r.lookup('203.0.113.4')).error).toBe('breaker_open')
-    advance(2_000)
+    clock.advance(2_000)
     expect((await r.lookup('203.0.113.5')).status).toBe('scored')
     expect((await r.lookup('203.0.113.6')).status).toBe('scored')
     expect(sim.calls).toBe(4)
+  })
+
+  it('a lookup refused by the open breaker spends no per-minute token', async () => {
+    const clock = createTestClock(T0)
+    let failing = true
+    const provider: Provider = {
+      name: 'flaky',
+      lookup: () => (failing ? Promise.reject(new ProviderError('http_error', 'down', 503)) : Promise.resolve(data(5))),
+    }
+    const r = resolver({ clock, provider, breaker: { failures: 1, halfOpenAfterMs: 1_000 }, budget: { maxPerMinute: 2, perNetwork: false } })
+    expect((await r.lookup('203.0.113.1')).error).toBe('http_error') // one token spent, the breaker opens
+    for (let i = 2; i <= 6; i++) expect((await r.lookup(`203.0.113.${i}`)).error).toBe('breaker_open')
+    failing = false
+    clock.advance(1_000)
+    expect((await r.lookup('203.0.113.7')).status, 'the probe still finds the second token').toBe('scored')
+  })
+
+  it('the breaker runs on the injected clock: its open period passes only when the clock moves', async () => {
+    const clock = createTestClock(T0)
+    const provider = createMemoryProvider(() => {
+      throw new ProviderError('network', 'refused')
+    })
+    const r = resolver({ clock, provider, breaker: { failures: 1, halfOpenAfterMs: 60_000 }, cache: { failureTtlSeconds: 0 } })
+    await r.lookup('203.0.113.1')
+    expect(r.status().provider.breaker).toBe('open')
+    clock.advance(59_999)
+    expect((await r.lookup('203.0.113.2')).error).toBe('breaker_open')
+    clock.advance(1)
+    expect((await r.lookup('203.0.113.3')).error, 'the probe is called (and fails)').toBe('network')
+    expect(provider.calls).toBe(2)
   })
 
   it('breaker: false never stops calling the provider', async () => {
@@ -510,18 +556,18 @@ describe('circuit breaker and Retry-After', () => {
   })
 
   it('a 429 with Retry-After stops every call until it has passed', async () => {
-    const advance = fakeClock()
+    const clock = createTestClock(T0)
     const sim = await simulator()
     sim.setFault(429, { times: 1, retryAfter: 2 })
-    const r = resolver({ provider: ipasisFor(sim) })
+    const r = resolver({ clock, provider: ipasisFor(sim) })
     expect(await r.lookup('203.0.113.1')).toMatchObject({ status: 'unavailable', error: 'rate_limited' })
     expect(await r.lookup('203.0.113.2')).toMatchObject({ status: 'unavailable', error: 'rate_limited' })
     expect(await r.lookup('198.51.100.7')).toMatchObject({ error: 'rate_limited' })
     expect(sim.calls).toBe(1)
-    advance(1_500)
+    clock.advance(1_500)
     expect((await r.lookup('198.51.100.8')).error).toBe('rate_limited')
     expect(sim.calls).toBe(1)
-    advance(600)
+    clock.advance(600)
     expect((await r.lookup('198.51.100.9')).status).toBe('scored')
     expect(sim.calls).toBe(2)
   })
@@ -570,11 +616,11 @@ describe('background lookups (wait: false)', () => {
   })
 
   it('an expired entry is served at once as stale (error null) while it is refreshed in the background', async () => {
-    const advance = fakeClock()
+    const clock = createTestClock(T0)
     const provider = createMemoryProvider({ '203.0.113.45': 'vpn' })
-    const r = resolver({ provider })
+    const r = resolver({ clock, provider })
     await r.lookup('203.0.113.45')
-    advance(301_000)
+    clock.advance(301_000)
     expect(await r.lookup('203.0.113.45', { wait: false })).toMatchObject({ status: 'scored', source: 'stale', error: null, isVpn: true })
     await vi.waitUntil(() => r.peek('203.0.113.45') !== undefined)
     expect(provider.calls).toBe(2)
@@ -640,26 +686,26 @@ describe('static lists', () => {
 
 describe('automatic blocklist and block / unblock', () => {
   it('an IP scored >= 95 is hard-blocked for an hour, without further lookups', async () => {
-    const advance = fakeClock()
+    const clock = createTestClock(T0)
     const provider = createMemoryProvider({ '203.0.113.99': 'high-risk' })
-    const r = resolver({ provider })
+    const r = resolver({ clock, provider })
     expect(await r.lookup('203.0.113.99')).toMatchObject({ listed: 'blocklist', score: 97, source: 'upstream' })
-    advance(301_000) // the answer expired; the block did not
+    clock.advance(301_000) // the answer expired; the block did not
     expect(r.peek('203.0.113.99')).toMatchObject({ listed: 'blocklist', score: 97, countryCode: 'CN' })
     expect(r.check(await r.lookup('203.0.113.99'), policies.baseline)).toMatchObject({ action: 'block', reason: 'blocklisted' })
     expect(provider.calls).toBe(1)
-    advance(3_300_000)
+    clock.advance(3_300_000)
     expect((await r.lookup('203.0.113.99')).source).toBe('upstream')
     expect(provider.calls).toBe(2)
   })
 
   it('blocklist.score and blocklist.ttlSeconds set the threshold and the duration', async () => {
-    const advance = fakeClock()
+    const clock = createTestClock(T0)
     const provider = createMemoryProvider({ '203.0.113.45': 'vpn' })
-    const r = resolver({ provider, blocklist: { score: 45, ttlSeconds: 10 } })
+    const r = resolver({ clock, provider, blocklist: { score: 45, ttlSeconds: 10 } })
     expect((await r.lookup('203.0.113.45')).listed).toBe('blocklist')
     expect((await r.lookup('203.0.113.7')).listed).toBe(null)
-    advance(11_000)
+    clock.advance(11_000)
     expect(r.peek('203.0.113.45')).toMatchObject({ listed: null, source: 'l1' })
   })
 
@@ -681,12 +727,12 @@ describe('automatic blocklist and block / unblock', () => {
   })
 
   it('block(ip, seconds) of a never-seen IP blocks it (status skipped: no data) for that long', async () => {
-    const advance = fakeClock()
+    const clock = createTestClock(T0)
     const provider = createMemoryProvider({})
-    const r = resolver({ provider })
+    const r = resolver({ clock, provider })
     await r.block('198.51.100.23', 5)
     expect(await r.lookup('198.51.100.23')).toMatchObject({ listed: 'blocklist', status: 'skipped', score: null })
-    advance(5_001)
+    clock.advance(5_001)
     expect((await r.lookup('198.51.100.23')).listed).toBe(null)
     expect(provider.calls).toBe(1)
   })

@@ -18,6 +18,7 @@ import { startTrpcExample } from '../../examples/trpc/server.js'
 import { createRiskResolver, ipasis, type Provider, type RiskData, type SecurityEvent } from '../../src/core/index.js'
 import { type FailMode } from '../../src/core/types.js'
 import { resolverInternals } from '../../src/core/resolver.js'
+import { systemClock, type Clock } from '../../src/core/clock.js'
 import type { IpasisSimulator } from '../../src/testing/index.js'
 import { captureConsole, createEvidence, SECRET_API_KEY, watchProcess, describeProcessHygiene } from './helpers/evidence.js'
 import {
@@ -207,8 +208,13 @@ describe('maxPerMinute drained by rotating /64s (frozen budget clock: no refill 
   it.each(['open', 'closed'] as const)(
     "failMode '%s': 40 per minute, one /48 starts 10 and is refused the rest; a Tor exit and a clean newcomer are still scored",
     async (failMode) => {
-      const stack = await startStack({ simUrl: sim.url, evidence, resolver: { failMode, breaker: false, budget: { maxPerMinute: 40, timeoutMs: 10_000 } } })
-      resolverInternals(stack.resolver).setBudgetClock(() => 1_000_000)
+      // Real timers and durations, a frozen wall clock: the per-minute budget never refills during the test.
+      const clock: Clock = { ...systemClock, now: () => 1_000_000 }
+      const stack = await startStack({
+        simUrl: sim.url,
+        evidence,
+        resolver: { failMode, breaker: false, budget: { maxPerMinute: 40, timeoutMs: 10_000 }, clock },
+      })
       try {
         const net = failMode === 'open' ? 0xc0de : 0xc0df
         await warmUp(stack, failMode === 'open' ? '11.42.1.1' : '11.43.1.1')

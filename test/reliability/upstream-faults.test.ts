@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { SecurityEvent } from '../../src/core/index.js'
 import type { LookupError } from '../../src/core/types.js'
+import { systemClock, type Clock } from '../../src/core/clock.js'
 import type { IpasisSimulator, SimulatorFault } from '../../src/testing/index.js'
 import { captureConsole, createEvidence, SECRET_API_KEY, seeded, watchProcess } from './helpers/evidence.js'
 import {
@@ -47,6 +48,22 @@ function tcpResources(): Record<string, number> {
 async function eventFor(stack: Stack, ip: string): Promise<SecurityEvent | undefined> {
   await flushHooks()
   return stack.events.findLast((e) => e.ip === ip)
+}
+
+/**
+ * Real timers and durations (the sockets and the lookup deadline are the subject here), wall time moved by hand: the
+ * breaker's open period and the Retry-After gate run on the resolver's wall clock, so the tests step over them
+ * instead of sleeping (and a slow machine cannot end an open period early).
+ */
+function steppedWallClock(): Clock & { advance(ms: number): void } {
+  let offset = 0
+  return {
+    ...systemClock,
+    now: () => Date.now() + offset,
+    advance(ms: number) {
+      offset += ms
+    },
+  }
 }
 
 type Surface = 'trpc' | 'yoga'
@@ -145,10 +162,11 @@ describe('circuit breaker and Retry-After', () => {
   })
 
   it('opens after `breaker.failures` consecutive failures (no upstream call while open) and recovers after `halfOpenAfterMs`', async () => {
+    const clock = steppedWallClock()
     const stack = await startStack({
       simUrl: sim.url,
       evidence,
-      resolver: { failMode: 'open', budget: { timeoutMs: BUDGET_MS }, breaker: { failures: 3, halfOpenAfterMs: 400 } },
+      resolver: { failMode: 'open', budget: { timeoutMs: BUDGET_MS }, breaker: { failures: 3, halfOpenAfterMs: 60_000 }, clock },
     })
     try {
       sim.setFault(503)
@@ -176,7 +194,7 @@ describe('circuit breaker and Retry-After', () => {
       for (const ip of openIps) expect((await eventFor(stack, ip))?.error).toBe('breaker_open')
 
       sim.clearFaults()
-      await sleep(450)
+      clock.advance(60_000)
       const probeIp = freshIp()
       expect((await protectedCall(stack, 'trpc', probeIp)).kind).toBe('ok')
       expect((await eventFor(stack, probeIp))?.status, 'the half-open probe scores').toBe('scored')
@@ -189,10 +207,11 @@ describe('circuit breaker and Retry-After', () => {
   })
 
   it('fail-closed while the breaker is open: every protected call is refused at once, then served again after recovery', async () => {
+    const clock = steppedWallClock()
     const stack = await startStack({
       simUrl: sim.url,
       evidence,
-      resolver: { failMode: 'closed', budget: { timeoutMs: BUDGET_MS }, breaker: { failures: 2, halfOpenAfterMs: 300 } },
+      resolver: { failMode: 'closed', budget: { timeoutMs: BUDGET_MS }, breaker: { failures: 2, halfOpenAfterMs: 60_000 }, clock },
     })
     try {
       sim.setFault('timeout')
@@ -206,7 +225,7 @@ describe('circuit breaker and Retry-After', () => {
       }
       expect(sim.calls).toBe(before)
       sim.clearFaults()
-      await sleep(350)
+      clock.advance(60_000)
       expect((await protectedCall(stack, 'trpc', freshIp())).kind).toBe('ok')
     } finally {
       sim.clearFaults()
@@ -214,27 +233,25 @@ describe('circuit breaker and Retry-After', () => {
     }
   })
 
-  it('a 429 with Retry-After: 1 stops upstream calls for about a second (rate_limited without calling), then they resume', async () => {
+  it('a 429 with Retry-After: 60 stops upstream calls until it has passed (rate_limited without calling), then they resume', async () => {
+    const clock = steppedWallClock()
     const stack = await startStack({
       simUrl: sim.url,
       evidence,
-      resolver: { failMode: 'open', budget: { timeoutMs: BUDGET_MS }, breaker: false },
+      resolver: { failMode: 'open', budget: { timeoutMs: BUDGET_MS }, breaker: false, clock },
     })
     try {
       const firstIp = freshIp()
-      sim.setFault(429, { times: 1, retryAfter: '1' })
+      sim.setFault(429, { times: 1, retryAfter: '60' })
       const before = sim.calls
       expect((await protectedCall(stack, 'trpc', firstIp)).kind).toBe('ok')
       expect((await eventFor(stack, firstIp))?.error).toBe('rate_limited')
       const gatedIps = [freshIp(), freshIp(), freshIp()]
-      const t0 = Date.now()
       const gated = await Promise.all(gatedIps.map((ip, i) => protectedCall(stack, i % 2 === 0 ? 'yoga' : 'trpc', ip)))
-      const gatedFor = Date.now() - t0
-      expect(gatedFor, 'still inside the Retry-After window (test precondition)').toBeLessThan(900)
       for (const o of gated) expect(o.kind).toBe('ok')
       for (const ip of gatedIps) expect((await eventFor(stack, ip))?.error).toBe('rate_limited')
       expect(sim.calls - before, 'only the first call reached the upstream').toBe(1)
-      await sleep(1_100)
+      clock.advance(60_000)
       const laterIp = freshIp()
       await protectedCall(stack, 'trpc', laterIp)
       expect((await eventFor(stack, laterIp))?.status).toBe('scored')
@@ -245,12 +262,13 @@ describe('circuit breaker and Retry-After', () => {
   })
 
   it('connection refused (simulator closed): fail-open answers, the breaker opens, and a simulator back on the same port is used again', async () => {
+    const clock = steppedWallClock()
     const first = await startSimulator()
     const port = Number(new URL(first.url).port)
     const stack = await startStack({
       simUrl: first.url,
       evidence,
-      resolver: { failMode: 'open', budget: { timeoutMs: BUDGET_MS }, breaker: { failures: 2, halfOpenAfterMs: 300 } },
+      resolver: { failMode: 'open', budget: { timeoutMs: BUDGET_MS }, breaker: { failures: 2, halfOpenAfterMs: 60_000 }, clock },
     })
     let second: IpasisSimulator | undefined
     try {
@@ -266,7 +284,7 @@ describe('circuit breaker and Retry-After', () => {
       expect(errors).toEqual(['network', 'network', 'breaker_open', 'breaker_open'])
 
       second = await startSimulator({ port })
-      await sleep(350)
+      clock.advance(60_000)
       const backIp = freshIp()
       await protectedCall(stack, 'trpc', backIp)
       expect((await eventFor(stack, backIp))?.status).toBe('scored')
