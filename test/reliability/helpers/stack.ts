@@ -15,6 +15,7 @@ import {
   type RiskResolverOptions,
   type SecurityEvent,
 } from '../../../src/core/index.js'
+import { systemClock, type Clock } from '../../../src/core/clock.js'
 import { startIpasisSimulator, type IpasisSimulator, type IpasisSimulatorOptions } from '../../../src/testing/index.js'
 import { startYogaExample, type RunningYogaExample } from '../../../examples/graphql/server.js'
 import { startTrpcExample, type TrpcExample } from '../../../examples/trpc/server.js'
@@ -327,6 +328,28 @@ export function createHttpClient(evidence: Evidence, localAddress?: string): Htt
 /** Wait until pending `setImmediate` hooks (security events are delivered there) have run. */
 export function flushHooks(): Promise<void> {
   return new Promise((resolve) => setImmediate(() => setImmediate(resolve)))
+}
+
+/** A {@link Clock} whose wall time moves only by {@link WallClock.advance}; see {@link manualWallClock}. */
+export interface WallClock extends Clock {
+  /** Move wall time forward by `ms` (the breaker's wait, Retry-After, TTLs and the per-minute budget read it). */
+  advance(ms: number): void
+}
+
+/**
+ * Real timers and monotonic time (so deadlines and sockets keep real time, as these suites need over real HTTP), but
+ * a wall clock that stands still until the test moves it: a time window (breaker, Retry-After) neither passes early on
+ * a loaded machine nor needs a sleep to pass.
+ */
+export function manualWallClock(startEpochMs = Date.UTC(2026, 0, 1)): WallClock {
+  let wall = startEpochMs
+  return {
+    ...systemClock,
+    now: () => wall,
+    advance(ms: number): void {
+      wall += ms
+    },
+  }
 }
 
 /** Resolve after `ms`. */
