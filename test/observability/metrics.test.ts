@@ -35,6 +35,7 @@ import {
   type Reply,
   type Stack,
 } from './helpers.js'
+import { manualWallClock } from '../reliability/helpers/stack.js'
 
 /** A pull reader: `collect()` returns what the instruments hold now. */
 class TestReader extends MetricReader {
@@ -166,10 +167,11 @@ describe('iprisk.cache.lookups', () => {
 
   it('stale: an expired answer served because the provider failed', async () => {
     const tm = telemetry()
-    const stack = await stackWith(tm, { cache: { ttlSeconds: 0.03 } })
+    const clock = manualWallClock()
+    const stack = await stackWith(tm, { cache: { ttlSeconds: 60 }, clock })
     const ip = freshIp(sim, 'tor')
     expect((await signupTrpc(stack, ip)).status).toBe(403)
-    await new Promise((resolve) => setTimeout(resolve, 50)) // past the 30 ms TTL
+    clock.advance(60_001) // past the TTL, on the injected clock
     sim.setFault(503, { ip, times: 1 })
     // The stale Tor answer still blocks.
     expect((await signupTrpc(stack, ip)).status).toBe(403)
@@ -260,7 +262,8 @@ describe('iprisk.upstream.duration and iprisk.upstream.errors', () => {
 describe('iprisk.breaker.state', () => {
   it('reports closed, then open after consecutive failures (later lookups refused as breaker_open), then closed after a successful probe', async () => {
     const tm = telemetry()
-    const stack = await stackWith(tm, { breaker: { failures: 2, halfOpenAfterMs: 250 } })
+    const clock = manualWallClock()
+    const stack = await stackWith(tm, { breaker: { failures: 2, halfOpenAfterMs: 60_000 }, clock })
     await warmUp(stack)
     expect(values(await tm.read(), metricNames.breakerState)).toStrictEqual({ 'state=closed': 1, 'state=open': 0, 'state=half_open': 0 })
 
@@ -275,7 +278,9 @@ describe('iprisk.breaker.state', () => {
     expect(sim.callsFor(refused)).toBe(0)
     expect(values(await tm.read(), metricNames.upstreamErrors)).toStrictEqual({ 'kind=http_error': 2, 'kind=breaker_open': 1 })
 
-    await new Promise((resolve) => setTimeout(resolve, 280)) // past halfOpenAfterMs
+    clock.advance(59_999)
+    expect((await signupGraphql(stack, freshIp(sim, 'tor'))).status).toBe(200) // still open a millisecond before the wait is over
+    clock.advance(1) // halfOpenAfterMs has passed, on the injected clock
     expect((await signupTrpc(stack, freshIp(sim, 'tor'))).status).toBe(403) // the probe succeeds
     expect(values(await tm.read(), metricNames.breakerState)).toStrictEqual({ 'state=closed': 1, 'state=open': 0, 'state=half_open': 0 })
   })
