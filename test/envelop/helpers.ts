@@ -187,7 +187,7 @@ export async function gql(
 }
 
 /** Waits until `predicate` holds (background lookups), polling the event loop; fails after `ms`. */
-export async function until(predicate: () => boolean, ms = 2000): Promise<void> {
+export async function until(predicate: () => boolean, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error('condition not reached in time')
