@@ -69,3 +69,26 @@ export class IpRiskBlockedError extends IpRiskError {
     this.reason = decision.reason
   }
 }
+
+/**
+ * What kind of value `value` is, for an error message that must not echo it: `null`, `undefined`, `an array`,
+ * `an object`, `a string`, `a number`, ... @internal
+ */
+export function kindOf(value: unknown): string {
+  if (value === null) return 'null'
+  if (value === undefined) return 'undefined'
+  if (Array.isArray(value)) return 'an array'
+  const type = typeof value
+  return type === 'object' ? 'an object' : `a ${type}`
+}
+
+/**
+ * A rejected value rendered for an error message: a string JSON-escaped (so CR/LF cannot forge log lines) and cut at
+ * `max` characters; a number, boolean, `null` or `undefined` as written; anything else by its {@link kindOf kind}.
+ * The one renderer of option, policy and list errors. @internal
+ */
+export function quoteForError(value: unknown, max: number): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > max ? `${value.slice(0, max)}…` : value)
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value)
+  return kindOf(value)
+}

@@ -7,7 +7,7 @@
 
 import { z } from 'zod'
 import { compileClientList, compileNat64Prefixes } from './cidr.js'
-import { IpRiskConfigError } from './errors.js'
+import { IpRiskConfigError, quoteForError } from './errors.js'
 import { readEnv } from './env.js'
 import type { ObservabilityOptions } from './events.js'
 import type { ClientIpOptions } from './ip.js'
@@ -71,10 +71,7 @@ export interface ResolvedOptions {
 
 
 function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 24 ? `${value.slice(0, 24)}…` : value)
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value)
-  if (Array.isArray(value)) return 'an array'
-  return `a ${typeof value}`
+  return quoteForError(value, 24)
 }
 
 /** A finite number in [min, max] (optionally an integer), with one message for every way of getting it wrong. */

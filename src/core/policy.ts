@@ -25,7 +25,7 @@
  */
 
 import { z } from 'zod'
-import { IpRiskConfigError } from './errors.js'
+import { IpRiskConfigError, quoteForError } from './errors.js'
 import type { Decision, DecisionReason, FailMode, IpRisk, Policy } from './types.js'
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -34,10 +34,7 @@ import type { Decision, DecisionReason, FailMode, IpRisk, Policy } from './types
 
 /** Renders a rejected value for an error message: enough to spot the mistake, never more than a few characters. */
 function describe(value: unknown): string {
-  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 20 ? `${value.slice(0, 20)}…` : value)}`
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value)
-  if (Array.isArray(value)) return 'an array'
-  return `a ${typeof value}`
+  return typeof value === 'string' ? `the string ${quoteForError(value, 20)}` : quoteForError(value, 20)
 }
 
 const percent = z

@@ -7,7 +7,7 @@
  * @internal
  */
 import { types as utilTypes } from 'node:util'
-import { IpRiskError, providerErrorKind } from './errors.js'
+import { IpRiskError, kindOf, providerErrorKind } from './errors.js'
 import { normalizeData } from './risk-data.js'
 import type { LookupError, Provider } from './types.js'
 
@@ -29,12 +29,6 @@ function isError(value: unknown): boolean {
   return value instanceof Error || utilTypes.isNativeError(value)
 }
 
-function describeValue(value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  const type = typeof value
-  return type === 'undefined' ? 'undefined' : type === 'object' ? 'an object' : `a ${type}`
-}
 
 /**
  * Call `provider.lookup` so that whatever it does becomes a promise: `lookup never rejects` must hold for any
@@ -71,7 +65,7 @@ export function invokeLookup(provider: Provider, ip: string, signal: AbortSignal
   }
   // Not a promise: valid data is accepted (checked again, like any answer); anything else breaks the contract.
   if (normalizeData(result) !== undefined) return Promise.resolve(result)
-  return Promise.reject(new ContractBreach(`returned ${describeValue(result)} instead of a promise of RiskData`))
+  return Promise.reject(new ContractBreach(`returned ${kindOf(result)} instead of a promise of RiskData`))
 }
 
 /**
@@ -100,7 +94,7 @@ export function classifyFailure(error: unknown, deadlineHit: boolean): CallFailu
   if (error instanceof ContractBreach) return { error: 'provider_error', breach: error.what }
   if (kind === null) return { error: 'provider_error', breach: 'threw a ProviderError of an unknown kind' }
   if (kind === undefined && !isError(error)) {
-    return { error: 'provider_error', breach: `rejected with ${describeValue(error)} instead of an Error` }
+    return { error: 'provider_error', breach: `rejected with ${kindOf(error)} instead of an Error` }
   }
   return { error: kind ?? 'network', breach: undefined }
 }

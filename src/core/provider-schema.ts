@@ -10,6 +10,7 @@ import { isIP, isIPv4 } from 'node:net'
 import ipaddr from 'ipaddr.js'
 import { z } from 'zod'
 import type { RiskData } from './types.js'
+import { quoteForError } from './errors.js'
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Canonical IP
@@ -64,9 +65,7 @@ export function canonicalIp(ip: string): string | null {
  * are escaped so the text cannot forge log lines.
  */
 export function describeUntrusted(value: unknown): string {
-  if (typeof value !== 'string') return typeof value
-  const cut = value.length > 64 ? `${value.slice(0, 64)}…` : value
-  return JSON.stringify(cut)
+  return typeof value === 'string' ? quoteForError(value, 64) : typeof value
 }
 
 // ---------------------------------------------------------------------------------------------------------------------

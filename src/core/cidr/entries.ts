@@ -6,7 +6,7 @@
  */
 import { isIP } from 'node:net'
 import ipaddr from 'ipaddr.js'
-import { IpRiskConfigError } from '../errors.js'
+import { IpRiskConfigError, quoteForError } from '../errors.js'
 import {
   WELL_KNOWN_EMBEDDINGS,
   embeddedIpv4,
@@ -47,11 +47,10 @@ export interface V6Range {
 export const PREFIX_RE = /^(?:0|[1-9]\d{0,2})$/
 
 /**
- * An option's entry quoted for an error message, cut at 80 characters. (policy.ts and resolver.ts have their own;
- * one shared helper could live in errors.ts.) @internal
+ * An option's entry quoted for an error message, cut at 80 characters ({@link quoteForError}). @internal
  */
 export function describe(entry: string): string {
-  return JSON.stringify(entry.length > 80 ? `${entry.slice(0, 80)}…` : entry)
+  return quoteForError(entry, 80)
 }
 
 /** The IPv4 netmask of a prefix length, as an unsigned 32-bit integer. @internal */
