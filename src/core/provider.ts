@@ -1,10 +1,11 @@
 /**
- * The IPASIS provider: one keep-alive undici `Pool`, a hard per-lookup time budget, and a tolerant, validated reading of
- * both answer shapes IPASIS gives.
+ * The IPASIS provider: one keep-alive undici `Pool` on Node (the runtime's `fetch` on Bun, Deno and others; see
+ * `provider-transport.ts`), a hard per-lookup time budget, and a tolerant, validated reading of both answer shapes
+ * IPASIS gives.
  *
  * @module
  */
-import { Pool, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
 import { isClock, systemClock, type Clock } from './clock.js'
 import { IpRiskConfigError, IpRiskError, ProviderError } from './errors.js'
 import { readEnv } from './env.js'
@@ -15,6 +16,7 @@ import {
   parseIpasisBody,
   parseRetryAfter,
 } from './provider-schema.js'
+import { createTransport, readRuntime, type RuntimeFacts, type TransportResponse } from './provider-transport.js'
 import type { Provider, RiskData } from './types.js'
 
 /**
@@ -60,13 +62,16 @@ export interface IpasisOptions {
    */
   auth?: 'bearer' | 'x-api-key'
   /**
-   * Maximum number of keep-alive connections to the API (integer, 1–1024).
+   * Maximum number of keep-alive connections to the API (integer, 1–1024). Node only: elsewhere the runtime's `fetch`
+   * manages its own connections.
    * @default 16
    */
   connections?: number
   /**
    * An undici `Dispatcher` (`Pool`, `Agent`, `MockAgent`, a proxy agent…) to send requests through instead of a new
-   * `Pool`. It stays yours: {@link Provider.close} does not close it, and `connections` is ignored.
+   * `Pool`. It stays yours: {@link Provider.close} does not close it, and `connections` is ignored. Node only: on
+   * Bun, Deno and other runtimes (where `ipasis()` uses the runtime's `fetch`) it is refused with an
+   * {@link IpRiskConfigError} naming `dispatcher`.
    */
   dispatcher?: Dispatcher
   /**
@@ -87,9 +92,6 @@ const DEFAULT_BASE_URL = 'https://api.ipasis.com'
 const BASE_URL_ENV = 'IPASIS_BASE_URL'
 const DEFAULT_TIMEOUT_MS = 1500
 const DEFAULT_CONNECTIONS = 16
-/** Largest body read from the API. A real answer is ~300 bytes; anything near this is not an IPASIS answer. */
-const MAX_BODY_BYTES = 64 * 1024
-const BODY_HIGH_WATER_MARK = 16 * 1024
 
 /**
  * Create the IPASIS provider.
@@ -116,8 +118,12 @@ const BODY_HIGH_WATER_MARK = 16 * 1024
  * `https://api.ipasis.com`: `IPASIS_BASE_URL=http://127.0.0.1:8420` points an unchanged `ipasis({ apiKey })` at
  * `npx iprisk simulate`.
  *
+ * Requests go through undici on Node and through the runtime's `fetch` on Bun, Deno and other runtimes (read once,
+ * here): same answers, same error kinds.
+ *
  * @throws {@link IpRiskConfigError} naming the option when an option is invalid (`IPASIS_BASE_URL` when the base URL
- * came from that variable).
+ * came from that variable), `dispatcher` when one is given outside Node, and `provider` on a runtime with neither
+ * Node's undici nor a global `fetch`: never a provider that fails every lookup.
  *
  * @example
  * ```ts
@@ -130,6 +136,14 @@ const BODY_HIGH_WATER_MARK = 16 * 1024
  * ```
  */
 export function ipasis(options: IpasisOptions): Provider {
+  return createIpasis(options, readRuntime())
+}
+
+/**
+ * {@link ipasis} with the runtime given instead of read: tests force the fetch transport on Node, or a runtime with no
+ * transport at all. @internal
+ */
+export function createIpasis(options: IpasisOptions, runtime: RuntimeFacts): Provider {
   if (typeof options !== 'object' || options === null) {
     throw new IpRiskConfigError('options', 'ipasis() expects an options object with at least `apiKey`')
   }
@@ -147,8 +161,7 @@ export function ipasis(options: IpasisOptions): Provider {
   // The key lives only in this closure-held, frozen header object: not on the provider, not in any error.
   const headers = authHeaders(apiKey, auth)
   const clock = validateClock(options.clock)
-  const ownsDispatcher = options.dispatcher === undefined
-  const dispatcher: Dispatcher = options.dispatcher ?? new Pool(origin, { connections, pipelining: 1 })
+  const transport = createTransport(runtime, origin, connections, options.dispatcher)
   const pathFor =
     style === 'path'
       ? (ip: string) => `${prefix}/v1/ip/${encodeURIComponent(ip)}`
@@ -175,17 +188,8 @@ export function ipasis(options: IpasisOptions): Provider {
     }
     signal?.addEventListener('abort', onCallerAbort, { once: true })
     try {
-      const response = await dispatcher.request({
-        origin,
-        path: pathFor(ip),
-        method: 'GET',
-        headers,
-        signal: controller.signal,
-        // A real answer is ~300 bytes. A small buffer means an unread body blocks its socket instead of hiding in
-        // memory, which is why every body is read or dumped.
-        highWaterMark: BODY_HIGH_WATER_MARK,
-      })
-      return await readResponse(response, controller.signal, clock)
+      const response = await transport.request(pathFor(ip), headers, controller.signal)
+      return await readResponse(response, clock)
     } catch (error) {
       throw toProviderError(error, ended, timeoutMs)
     } finally {
@@ -198,63 +202,42 @@ export function ipasis(options: IpasisOptions): Provider {
     name: 'ipasis',
     lookup,
     close(): Promise<void> {
-      closing ??= ownsDispatcher ? dispatcher.close() : Promise.resolve()
+      closing ??= transport.close()
       return closing
     },
   }
 }
 
-async function readResponse(response: Dispatcher.ResponseData, signal: AbortSignal, clock: Clock): Promise<RiskData> {
-  const { statusCode, body } = response
-  if (statusCode < 200 || statusCode > 299) {
-    // Read (up to the cap) and discard, so the socket goes back to the pool; over the cap undici destroys it.
-    await body.dump({ limit: MAX_BODY_BYTES, signal }).catch(() => undefined)
-    if (statusCode === 401 || statusCode === 403) {
-      const message = `ipasis: the API refused the credentials (HTTP ${statusCode}); check the \`apiKey\` option`
-      throw new ProviderError('auth', message, statusCode)
+async function readResponse(response: TransportResponse, clock: Clock): Promise<RiskData> {
+  const { status } = response
+  if (status < 200 || status > 299) {
+    // Read (up to the cap) and discard, so the connection is reused; over the cap it is closed.
+    await response.discard()
+    if (status === 401 || status === 403) {
+      const message = `ipasis: the API refused the credentials (HTTP ${status}); check the \`apiKey\` option`
+      throw new ProviderError('auth', message, status)
     }
-    if (statusCode === 429) {
-      const retryAfterMs = parseRetryAfter(response.headers['retry-after'], clock.now())
-      throw new ProviderError('rate_limited', 'ipasis: rate limited by the API (HTTP 429)', statusCode, retryAfterMs)
+    if (status === 429) {
+      const retryAfterMs = parseRetryAfter(response.retryAfter, clock.now())
+      throw new ProviderError('rate_limited', 'ipasis: rate limited by the API (HTTP 429)', status, retryAfterMs)
     }
     // 3xx included: redirects are never followed (the key would travel with them).
-    throw new ProviderError('http_error', `ipasis: unexpected HTTP status ${statusCode}`, statusCode)
+    throw new ProviderError('http_error', `ipasis: unexpected HTTP status ${status}`, status)
   }
 
-  const text = await readCapped(response)
+  const text = await response.text()
   let json: unknown
   try {
     json = JSON.parse(text)
   } catch {
-    throw new ProviderError('bad_response', 'ipasis: the response body is not valid JSON', statusCode)
+    throw new ProviderError('bad_response', 'ipasis: the response body is not valid JSON', status)
   }
   try {
     return parseIpasisBody(json)
   } catch (error) {
     const detail = error instanceof IpasisSchemaError ? error.message : 'unreadable body'
-    throw new ProviderError('bad_response', `ipasis: ${detail}`, statusCode)
+    throw new ProviderError('bad_response', `ipasis: ${detail}`, status)
   }
-}
-
-/** Read a body as UTF-8 text, refusing more than {@link MAX_BODY_BYTES} (undici has no body size limit of its own). */
-async function readCapped(response: Dispatcher.ResponseData): Promise<string> {
-  const { body } = response
-  const declared = Number(response.headers['content-length'])
-  if (declared > MAX_BODY_BYTES) {
-    body.destroy()
-    throw new ProviderError('bad_response', `ipasis: the response body exceeds ${MAX_BODY_BYTES} bytes`, response.statusCode)
-  }
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > MAX_BODY_BYTES) {
-      body.destroy() // closes this socket; the pool opens another one
-      throw new ProviderError('bad_response', `ipasis: the response body exceeds ${MAX_BODY_BYTES} bytes`, response.statusCode)
-    }
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks, size).toString('utf8')
 }
 
 function toProviderError(error: unknown, ended: 'timeout' | 'aborted' | null, timeoutMs: number): ProviderError {
