@@ -281,7 +281,7 @@ describe('choosing the transport, once, when ipasis() is called', () => {
     try {
       const p = ipasis({ apiKey: KEY, baseUrl: sim.url, dispatcher: agent })
       await expect(p.lookup(IP, live())).resolves.toEqual(simulatorProfiles.clean)
-      await p.close()
+      await p.close?.()
       expect(agent.closed).toBe(false)
       expect(fetchCalls).toBe(before)
     } finally {
