@@ -4,7 +4,8 @@
 import { MockAgent } from 'undici'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { IpRiskConfigError } from '../../src/core/errors.js'
-import { ipasis, type IpasisOptions } from '../../src/core/provider.js'
+import { createIpasis, ipasis, type IpasisOptions } from '../../src/core/provider.js'
+import { readRuntime } from '../../src/core/provider-transport.js'
 import type { Provider } from '../../src/core/types.js'
 import { simulatorProfiles, startIpasisSimulator, type IpasisSimulator } from '../../src/testing/index.js'
 
@@ -111,10 +112,13 @@ describe('IPASIS_BASE_URL', () => {
         throw new Error('PermissionDenied: requires env access')
       },
     })
+    // The runtime is read before `process` goes: this test is about the environment, and without `process` ipasis()
+    // would (rightly) refuse a dispatcher as not Node's (test/core/provider-transport.test.ts).
+    const node = readRuntime()
     const builtWith = (replace: () => void) => (dispatcher: MockAgent) => {
       try {
         replace()
-        return ipasis({ apiKey: KEY, dispatcher })
+        return createIpasis({ apiKey: KEY, dispatcher }, node)
       } finally {
         globalThis.process = saved
         process.env = env

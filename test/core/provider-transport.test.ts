@@ -249,6 +249,18 @@ describe('choosing the transport, once, when ipasis() is called', () => {
     expect(facts.fetch).toBe(globalThis.fetch)
   })
 
+  it('a runtime without `process` (a worker) is not Node: fetch, never undici', () => {
+    const saved = globalThis.process
+    let facts: RuntimeFacts
+    try {
+      ;(globalThis as { process?: unknown }).process = undefined
+      facts = readRuntime()
+    } finally {
+      globalThis.process = saved
+    }
+    expect(facts).toEqual({ name: 'an unknown runtime', nodeUndici: false, fetch: globalThis.fetch })
+  })
+
   it('a runtime with neither Node undici nor fetch → IpRiskConfigError at creation, naming the runtime', () => {
     const broken: RuntimeFacts = { name: 'Bun 0.9.0', nodeUndici: false, fetch: undefined }
     let thrown: unknown
