@@ -17,7 +17,8 @@
  *      `failOpen: true` / `lookup_unavailable`, a `provider_failing` degraded event is raised, `status().protected` is
  *      false, and `ready()` rejects with an `IpRiskProbeError`.
  *
- * Plain JavaScript so every runtime runs it as is. Not part of CI. Exit code 0 only when every check passed everywhere.
+ * Plain JavaScript so every runtime runs it as is. `.ci/run` runs it after the build, with Bun and Deno from the npm
+ * registry at pinned versions. Exit code 0 only when every check passed everywhere.
  */
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
