@@ -93,6 +93,7 @@ describe.each(transports)('ipasis() through $name', ({ facts, usesFetch }) => {
 
   const faults: Array<{ fault: SimulatorFault; kind: ProviderErrorKind; status?: number }> = [
     { fault: 500, kind: 'http_error', status: 500 },
+    { fault: 502, kind: 'http_error', status: 502 },
     { fault: 503, kind: 'http_error', status: 503 },
     { fault: 401, kind: 'auth', status: 401 },
     { fault: 403, kind: 'auth', status: 403 },
@@ -151,6 +152,7 @@ describe.each(transports)('ipasis() through $name', ({ facts, usesFetch }) => {
 
   it.each([
     { header: '120', expected: 120_000 },
+    { header: '0', expected: 0 },
     { header: '99999999', expected: MAX_RETRY_AFTER_MS },
   ])('Retry-After "$header" → rate_limited with retryAfterMs $expected', async ({ header, expected }) => {
     sim.setFault(429, { times: 1, retryAfter: header })
@@ -177,6 +179,7 @@ describe.each(transports)('ipasis() through $name', ({ facts, usesFetch }) => {
     const error = await providerError(pending)
     expect(error.kind).toBe('timeout')
     expect(error.message).toContain('500 ms')
+    expect(clock.pendingTimers, 'the timer is cleared').toBe(0)
     expect(clock.pendingTimers, 'the timer is cleared').toBe(0)
   })
 

@@ -391,36 +391,7 @@ describe('response shapes', () => {
 // ---------------------------------------------------------------------------------------------------------------------
 
 describe('failures map to ProviderError kinds', () => {
-  const cases: Array<{ fault: SimulatorFault; kind: ProviderErrorKind; status?: number }> = [
-    { fault: 500, kind: 'http_error', status: 500 },
-    { fault: 502, kind: 'http_error', status: 502 },
-    { fault: 503, kind: 'http_error', status: 503 },
-    { fault: 401, kind: 'auth', status: 401 },
-    { fault: 403, kind: 'auth', status: 403 },
-    { fault: 429, kind: 'rate_limited', status: 429 },
-    { fault: 'malformed-json', kind: 'bad_response', status: 200 },
-    { fault: 'wrong-schema', kind: 'bad_response', status: 200 },
-    { fault: 'oversized', kind: 'bad_response', status: 200 },
-    { fault: 'reset', kind: 'network' },
-    { fault: 'timeout', kind: 'timeout' },
-    { fault: 'slow-body', kind: 'timeout' },
-  ]
-
-  it.each(cases)('fault $fault → $kind', async ({ fault, kind, status }) => {
-    sim.setFault(fault, { times: 1 })
-    const p = provider({ timeoutMs: 150 })
-    const error = await providerError(p.lookup(IP, live()))
-    expect(error.kind).toBe(kind)
-    expect(error.status).toBe(status)
-    // The fault was consumed: the same provider answers the next call.
-    await expect(p.lookup(IP, live())).resolves.toEqual(simulatorProfiles.clean)
-  })
-
-  it('a wrong API key → auth, and the message says to check the apiKey option', async () => {
-    const error = await providerError(provider({ apiKey: 'sk_test_WRONG' }).lookup(IP, live()))
-    expect(error.kind).toBe('auth')
-    expect(error.message).toMatch(/check the `apiKey` option/)
-  })
+  // The fault table and the wrong-key case run on both transports (undici and fetch) in provider-transport.test.ts.
 
   it('a redirect is not followed (the key would travel with it) → http_error 302', async () => {
     const agent = new MockAgent()
@@ -437,15 +408,6 @@ describe('failures map to ProviderError kinds', () => {
   it('an unknown route (404) → http_error with status', async () => {
     const error = await providerError(provider({ baseUrl: `${sim.url}/nope` }).lookup(IP, live()))
     expect(error).toMatchObject({ kind: 'http_error', status: 404 })
-  })
-
-  it('a refused connection (closed server) → network with the socket error as cause', async () => {
-    const gone = await startIpasisSimulator({ apiKey: KEY })
-    await gone.close()
-    const error = await providerError(provider({ baseUrl: gone.url }).lookup(IP, live()))
-    expect(error.kind).toBe('network')
-    expect(error.message).toContain('ECONNREFUSED')
-    expect((error.cause as { code?: string }).code).toBe('ECONNREFUSED')
   })
 
   it('a timeout shorter than the simulator latency rejects with timeout (and does resolve)', async () => {
@@ -487,35 +449,8 @@ describe('failures map to ProviderError kinds', () => {
 })
 
 describe('Retry-After', () => {
-  it.each([
-    { header: '120', expected: 120_000 },
-    { header: '0', expected: 0 },
-    { header: '99999999', expected: MAX_RETRY_AFTER_MS },
-  ])('delta-seconds "$header" → retryAfterMs $expected', async ({ header, expected }) => {
-    sim.setFault(429, { times: 1, retryAfter: header })
-    const error = await providerError(provider().lookup(IP, live()))
-    expect(error).toMatchObject({ kind: 'rate_limited', status: 429, retryAfterMs: expected })
-  })
-
-  it('an HTTP date 30 s ahead of the provider clock → retryAfterMs 30 000', async () => {
-    const clock = createTestClock(Date.UTC(2030, 0, 1, 12, 0, 0))
-    sim.setFault(429, { times: 1, retryAfter: new Date(clock.now() + 30_000).toUTCString() })
-    const error = await providerError(provider({ clock }).lookup(IP, live()))
-    expect(error).toMatchObject({ kind: 'rate_limited', retryAfterMs: 30_000 })
-  })
-
-  it('timeoutMs runs on the provider clock: a silent upstream is cut when that clock passes it', async () => {
-    const clock = createTestClock()
-    sim.setFault('timeout')
-    let settled = false
-    const pending = provider({ clock, timeoutMs: 500 }).lookup(IP, live())
-    void pending.catch(() => undefined).finally(() => void (settled = true))
-    await clock.advanceAsync(499)
-    expect(settled, 'not before its time').toBe(false)
-    await clock.advanceAsync(1)
-    expect((await providerError(pending)).kind).toBe('timeout')
-    expect(clock.pendingTimers, 'the timer is cleared').toBe(0)
-  })
+  // Delta-seconds and HTTP dates over HTTP, and the timeout on the provider's clock: on both transports in
+  // provider-transport.test.ts.
 
   it('an unreadable Retry-After → rate_limited without retryAfterMs', async () => {
     sim.setFault(429, { times: 1, retryAfter: 'soon' })
