@@ -52,6 +52,10 @@ export const systemClock: Clock = Object.freeze({
 
 const CLOCK_KEYS = ['now', 'monotonic', 'setTimeout', 'clearTimeout'] as const
 
+/** What an option that is not a {@link Clock} is told (the resolver's `clock` and `ipasis({ clock })`). @internal */
+export const NOT_A_CLOCK =
+  'must be a Clock: an object with now(), monotonic(), setTimeout(callback, ms) and clearTimeout(handle), e.g. createTestClock() from iprisk/testing'
+
 /** True when `value` has the four functions of a {@link Clock} (used by option validation). */
 export function isClock(value: unknown): value is Clock {
   if (typeof value !== 'object' || value === null) return false

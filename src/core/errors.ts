@@ -13,9 +13,10 @@ export class IpRiskConfigError extends IpRiskError {
   override name = 'IpRiskConfigError'
   constructor(
     readonly option: string,
-    message: string,
+    /** What is wrong with the option, without the `iprisk: invalid option` prefix (for reports that add their own). */
+    readonly problem: string,
   ) {
-    super(`iprisk: invalid option \`${option}\`: ${message}`)
+    super(`iprisk: invalid option \`${option}\`: ${problem}`)
   }
 }
 

@@ -15,7 +15,7 @@ import type { Ipv4Embedding } from './ip-address.js'
 import { MAX_BLOCK_SECONDS, MAX_TTL_SECONDS, isKeyvLike, hasUnboundedMapStore, redisUrlProblem, type KeyvLike } from './cache.js'
 import type { FailMode, Provider } from './types.js'
 import type { NetworkShare } from './budget.js'
-import { isClock, systemClock, type Clock } from './clock.js'
+import { NOT_A_CLOCK, isClock, systemClock, type Clock } from './clock.js'
 import { resolverDefaults, type CacheOptions, type RiskResolverOptions } from './option-types.js'
 
 // The option types stay importable from here (their home is option-types.ts).
@@ -191,8 +191,7 @@ const optionsSchema = objectOf({
   meterProvider: z.unknown().optional(),
   clock: z
     .custom<Clock>((value) => isClock(value), {
-      error:
-        'must be a Clock: an object with now(), monotonic(), setTimeout(callback, ms) and clearTimeout(handle), e.g. createTestClock() from iprisk/testing',
+      error: NOT_A_CLOCK,
     })
     .optional(),
 })

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Dispatcher } from 'undici'
-import { isClock, systemClock, type Clock } from './clock.js'
+import { NOT_A_CLOCK, isClock, systemClock, type Clock } from './clock.js'
 import { IpRiskConfigError, IpRiskError, ProviderError } from './errors.js'
 import { readEnv } from './env.js'
 import {
@@ -284,7 +284,7 @@ function validateStyle(options: IpasisOptions): { style: 'path' | 'query'; auth:
 function validateClock(value: unknown): Clock {
   if (value === undefined) return systemClock
   if (!isClock(value)) {
-    throw new IpRiskConfigError('clock', 'must be a Clock: an object with now(), monotonic(), setTimeout(callback, ms) and clearTimeout(handle)')
+    throw new IpRiskConfigError('clock', NOT_A_CLOCK)
   }
   return value
 }

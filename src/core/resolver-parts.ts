@@ -42,10 +42,10 @@ export function watchedIpReader(readIp: IpReader, selfCheck: SelfCheck): IpReade
   }
 }
 
-/** What a store that failed to load says, without the `invalid option` prefix configError adds again. */
-function loadProblem(error: unknown): string {
-  const message = error instanceof Error ? error.message : 'unknown error'
-  return `the shared cache (L2) could not be loaded: ${message.replace(/^iprisk: invalid option `[^`]*`: /, '')}`
+/** What a store that failed to load says (an IpRiskConfigError's problem alone: configError adds the option). @internal */
+export function loadProblem(error: unknown): string {
+  const problem = error instanceof IpRiskConfigError ? error.problem : error instanceof Error ? error.message : 'unknown error'
+  return `the shared cache (L2) could not be loaded: ${problem}`
 }
 
 /** L2, when configured: a Redis URL or the user's Keyv behind a {@link SharedTier} that reports to `reporter`. @internal */
