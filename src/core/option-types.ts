@@ -8,6 +8,7 @@ import type { KeyvLike } from './cache.js'
 import type { Clock } from './clock.js'
 import type { ObservabilityOptions } from './events.js'
 import type { ClientIpOptions, TrustProxy } from './ip.js'
+import type { FleetBudgetOptions } from './fleet/budget-options.js'
 import type { FailMode, Provider } from './types.js'
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -104,6 +105,12 @@ export interface BudgetOptions {
    * @default { share: 0.25, reserve: 0.25, ipv4Prefix: 24, ipv6Prefix: 48 }
    */
   perNetwork?: NetworkShareOptions | false
+  /**
+   * A per-minute budget shared by every instance through the Redis shared cache, on top of the per-process budgets
+   * above. See {@link FleetBudgetOptions}.
+   * @default undefined (budgets are per process)
+   */
+  fleet?: FleetBudgetOptions
 }
 
 /**

@@ -20,6 +20,7 @@
 import { MemoryTier, type SharedTier } from './cache.js'
 import { AnswerCache } from './answer-cache.js'
 import type { ProviderBudget } from './budget.js'
+import type { FleetBudget } from './fleet/budget.js'
 import { systemClock } from './clock.js'
 import { IpRiskError } from './errors.js'
 import { createReporter } from './events.js'
@@ -31,6 +32,7 @@ import { compilePolicy } from './policy.js'
 import { ProviderGate } from './provider-gate.js'
 import { PolicyChecker, blockMs, createIpReader, createSharedTier, probeReady, watchedIpReader } from './resolver-parts.js'
 import { SelfCheck } from './self-check.js'
+import { fleetLinkOf } from './fleet/budget-link.js'
 import type { RiskResolver } from './types.js'
 
 export type {
@@ -60,6 +62,8 @@ export interface ResolverInternals {
   inFlight(): number
   /** The provider budgets (in flight, per minute, per network). */
   readonly budget: ProviderBudget
+  /** `budget.fleet`, when set. */
+  readonly fleetBudget: FleetBudget | undefined
 }
 
 const internals = new WeakMap<RiskResolver, ResolverInternals>()
@@ -124,6 +128,8 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     metrics,
     configError: (option, message) => reporter.configError(option, message),
     providerCall: (error) => selfCheck.providerCall(error),
+    fleetLink: fleetLinkOf(opts.l2), // the lead: the resolver's one RedisLink (topo) replaces this
+    degraded: (event) => reporter.degraded(event),
   })
   const lists = new ClientLists(opts)
   const lookups = new Lookups(lists, cache, gate, clock)
@@ -181,6 +187,6 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     },
   }
   const { l1 } = cache
-  internals.set(resolver, { l1, l2, flights: () => lookups.flights.size, inFlight: () => gate.budget.inFlight, budget: gate.budget })
+  internals.set(resolver, { l1, l2, flights: () => lookups.flights.size, inFlight: () => gate.budget.inFlight, budget: gate.budget, fleetBudget: gate.fleet })
   return resolver
 }
