@@ -7,7 +7,10 @@
  * 4. a non-global address → `skipped` (never looked up);
  * 5. (`wait: false`: answer now — stale data or `pending` — and go on in the background;)
  * 6. one flight per IP key (single-flight.ts): L2 (answer and blocklist in one read, within `cache.l2TimeoutMs`),
- *    then the provider through its gate (provider-gate.ts); on failure, stale data if any.
+ *    then (on an L2 miss, with a fleet lease: fleet/lease.ts) one lease attempt that either finds the answer another
+ *    instance just wrote, takes the lease, or waits for the holder's answer; then the provider through its gate
+ *    (provider-gate.ts); on failure, stale data if any. A holder publishes its answer and releases its lease in one
+ *    awaited script before it answers.
  *
  * Steps 1–4 are synchronous, allocation-free on a warm hit, and are all `peek` does. Every value a step needs is
  * passed to it: no step leaves results for another in shared variables.
@@ -16,9 +19,10 @@
  * @internal
  */
 import { NO_IP, makeRisk, withIp } from './answers.js'
-import { CacheMiss, type AnswerCache } from './answer-cache.js'
-import type { SharedRead } from './cache.js'
+import { CacheMiss, type AnswerCache, type Publish } from './answer-cache.js'
+import type { L1Entry, SharedRead } from './cache.js'
 import type { Clock } from './clock.js'
+import type { FleetLease, LeaseKeys, LeaseOutcome, LeaseRecord } from './fleet/lease.js'
 import { classifyIp } from './ip.js'
 import { ipOf, keyOf, type ClientLists } from './lists.js'
 import { GateFailure, type GateOutcome, type ProviderGate } from './provider-gate.js'
@@ -36,8 +40,14 @@ export class Lookups {
     private readonly cache: AnswerCache,
     private readonly gate: ProviderGate,
     private readonly clock: Clock,
+    private readonly lease?: FleetLease,
   ) {
     this.#hasLists = lists.hasLists
+  }
+
+  /** Stop waiting for other instances (closing the resolver): waits end now. */
+  close(): void {
+    this.lease?.close()
   }
 
   /** Steps 1–4: an answer now, or `undefined` when the address must be looked up. */
@@ -106,11 +116,62 @@ export class Lookups {
     if (reading === undefined) return this.#afterCaches(ip, key, kind, t0, this.cache.combine(ip, key, kind, t0, before, undefined))
     return reading.then((read: SharedRead | undefined) => {
       try {
-        return this.#afterCaches(ip, key, kind, t0, this.cache.combine(ip, key, kind, t0, before, read))
+        const found = this.cache.combine(ip, key, kind, t0, before, read)
+        // A lease only after L2 answered (a miss): when L2 could not be read, Redis is not asked a second time.
+        const lease = this.lease
+        if (lease === undefined || read === undefined || !(found instanceof CacheMiss)) return this.#afterCaches(ip, key, kind, t0, found)
+        return this.#leased(ip, key, kind, t0, before, found, lease)
       } catch {
         return this.#broken(ip, kind, t0)
       }
     })
+  }
+
+  /** An L2 miss with a fleet lease: the answer another instance wrote, or the provider (as holder or on our own). */
+  #leased(ip: string, key: string, kind: IpKind, t0: number, before: L1Entry | undefined, miss: CacheMiss, lease: FleetLease): Promise<IpRisk> {
+    const keys: LeaseKeys = { ...this.cache.sharedKeys(key), lease: lease.leaseKey(key) }
+    return lease
+      .take(keys)
+      .then((o) => (o.state === 'taken' ? lease.wait(keys, t0) : o))
+      .then((o) => this.#afterLease(ip, key, kind, t0, before, miss, keys, lease, o))
+      .catch(() => this.#broken(ip, kind, t0))
+  }
+
+  #afterLease(
+    ip: string,
+    key: string,
+    kind: IpKind,
+    t0: number,
+    before: L1Entry | undefined,
+    miss: CacheMiss,
+    keys: LeaseKeys,
+    lease: FleetLease,
+    o: LeaseOutcome,
+  ): IpRisk | Promise<IpRisk> {
+    if (o.state === 'found') {
+      const found = this.cache.combine(ip, key, kind, t0, before, this.cache.parseShared(o.answer, o.block))
+      // Not a record after all (a value no instance wrote): the provider is asked, without a lease.
+      return found instanceof CacheMiss ? this.#afterCaches(ip, key, kind, t0, miss) : found
+    }
+    if (o.state !== 'held') return this.#afterCaches(ip, key, kind, t0, miss)
+    // The holder: its records go to the release script (written, then the lease deleted), awaited before it answers.
+    let answer: LeaseRecord | undefined
+    let block: LeaseRecord | undefined
+    const publish: Publish = (a, b) => {
+      answer = a
+      block = b
+    }
+    const settle = (outcome: GateOutcome): Promise<IpRisk> => {
+      let risk: IpRisk
+      try {
+        risk = this.#answer(ip, key, kind, t0, outcome, miss.stale, publish)
+      } catch {
+        risk = this.#broken(ip, kind, t0)
+      }
+      return lease.release(keys, o.token, answer, block).then(() => risk)
+    }
+    const outcome = this.gate.call(ip, key, t0)
+    return outcome instanceof Promise ? outcome.then(settle) : settle(outcome)
   }
 
   /** An answer from the caches, or the provider step for a miss. */
@@ -129,8 +190,8 @@ export class Lookups {
   }
 
   /** The provider step's answer, kept in the caches. */
-  #answer(ip: string, key: string, kind: IpKind, t0: number, outcome: GateOutcome, stale: RiskData | undefined): IpRisk {
-    if (!(outcome instanceof GateFailure)) return this.cache.scored(ip, key, kind, t0, outcome)
+  #answer(ip: string, key: string, kind: IpKind, t0: number, outcome: GateOutcome, stale: RiskData | undefined, publish?: Publish): IpRisk {
+    if (!(outcome instanceof GateFailure)) return this.cache.scored(ip, key, kind, t0, outcome, publish)
     const remember = outcome.remember && !this.gate.closed
     return this.cache.failed(ip, key, kind, t0, outcome.error, stale, remember)
   }
