@@ -130,11 +130,21 @@ export class Lookups {
   /** An L2 miss with a fleet lease: the answer another instance wrote, or the provider (as holder or on our own). */
   #leased(ip: string, key: string, kind: IpKind, t0: number, before: L1Entry | undefined, miss: CacheMiss, lease: FleetLease): Promise<IpRisk> {
     const keys: LeaseKeys = { ...this.cache.sharedKeys(key), lease: lease.leaseKey(key) }
-    return lease
-      .take(keys)
-      .then((o) => (o.state === 'taken' ? lease.wait(keys, t0) : o))
-      .then((o) => this.#afterLease(ip, key, kind, t0, before, miss, keys, lease, o))
+    return this.#takeOrWait(lease, keys, t0, '')
+      .then((o) => {
+        if (o.state !== 'found') return this.#afterLease(ip, key, kind, t0, before, miss, keys, lease, o)
+        const found = this.cache.combine(ip, key, kind, t0, before, this.cache.parseShared(o.answer, o.block))
+        if (!(found instanceof CacheMiss)) return found
+        // What looked fresh is not a record this resolver writes: the lease is taken (or waited for) as on a miss,
+        // and a wait ends when different values land.
+        return this.#takeOrWait(lease, keys, t0, o.digest).then((again) => this.#afterLease(ip, key, kind, t0, before, miss, keys, lease, again))
+      })
       .catch(() => this.#broken(ip, kind, t0))
+  }
+
+  /** A lease attempt, then a wait if another instance holds it; `past`: see {@link FleetLease.take}. */
+  #takeOrWait(lease: FleetLease, keys: LeaseKeys, t0: number, past: string): Promise<LeaseOutcome> {
+    return lease.take(keys, past).then((o) => (o.state === 'taken' ? lease.wait(keys, t0, past) : o))
   }
 
   #afterLease(
@@ -150,7 +160,7 @@ export class Lookups {
   ): IpRisk | Promise<IpRisk> {
     if (o.state === 'found') {
       const found = this.cache.combine(ip, key, kind, t0, before, this.cache.parseShared(o.answer, o.block))
-      // Not a record after all (a value no instance wrote): the provider is asked, without a lease.
+      // Still not a record (a second look): the provider is asked, without a lease.
       return found instanceof CacheMiss ? this.#afterCaches(ip, key, kind, t0, miss) : found
     }
     if (o.state !== 'held') return this.#afterCaches(ip, key, kind, t0, miss)

@@ -34,14 +34,18 @@ export const TAKE = { found: 1, taken: 2, held: 3 } as const
 
 /**
  * Answer or lease, atomically. KEYS: answer, block, lease. ARGV: token, lease ms, now (epoch ms, the caller's clock),
- * longest lease ms an instance writes. Returns `{state, answer text or '', block text or ''}` with state one of
- * {@link TAKE}. A record's freshness is read leniently here (a garbage value is "not fresh"); the caller checks what it
- * gets strictly (l2-codec.ts), as it does every L2 value.
+ * longest lease ms an instance writes, and the digest of values to look past ('' for none: the caller found those
+ * "fresh" values invalid, and waits for different ones), longest value read (a longer one, or one of the wrong type,
+ * is no answer: it is never parsed here, nor sent back). A value at the lease key that is not a lease (not a token,
+ * no expiry or a longer one than any instance writes, the wrong type) is replaced. Returns `{state, answer text or '',
+ * block text, digest of both}` for a found answer, `{state}` otherwise, state one of {@link TAKE}. A record's
+ * freshness is read leniently here (a garbage value is "not fresh"); the caller checks what it gets strictly
+ * (l2-codec.ts), as it does every L2 value.
  */
 export const TAKE_SCRIPT = `
 local function text(key)
   local v = redis.pcall('GET', key)
-  if type(v) == 'string' then return v end
+  if type(v) == 'string' and string.len(v) <= tonumber(ARGV[6]) then return v end
   return ''
 end
 local function stamp(s, field)
@@ -55,17 +59,18 @@ end
 local answer = text(KEYS[1])
 local block = text(KEYS[2])
 local now = tonumber(ARGV[3])
-if stamp(answer, 'f') > now or stamp(block, 'u') > now then return {1, answer, block} end
+local digest = redis.sha1hex(string.len(answer) .. ':' .. answer .. block)
+if digest ~= ARGV[5] and (stamp(answer, 'f') > now or stamp(block, 'u') > now) then return {1, answer, block, digest} end
 local lease = redis.pcall('GET', KEYS[3])
 if type(lease) == 'string' then
   local ttl = redis.call('PTTL', KEYS[3])
   if string.len(lease) == 32 and string.match(lease, '^[0-9a-f]+$') and ttl > 0 and ttl <= tonumber(ARGV[4]) then
-    return {2, answer, block}
+    return {2}
   end
 end
 if type(lease) == 'table' then redis.call('DEL', KEYS[3]) end
 redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2])
-return {3, answer, block}
+return {3}
 `
 
 /**

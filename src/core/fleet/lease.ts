@@ -21,6 +21,7 @@
  * @module
  */
 import type { Clock, TimerHandle } from '../clock.js'
+import { L2_MAX_VALUE_CHARS } from '../cache/l2-codec.js'
 import { TIMEOUT, withTimeout } from '../cache/l2-store.js'
 import type { RedisLink } from './link.js'
 import { RELEASE_SCRIPT, TAKE, TAKE_SCRIPT, leaseCacheKey, newToken } from './lease-scripts.js'
@@ -63,7 +64,7 @@ export interface LeaseRecord {
 /** What a lease attempt or a wait came to. @internal */
 export type LeaseOutcome =
   /** A fresh answer or block is in L2 (the raw texts, to be checked like any L2 value). */
-  | { readonly state: 'found'; readonly answer: string; readonly block: string }
+  | { readonly state: 'found'; readonly answer: string; readonly block: string; readonly digest: string }
   /** This instance holds the lease: it asks the provider, then {@link FleetLease.release}s with the answer. */
   | { readonly state: 'held'; readonly token: string }
   /** Another instance holds it: {@link FleetLease.wait}. */
@@ -107,38 +108,51 @@ export class FleetLease {
     private readonly clock: Clock,
   ) {}
 
+  /** Waiters asleep between two polls now. */
+  get sleeping(): number {
+    return this.#wakers.size
+  }
+
+  /** Whether a link is there now (connected): without one, lookups run without a lease. */
+  linked(): boolean {
+    return !this.#closed && this.link() !== undefined
+  }
+
   /** The lease key of `ipKey` (see {@link leaseCacheKey}). */
   leaseKey(ipKey: string): string {
     return leaseCacheKey(this.options.prefix, this.options.providerName, ipKey)
   }
 
-  /** One attempt: a fresh answer, the lease (ours or another's), or `off`. Within `l2TimeoutMs`; never rejects. */
-  async take(keys: LeaseKeys): Promise<LeaseOutcome> {
+  /**
+   * One attempt: a fresh answer, the lease (ours or another's), or `off`. Within `l2TimeoutMs`; never rejects.
+   * `past`: the digest of values found before that were not valid records; while they are still there, the lease is
+   * taken (or waited for) as if there were no answer.
+   */
+  async take(keys: LeaseKeys, past = ''): Promise<LeaseOutcome> {
     const token = newToken()
     const { leaseMs } = this.options
-    const args = [token, String(leaseMs), String(Math.floor(this.clock.now())), String(LEASE_MAX_MS)]
+    const args = [token, String(leaseMs), String(Math.floor(this.clock.now())), String(LEASE_MAX_MS), past, String(L2_MAX_VALUE_CHARS)]
     const reply = await this.#run(TAKE_SCRIPT, keys, args)
-    if (!Array.isArray(reply) || reply.length !== 3) {
-      if (reply !== undefined) this.stats.failures++
-      return OFF
-    }
-    const state: unknown = reply[0]
+    const state: unknown = Array.isArray(reply) ? reply[0] : undefined
     if (state === TAKE.held) {
       this.stats.held++
       return { state: 'held', token }
     }
     if (state === TAKE.taken) return TAKEN
-    if (state === TAKE.found) return { state: 'found', answer: textOf(reply[1]), block: textOf(reply[2]) }
-    this.stats.failures++
+    if (state === TAKE.found) {
+      const [, answer, block, digest] = reply as unknown[]
+      return { state: 'found', answer: textOf(answer), block: textOf(block), digest: textOf(digest) }
+    }
+    if (reply !== undefined) this.stats.failures++ // not a reply of this script
     return OFF
   }
 
   /**
-   * Wait for another instance's answer: poll ({@link FleetLease.take}) at growing intervals until an answer is found,
+   * Wait for another instance's answer: poll ({@link FleetLease.take}, with `past`) at growing intervals until an answer is found,
    * the lease is free (then it is ours: `held`), a poll fails, or {@link FleetLeaseOptions.waitMs} after the lookup's
    * start `t0` (monotonic; then `off`). Never rejects.
    */
-  async wait(keys: LeaseKeys, t0: number): Promise<LeaseOutcome> {
+  async wait(keys: LeaseKeys, t0: number, past = ''): Promise<LeaseOutcome> {
     this.stats.waits++
     const until = t0 + this.options.waitMs
     let delay = LEASE_FIRST_POLL_MS
@@ -147,7 +161,7 @@ export class FleetLease {
       if (left <= 0 || this.#closed) break
       await this.#sleep(Math.min(delay, left))
       if (this.#closed || this.clock.monotonic() >= until) break
-      const outcome = await this.take(keys)
+      const outcome = await this.take(keys, past)
       if (outcome !== TAKEN) {
         if (outcome.state === 'found') this.stats.answered++
         return outcome
