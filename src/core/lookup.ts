@@ -110,7 +110,7 @@ export class Lookups {
 
   /** L2, then the provider. Returns a promise only when it has to wait (L2, provider). */
   #fly(ip: string, key: string, kind: IpKind, t0: number): IpRisk | Promise<IpRisk> {
-    if (this.gate.closed) return makeRisk(ip, kind, 'unavailable', 'network', null, 'none', 0, null)
+    if (this.gate.closed) return this.#closedAnswer(ip, kind)
     const before = this.cache.flightStart(key)
     const reading = this.cache.readL2(key)
     if (reading === undefined) return this.#afterCaches(ip, key, kind, t0, this.cache.combine(ip, key, kind, t0, before, undefined))
@@ -163,7 +163,10 @@ export class Lookups {
       // Still not a record (a second look): the provider is asked, without a lease.
       return found instanceof CacheMiss ? this.#afterCaches(ip, key, kind, t0, miss) : found
     }
-    if (o.state !== 'held') return this.#afterCaches(ip, key, kind, t0, miss)
+    if (o.state !== 'held') {
+      // A wait ended by close(): the resolver is closed, the provider is not asked.
+      return this.gate.closed ? this.#closedAnswer(ip, kind) : this.#afterCaches(ip, key, kind, t0, miss)
+    }
     // The holder: its records go to the release script (written, then the lease deleted), awaited before it answers.
     let answer: LeaseRecord | undefined
     let block: LeaseRecord | undefined
@@ -204,6 +207,11 @@ export class Lookups {
     if (!(outcome instanceof GateFailure)) return this.cache.scored(ip, key, kind, t0, outcome, publish)
     const remember = outcome.remember && !this.gate.closed
     return this.cache.failed(ip, key, kind, t0, outcome.error, stale, remember)
+  }
+
+  /** The answer of a closed resolver. */
+  #closedAnswer(ip: string, kind: IpKind): IpRisk {
+    return makeRisk(ip, kind, 'unavailable', 'network', null, 'none', 0, null)
   }
 
   /** Defensive: a step threw (nothing is expected to); a lookup never rejects. */

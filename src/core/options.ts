@@ -129,9 +129,11 @@ const cacheSchema = objectOf({
   failureTtlSeconds: num(0, 3_600, { unit: 'seconds' }).optional(),
   ipv6Prefix: num(32, 128, { int: true }).optional(),
   l2TimeoutMs: num(1, 10_000, { unit: 'milliseconds' }).optional(),
-  leaseMs: z.union([z.literal(false), num(10, 60_000, { int: true, unit: 'milliseconds, or false' })], {
-    error: (issue) => `must be an integer from 10 to 60000 (milliseconds) or false, got ${describe(issue.input)}`,
-  }).optional(),
+  leaseMs: z
+    .custom<number | false>((v) => v === false || (typeof v === 'number' && Number.isInteger(v) && v >= 10 && v <= 60_000), {
+      error: (issue) => `must be an integer from 10 to 60000 (milliseconds) or false, got ${describe(issue.input)}`,
+    })
+    .optional(),
   prefix: z
     .string({ error: (issue) => `must be a string, got ${describe(issue.input)}` })
     .regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'must be 1–32 characters of [A-Za-z0-9_.-]' })
