@@ -131,8 +131,19 @@ export class AnswerCache {
     return { risk: risk instanceof InvalidRecord ? undefined : risk, block: stored instanceof InvalidRecord ? undefined : stored }
   }
 
-  /** What L1 (`before`, read when the flight started) and L2 (`read`, if any) give, or a miss with its stale data. */
-  combine(ip: string, key: string, kind: IpKind, t0: number, before: L1Entry | undefined, read: SharedRead | undefined): IpRisk | CacheMiss {
+  /**
+   * What L1 (`before`, read when the flight started) and L2 (`read`, if any) give, or a miss with its stale data.
+   * `countMiss: false`: a miss is not counted yet (the fleet lease may still find the answer; see {@link missed}).
+   */
+  combine(
+    ip: string,
+    key: string,
+    kind: IpKind,
+    t0: number,
+    before: L1Entry | undefined,
+    read: SharedRead | undefined,
+    countMiss = true,
+  ): IpRisk | CacheMiss {
     const now = this.clock.now()
     // After an L2 read (an await) the entry may have changed; without L2, `before` is current.
     const entry = this.l2 === undefined ? before : (this.l1.prune(key, now) ?? before)
@@ -166,8 +177,13 @@ export class AnswerCache {
       this.metrics.cache('l1')
       return withIp(entry.risk, ip)
     }
-    this.metrics.cache('miss')
+    if (countMiss) this.metrics.cache('miss')
     return stale === undefined ? NO_STALE : new CacheMiss(stale)
+  }
+
+  /** Count a miss that {@link combine} left uncounted: the provider is asked. */
+  missed(): void {
+    this.metrics.cache('miss')
   }
 
   /**

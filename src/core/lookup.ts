@@ -116,10 +116,10 @@ export class Lookups {
     if (reading === undefined) return this.#afterCaches(ip, key, kind, t0, this.cache.combine(ip, key, kind, t0, before, undefined))
     return reading.then((read: SharedRead | undefined) => {
       try {
-        const found = this.cache.combine(ip, key, kind, t0, before, read)
         // A lease only after L2 answered (a miss): when L2 could not be read, Redis is not asked a second time.
-        const lease = this.lease
-        if (lease === undefined || read === undefined || !(found instanceof CacheMiss)) return this.#afterCaches(ip, key, kind, t0, found)
+        const lease = read === undefined ? undefined : this.lease
+        const found = this.cache.combine(ip, key, kind, t0, before, read, lease === undefined)
+        if (lease === undefined || !(found instanceof CacheMiss)) return this.#afterCaches(ip, key, kind, t0, found)
         return this.#leased(ip, key, kind, t0, before, found, lease)
       } catch {
         return this.#broken(ip, kind, t0)
@@ -133,7 +133,7 @@ export class Lookups {
     return this.#takeOrWait(lease, keys, t0, '')
       .then((o) => {
         if (o.state !== 'found') return this.#afterLease(ip, key, kind, t0, before, miss, keys, lease, o)
-        const found = this.cache.combine(ip, key, kind, t0, before, this.cache.parseShared(o.answer, o.block))
+        const found = this.cache.combine(ip, key, kind, t0, before, this.cache.parseShared(o.answer, o.block), false)
         if (!(found instanceof CacheMiss)) return found
         // What looked fresh is not a record this resolver writes: the lease is taken (or waited for) as on a miss,
         // and a wait ends when different values land.
@@ -159,10 +159,12 @@ export class Lookups {
     o: LeaseOutcome,
   ): IpRisk | Promise<IpRisk> {
     if (o.state === 'found') {
+      // (the miss, if it is one, is counted by combine)
       const found = this.cache.combine(ip, key, kind, t0, before, this.cache.parseShared(o.answer, o.block))
       // Still not a record (a second look): the provider is asked, without a lease.
       return found instanceof CacheMiss ? this.#afterCaches(ip, key, kind, t0, miss) : found
     }
+    this.cache.missed()
     if (o.state !== 'held') {
       // A wait ended by close(): the resolver is closed, the provider is not asked.
       return this.gate.closed ? this.#closedAnswer(ip, kind) : this.#afterCaches(ip, key, kind, t0, miss)

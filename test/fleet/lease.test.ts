@@ -3,7 +3,9 @@
  * instances, each with its own Redis clients and its own IPASIS client, against one simulator that counts the
  * upstream calls. Skipped without Redis unless IPRISK_REQUIRE_REDIS=1 (then they fail).
  */
+import { AggregationTemporality, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { metricNames } from '../../src/core/index.js'
 import { blockCacheKey, riskCacheKey } from '../../src/core/cache.js'
 import { leaseCacheKey } from '../../src/core/fleet/lease-scripts.js'
 import { ipasis } from '../../src/core/provider.js'
@@ -102,6 +104,25 @@ describe.skipIf(skipRedis)('fleet lease: one upstream call per new IP across ins
     expect(sim.callsFor('203.0.113.66')).toBe(1)
     expect(answers.every((a) => a.listed === 'blocklist')).toBe(true)
     expect(await (await rawClient()).exists(blockCacheKey(prefix, '203.0.113.66'))).toBe(1)
+  })
+
+  it('iprisk.cache.lookups: the holder counts a miss, each waiter an l2 hit (never both)', async () => {
+    sim.setLatency(100)
+    const readers = [new TestReader(), new TestReader(), new TestReader()]
+    const { rs } = await fleet(0)
+    const prefix = uniquePrefix()
+    for (const reader of readers) {
+      rs.push(
+        await instance({
+          provider: ipasis({ apiKey: sim.apiKey, baseUrl: sim.url }),
+          cache: { l2: SHARED, prefix, l2TimeoutMs: 2_000 },
+          meterProvider: new MeterProvider({ readers: [reader] }),
+        }),
+      )
+    }
+    await Promise.all(rs.map((r) => r.lookup('203.0.113.21')))
+    const tiers = await Promise.all(readers.map((r) => lookupsByTier(r)))
+    expect(tiers.sort((a, b) => Object.keys(a)[0]!.localeCompare(Object.keys(b)[0]!))).toEqual([{ l2: 1 }, { l2: 1 }, { miss: 1 }])
   })
 
   it('no lease script on an L1 hit, nor on an L2 hit', async () => {
@@ -209,3 +230,22 @@ describe.skipIf(skipRedis)('fleet lease: Redis unreachable, garbage in Redis', (
 })
 
 type Raw = Awaited<ReturnType<typeof rawClient>>
+
+class TestReader extends MetricReader {
+  constructor() {
+    super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE })
+  }
+  protected override async onShutdown(): Promise<void> {}
+  protected override async onForceFlush(): Promise<void> {}
+}
+
+/** `{ tier: count }` of `iprisk.cache.lookups`. */
+async function lookupsByTier(reader: TestReader): Promise<Record<string, number>> {
+  const { resourceMetrics } = await reader.collect()
+  const out: Record<string, number> = {}
+  for (const m of resourceMetrics.scopeMetrics.flatMap((s) => s.metrics)) {
+    if (m.descriptor.name !== metricNames.cacheLookups) continue
+    for (const point of m.dataPoints) out[String(point.attributes.tier)] = point.value as number
+  }
+  return out
+}
