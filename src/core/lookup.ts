@@ -169,24 +169,43 @@ export class Lookups {
       // A wait ended by close(): the resolver is closed, the provider is not asked.
       return this.gate.closed ? this.#closedAnswer(ip, kind) : this.#afterCaches(ip, key, kind, t0, miss)
     }
-    // The holder: its records go to the release script (written, then the lease deleted), awaited before it answers.
+    return this.#hold(ip, key, kind, t0, miss.stale, keys, lease, o.token)
+  }
+
+  /**
+   * The holder: its lease kept alive while it asks the provider, its records given to the release script (written,
+   * then the lease deleted), awaited (within `cache.l2TimeoutMs`) before it answers.
+   */
+  #hold(ip: string, key: string, kind: IpKind, t0: number, stale: RiskData | undefined, keys: LeaseKeys, lease: FleetLease, token: string): Promise<IpRisk> {
     let answer: LeaseRecord | undefined
     let block: LeaseRecord | undefined
     const publish: Publish = (a, b) => {
       answer = a
       block = b
     }
+    const stopRenewing = lease.keepAlive(keys, token)
     const settle = (outcome: GateOutcome): Promise<IpRisk> => {
+      stopRenewing()
       let risk: IpRisk
       try {
-        risk = this.#answer(ip, key, kind, t0, outcome, miss.stale, publish)
+        risk = this.#answer(ip, key, kind, t0, outcome, stale, publish)
       } catch {
         risk = this.#broken(ip, kind, t0)
       }
-      return lease.release(keys, o.token, answer, block).then(() => risk)
+      return lease.release(keys, token, answer, block).then(() => risk)
     }
-    const outcome = this.gate.call(ip, key, t0)
-    return outcome instanceof Promise ? outcome.then(settle) : settle(outcome)
+    // Defensive: the gate never throws nor rejects; if it did, the lease would still be let go.
+    const abandon = (): Promise<IpRisk> => {
+      stopRenewing()
+      return lease.release(keys, token).then(() => this.#broken(ip, kind, t0))
+    }
+    let outcome: GateOutcome | Promise<GateOutcome>
+    try {
+      outcome = this.gate.call(ip, key, t0)
+    } catch {
+      return abandon()
+    }
+    return outcome instanceof Promise ? outcome.then(settle, abandon) : settle(outcome)
   }
 
   /** An answer from the caches, or the provider step for a miss. */

@@ -101,6 +101,51 @@ describe('a failing link never fails or stalls a lookup past the L2 budget (stan
     expect(lease.stats.failures).toBe(1)
   })
 
+  it('keepAlive renews every third of leaseMs on the clock until stopped; a lease found lost stops it; a failure retries', async () => {
+    const clock = createTestClock()
+    const replies: Array<unknown> = [1, new Error('ECONNRESET'), 1, 0]
+    const sent: string[][] = []
+    const lease = new FleetLease(
+      () =>
+        link((_key, args) => {
+          sent.push([...args])
+          const reply = replies.shift()
+          return reply instanceof Error ? Promise.reject(reply) : Promise.resolve(reply)
+        }),
+      options,
+      clock,
+    )
+    const tick = async (ms: number): Promise<void> => {
+      clock.advance(ms)
+      for (let i = 0; i < 5; i++) await Promise.resolve()
+    }
+    lease.keepAlive(keys, 'ab'.repeat(16))
+    await tick(165)
+    expect(sent).toHaveLength(0)
+    await tick(1) // 500 / 3 = 166 ms
+    expect(sent).toHaveLength(1)
+    expect(sent[0]?.slice(2)).toEqual(['1', keys.lease, 'ab'.repeat(16), '500'])
+    await tick(166) // fails: tried again at the next tick
+    await tick(166)
+    await tick(166) // 0: the lease is another's now, renewing stops
+    expect(sent).toHaveLength(4)
+    expect(lease.stats).toMatchObject({ renewed: 2, failures: 1 })
+    await tick(10_000)
+    expect(sent).toHaveLength(4)
+
+    replies.push(1, 1, 1)
+    const stop = lease.keepAlive(keys, 'cd'.repeat(16))
+    await tick(166)
+    stop()
+    await tick(10_000)
+    expect(sent).toHaveLength(5)
+    // close() stops every renewal
+    lease.keepAlive(keys, 'ef'.repeat(16))
+    lease.close()
+    await tick(10_000)
+    expect(sent).toHaveLength(5)
+  })
+
   it.each([['OK'], [[9]], [null], [[1, 'a']]])('a reply that is not the script\'s (%j): no lease', async (reply) => {
     const lease = new FleetLease(() => link(() => Promise.resolve(reply)), options, createTestClock())
     const outcome = await lease.take(keys)

@@ -152,23 +152,37 @@ describe.skipIf(skipRedis)('fleet lease: a holder that dies, a failing holder', 
     expect(sum(rs, (s) => s.gaveUp)).toBe(0) // within the wait (half of budget.timeoutMs)
   })
 
-  it('a live holder slower than its lease: another instance takes over when the lease expires', async () => {
+  it('a live holder slower than its lease keeps it (renewed): the others wait for its answer; 1 call', async () => {
+    sim.setLatency(700, { ip: '203.0.113.31' })
+    const { rs } = await fleet(4, { leaseMs: 200 })
+    const answers = await Promise.all(rs.map((r) => r.lookup('203.0.113.31')))
+    expect(answers.every((a) => a.status === 'scored')).toBe(true)
+    expect(sim.callsFor('203.0.113.31')).toBe(1)
+    expect(sum(rs, (s) => s.renewed)).toBeGreaterThanOrEqual(2) // every ~66 ms of a 700 ms call
+    expect(sum(rs, (s) => s.held)).toBe(1)
+  })
+
+  it('the holder killed mid-call (it stops renewing, never releases): its lease expires, a waiter takes over; 1 call', async () => {
     const prefix = uniquePrefix()
     const cache = { l2: SHARED, prefix, l2TimeoutMs: 2_000, leaseMs: 200 }
-    // The holder's provider hangs until its deadline (a process that stopped answering).
+    // The holder's provider never answers; killing the holder is what ends its part.
     const hanging = { name: 'ipasis', lookup: (_ip: string, signal: AbortSignal) => new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')))) }
     const holder = await instance({ provider: hanging, cache, budget: { timeoutMs: 10_000 } })
-    const pending = holder.lookup('203.0.113.31')
+    const pending = holder.lookup('203.0.113.33')
     const c = await rawClient()
-    await until(async () => (await c.exists(leaseCacheKey(prefix, 'ipasis', '203.0.113.31'))) === 1, 5_000, 'the holder takes its lease')
+    const leaseKey = leaseCacheKey(prefix, 'ipasis', '203.0.113.33')
+    await until(async () => (await c.exists(leaseKey)) === 1, 5_000, 'the holder takes its lease')
     const others = await Promise.all(
       [0, 1, 2].map(() => instance({ provider: ipasis({ apiKey: sim.apiKey, baseUrl: sim.url }), cache, budget: { timeoutMs: 4_000 } })),
     )
-    const answers = await Promise.all(others.map((r) => r.lookup('203.0.113.31')))
-    expect(answers.every((a) => a.status === 'scored')).toBe(true)
-    expect(sim.callsFor('203.0.113.31')).toBe(1)
-    await holder.close() // answers the hanging call
+    const answers = Promise.all(others.map((r) => r.lookup('203.0.113.33')))
+    await until(() => sum(others, (s) => s.waits) === 3, 5_000, 'the others wait')
+    await holder.close() // killed: renewals stop, its lease is never released
     expect((await pending).status).toBe('unavailable')
+    expect((await answers).every((a) => a.status === 'scored')).toBe(true)
+    expect(sim.callsFor('203.0.113.33')).toBe(1)
+    expect(sum(others, (s) => s.held)).toBe(1) // the takeover, after the lease expired
+    expect(leaseOf(holder).stats.released).toBe(0)
   })
 
   it('the holder\'s call fails: its lease is released without an answer, a waiter takes over and scores', async () => {

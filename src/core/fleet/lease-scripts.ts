@@ -87,3 +87,15 @@ if redis.pcall('GET', KEYS[3]) == ARGV[1] then
 end
 return 0
 `
+
+/**
+ * Keep a lease alive. KEYS: lease. ARGV: token, lease ms. Extends the lease only if it still holds our token; returns
+ * 1 when extended, 0 when the lease is no longer ours (expired, or taken by another after it expired).
+ */
+export const RENEW_SCRIPT = `
+if redis.pcall('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`

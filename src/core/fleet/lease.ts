@@ -24,7 +24,7 @@ import type { Clock, TimerHandle } from '../clock.js'
 import { L2_MAX_VALUE_CHARS } from '../cache/l2-codec.js'
 import { TIMEOUT, withTimeout } from '../cache/l2-store.js'
 import type { RedisLink } from './link.js'
-import { RELEASE_SCRIPT, TAKE, TAKE_SCRIPT, leaseCacheKey, newToken } from './lease-scripts.js'
+import { RELEASE_SCRIPT, RENEW_SCRIPT, TAKE, TAKE_SCRIPT, leaseCacheKey, newToken } from './lease-scripts.js'
 
 /** First poll of a waiter, ms after it found the lease taken (then doubling). */
 export const LEASE_FIRST_POLL_MS = 10
@@ -91,6 +91,8 @@ export interface LeaseStats {
   failures: number
   /** Leases released by their holder (the token still ours). */
   released: number
+  /** Leases extended while their holder's call ran longer than a third of `leaseMs`. */
+  renewed: number
 }
 
 /** A value read from Redis as text, else '' (a nil or anything unexpected). */
@@ -98,8 +100,9 @@ const textOf = (v: unknown): string => (typeof v === 'string' ? v : '')
 
 /** The fleet lease of one resolver. @internal */
 export class FleetLease {
-  readonly stats: LeaseStats = { scripts: 0, held: 0, waits: 0, answered: 0, gaveUp: 0, failures: 0, released: 0 }
+  readonly stats: LeaseStats = { scripts: 0, held: 0, waits: 0, answered: 0, gaveUp: 0, failures: 0, released: 0, renewed: 0 }
   readonly #wakers = new Set<() => void>()
+  readonly #renewals = new Set<() => void>()
   #closed = false
 
   constructor(
@@ -132,7 +135,7 @@ export class FleetLease {
     const token = newToken()
     const { leaseMs } = this.options
     const args = [token, String(leaseMs), String(Math.floor(this.clock.now())), String(LEASE_MAX_MS), past, String(L2_MAX_VALUE_CHARS)]
-    const reply = await this.#run(TAKE_SCRIPT, keys, args)
+    const reply = await this.#run(TAKE_SCRIPT, allOf(keys), args)
     const state: unknown = Array.isArray(reply) ? reply[0] : undefined
     if (state === TAKE.held) {
       this.stats.held++
@@ -179,25 +182,54 @@ export class FleetLease {
    */
   async release(keys: LeaseKeys, token: string, answer?: LeaseRecord, block?: LeaseRecord): Promise<boolean> {
     const args = [token, ...recordArgs(answer), ...recordArgs(block)]
-    const reply = await this.#run(RELEASE_SCRIPT, keys, args)
+    const reply = await this.#run(RELEASE_SCRIPT, allOf(keys), args)
     if (reply === undefined) return false
     if (reply === 1) this.stats.released++
     return reply === 1
   }
 
-  /** Stop: waits end now (`off`), no script is sent any more. */
+  /**
+   * Keep the holder's lease alive while its call runs: extended to `leaseMs` every third of `leaseMs`, until the
+   * returned function is called (before {@link FleetLease.release}) or the lease is found to be another's. So `leaseMs`
+   * bounds how long a dead holder (a process that stopped) keeps the others waiting, not how long a live one may take.
+   * A failed renewal is tried again at the next tick (the lease lives on in Redis meanwhile).
+   */
+  keepAlive(keys: LeaseKeys, token: string): () => void {
+    const every = Math.max(1, Math.floor(this.options.leaseMs / 3))
+    let timer: TimerHandle = undefined
+    let stopped = false
+    const stop = (): void => {
+      stopped = true
+      this.clock.clearTimeout(timer)
+      this.#renewals.delete(stop)
+    }
+    const tick = (): void => {
+      void this.#run(RENEW_SCRIPT, [keys.lease], [token, String(this.options.leaseMs)]).then((reply) => {
+        if (reply === 1) this.stats.renewed++
+        if (reply === 0 || stopped) stop()
+        else timer = this.clock.setTimeout(tick, every)
+      })
+    }
+    this.#renewals.add(stop)
+    timer = this.clock.setTimeout(tick, every)
+    return stop
+  }
+
+  /** Stop: waits end now (`off`), renewals stop (a lease held now expires as a dead holder's would), no script is sent. */
   close(): void {
     this.#closed = true
     for (const wake of [...this.#wakers]) wake()
+    for (const stop of [...this.#renewals]) stop()
   }
 
   /** A script's reply, or `undefined` (counted) when there is no link, it failed or it took longer than the budget. */
-  async #run(script: string, keys: LeaseKeys, args: readonly string[]): Promise<unknown> {
+  async #run(script: string, keys: readonly string[], args: readonly string[]): Promise<unknown> {
     const link = this.#closed ? undefined : this.link()
     if (link === undefined) return undefined
     this.stats.scripts++
     try {
-      const sent = link.command(keys.lease, ['EVAL', script, '3', keys.answer, keys.block, keys.lease, ...args])
+      // Routed by the last key, the lease's: every key of a script is in its slot.
+      const sent = link.command(keys[keys.length - 1] as string, ['EVAL', script, String(keys.length), ...keys, ...args])
       const reply = await withTimeout(sent, this.options.l2TimeoutMs, this.clock)
       if (reply !== TIMEOUT) return reply
     } catch {
@@ -221,6 +253,9 @@ export class FleetLease {
     })
   }
 }
+
+/** The keys of a take or release script, the lease last (it routes the script). */
+const allOf = (keys: LeaseKeys): string[] => [keys.answer, keys.block, keys.lease]
 
 /** A record as script arguments: the stored text (a keyv entry, as the L2 tier writes it) and its lifetime. */
 function recordArgs(record: LeaseRecord | undefined): [string, string] {
