@@ -21,9 +21,11 @@ import { MemoryTier, type SharedTier } from './cache.js'
 import { AnswerCache } from './answer-cache.js'
 import type { ProviderBudget } from './budget.js'
 import type { FleetBudget } from './fleet/budget.js'
+import type { FleetLease } from './fleet/lease.js'
 import { systemClock } from './clock.js'
 import { IpRiskError } from './errors.js'
 import { createReporter } from './events.js'
+import { createResolverLease } from './fleet/lease-link.js'
 import { classifyIp } from './ip.js'
 import { ClientLists, ipOf, keyOf } from './lists.js'
 import { Lookups } from './lookup.js'
@@ -64,6 +66,8 @@ export interface ResolverInternals {
   readonly budget: ProviderBudget
   /** `budget.fleet`, when set. */
   readonly fleetBudget: FleetBudget | undefined
+  /** The fleet lease, when on (`cache.leaseMs`). */
+  readonly lease: FleetLease | undefined
 }
 
 const internals = new WeakMap<RiskResolver, ResolverInternals>()
@@ -132,7 +136,8 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     degraded: (event) => reporter.degraded(event),
   })
   const lists = new ClientLists(opts)
-  const lookups = new Lookups(lists, cache, gate, clock)
+  const fleetLease = createResolverLease(opts, reporter, clock)
+  const lookups = new Lookups(lists, cache, gate, clock, fleetLease?.lease)
   const checker = new PolicyChecker(opts.failMode)
 
   /** The client `block()` / `unblock()` act on (an embedded IPv4 client, else the address itself). */
@@ -175,7 +180,9 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     async close() {
       if (gate.closed) return
       gate.close() // answers the calls in flight now
+      lookups.close() // ends waits for other instances' answers
       await lookups.flights.drain()
+      fleetLease?.close()
       l2?.close()
       selfCheck.stop()
       try {
@@ -187,6 +194,6 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     },
   }
   const { l1 } = cache
-  internals.set(resolver, { l1, l2, flights: () => lookups.flights.size, inFlight: () => gate.budget.inFlight, budget: gate.budget, fleetBudget: gate.fleet })
+  internals.set(resolver, { l1, l2, flights: () => lookups.flights.size, inFlight: () => gate.budget.inFlight, budget: gate.budget, fleetBudget: gate.fleet, lease: fleetLease?.lease })
   return resolver
 }
