@@ -97,7 +97,7 @@ export async function bundleEntry(entry, target, { from, app }) {
   const problems = []
   const entryOptions =
     from === 'src'
-      ? { entryPoints: [join(ROOT, entry.src)] }
+      ? { entryPoints: [resolve(ROOT, entry.src)], nodePaths: [join(ROOT, 'node_modules')] }
       : { stdin: { contents: `export * from '${entry.name}'`, resolveDir: app, loader: 'js' } }
   let result
   try {
