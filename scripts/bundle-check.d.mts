@@ -22,6 +22,7 @@ export declare const ENTRIES: readonly BundleEntry[]
 export declare const FRAMEWORK_PEERS: readonly string[]
 export declare const ABSENT: readonly string[]
 export declare const TARGETS: Record<TargetName, BuildOptions>
+export declare const absentPlugin: import('esbuild').Plugin
 export declare function forbiddenOnEdge(path: string): boolean
 export declare function bundleEntry(
   entry: BundleEntry,

@@ -61,7 +61,7 @@ export const TARGETS = {
 const NODE_BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]))
 
 /** Makes the optional peers unresolvable, as if they were not installed. */
-const absentPlugin = {
+export const absentPlugin = {
   name: 'absent-optional-peers',
   setup(build) {
     const filter = new RegExp(`^(${ABSENT.map((p) => p.replace(/[/.]/g, '\\$&')).join('|')})(/|$)`)
