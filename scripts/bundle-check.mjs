@@ -20,14 +20,23 @@
  * `@graphql-tools/utils`) are `external`: the application bundles its own framework, and their runtime support is
  * theirs to claim. Nothing else is external.
  *
+ *   node scripts/bundle-check.mjs --wrangler /path/to/wrangler   # also wrangler's own bundle (CI: scripts/ci-bundles.sh)
+ *
+ * The wrangler part builds a tiny worker importing `iprisk`, `iprisk/trpc` and `iprisk/envelop` with
+ * `wrangler deploy --dry-run --minify --outdir`, once without and once with the `nodejs_compat` flag (both supported:
+ * the core needs no Node API, and uses none of workerd's Node emulation when it is on). The application is a temporary
+ * directory whose node_modules holds a COPY of the package (package.json + dist/) and links to its dependencies and
+ * the framework peers only, so `@keyv/redis` is really not installed there.
+ *
  * Fails (exit 1) on any build error (an unresolved import), on any `node:*` / Node built-in / undici import left in an
  * edge bundle, or on any undici file inside an edge bundle. Prints the minified and gzip size of each bundle; the core
  * entry's is the number to watch.
  */
-import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { cpSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { builtinModules } from 'node:module'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import * as esbuild from 'esbuild'
@@ -160,11 +169,93 @@ export async function checkBundles({ from = 'dist', targets = Object.keys(TARGET
   }
 }
 
+const WORKER = `import { createRiskResolver, ipasis } from 'iprisk'
+import { createTrpcRisk } from 'iprisk/trpc'
+import { useIpRisk } from 'iprisk/envelop'
+
+let risk
+export default {
+  async fetch(request, env) {
+    risk ??= createRiskResolver({ provider: ipasis({ apiKey: env.IPASIS_API_KEY }), trustProxy: 'cloudflare' })
+    const { riskGate } = createTrpcRisk(risk)
+    const plugin = useIpRisk({ resolver: risk })
+    const answer = await risk.fromRequest(request)
+    return Response.json({ status: answer.status, gate: typeof riskGate(70), plugin: typeof plugin })
+  },
+}
+`
+
+/** A temporary worker project: a copy of the package, links to its dependencies and framework peers, no @keyv/redis. */
+function stageWorker(dir) {
+  const modules = join(dir, 'node_modules')
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'))
+  mkdirSync(join(modules, 'iprisk'), { recursive: true })
+  cpSync(join(ROOT, 'package.json'), join(modules, 'iprisk', 'package.json'))
+  cpSync(join(ROOT, 'dist'), join(modules, 'iprisk', 'dist'), { recursive: true })
+  for (const name of new Set([...Object.keys(pkg.dependencies ?? {}), ...FRAMEWORK_PEERS])) {
+    if (ABSENT.includes(name)) continue
+    mkdirSync(dirname(join(modules, name)), { recursive: true })
+    symlinkSync(join(ROOT, 'node_modules', name), join(modules, name), 'dir')
+  }
+  writeFileSync(join(dir, 'worker.mjs'), WORKER)
+}
+
+/**
+ * wrangler's bundle of the worker, with and without `nodejs_compat`. Returns one result per flag set.
+ * @param {string} wrangler path of the wrangler binary
+ */
+export function checkWrangler(wrangler) {
+  const dir = mkdtempSync(join(tmpdir(), 'iprisk-wrangler-'))
+  const results = []
+  try {
+    stageWorker(dir)
+    for (const flags of [[], ['nodejs_compat']]) {
+      const label = flags.length === 0 ? 'workerd (wrangler)' : 'workerd (wrangler, nodejs_compat)'
+      const config = { name: 'iprisk-bundle-check', main: 'worker.mjs', compatibility_date: '2025-09-01', compatibility_flags: flags }
+      writeFileSync(join(dir, 'wrangler.json'), JSON.stringify(config, null, 2))
+      const out = join(dir, `out-${flags.length}`)
+      const run = spawnSync(wrangler, ['deploy', '--dry-run', '--minify', '--outdir', out, '--config', 'wrangler.json'], {
+        cwd: dir,
+        encoding: 'utf8',
+        env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: '1', NO_COLOR: '1' },
+      })
+      const problems = []
+      if (run.status !== 0) problems.push(`wrangler exited ${run.status}: ${(run.stderr || run.stdout).trim().split('\n').slice(-15).join('\n')}`)
+      let code = ''
+      let imports = []
+      if (run.status === 0) {
+        const files = readdirSync(out).filter((f) => f.endsWith('.js'))
+        code = files.map((f) => readFileSync(join(out, f), 'utf8')).join('\n')
+        if (/node_modules\/undici\/|undici\/lib\//.test(code)) problems.push('contains undici')
+        if (/@keyv\/redis/.test(code) && /from\s*["']@keyv\/redis["']/.test(code)) problems.push('imports @keyv/redis statically')
+        const nodeImports = [...new Set([...code.matchAll(/(?:from|import)\s*\(?\s*["'](node:[\w/]+)["']/g)].map((m) => m[1]))]
+        // With nodejs_compat, wrangler's own polyfills (unenv, for the `process` global) import workerd's node:*
+        // modules; without it, any node:* import would have failed the build already.
+        if (nodeImports.length > 0 && flags.length === 0) problems.push(`imports ${nodeImports.join(' ')}`)
+        imports = nodeImports
+      }
+      results.push({
+        entry: 'iprisk + /trpc + /envelop',
+        target: label,
+        problems,
+        imports,
+        minBytes: code.length || undefined,
+        gzipBytes: code ? gzipSync(code).length : undefined,
+      })
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+  return results
+}
+
 const kb = (n) => `${(n / 1024).toFixed(1)} KB`
 
 async function main() {
   const from = process.argv.includes('--src') ? 'src' : 'dist'
   const results = await checkBundles({ from })
+  const w = process.argv.indexOf('--wrangler')
+  if (w !== -1) results.push(...checkWrangler(process.argv[w + 1]))
   let failed = 0
   console.log(`bundle check (${from === 'src' ? 'src/' : 'dist/ through the package exports'}), @keyv/redis absent`)
   for (const r of results) {
