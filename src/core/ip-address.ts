@@ -11,10 +11,10 @@
 // Address syntax: `net.isIP`, without `node:net`
 // ---------------------------------------------------------------------------------------------------------------------
 
-// Node's own patterns (lib/internal/net.js, the same from Node 16 to 24), so that these accept exactly the strings
+// Node's own patterns (lib/internal/net.js; identical in Node 20 and 22), so that these accept exactly the strings
 // `net.isIP` accepts, including an embedded dotted IPv4 tail and a `%zone` suffix, at the same speed (Node's functions
 // are these regular expressions too). Copied, not imported, so that the core needs no `node:net`: edge runtimes and
-// Workers have none. test/build/web-apis.test.ts checks them against `node:net` on random input.
+// Workers have none. test/build/ip-syntax.test.ts checks them against `node:net` on random input.
 const V4_SEG = '(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])'
 const V4 = `(?:${V4_SEG}\\.){3}${V4_SEG}`
 const V6_SEG = '(?:[0-9a-fA-F]{1,4})'
