@@ -5,7 +5,7 @@
  * @module
  */
 
-import { z } from 'zod'
+import * as z from 'zod'
 import { compileClientList, compileNat64Prefixes } from './cidr.js'
 import { IpRiskConfigError, quoteForError } from './errors.js'
 import { readEnv } from './env.js'
