@@ -3,7 +3,7 @@
  * The Next.js example (examples/nextjs) built and served for real, against the BUILT package (issue #18):
  *
  *   npm run build
- *   node scripts/nextjs-check.mjs [--runtimes nodejs,edge]
+ *   node scripts/nextjs-check.mjs [--runtimes nodejs,edge] [--update-lockfile]
  *
  * 1. Install. `npm pack` of this repository (what npm would publish: dist/ included) goes where the example's
  *    `"iprisk": "file:../.."` points, inside a cache directory outside the clone:
@@ -11,6 +11,9 @@
  *    package-lock.json and .npmrc, iprisk's own dependencies, Node and npm versions, OS and CPU. A new key runs
  *    `npm ci` there (cold); a known key only replaces node_modules/iprisk with the new pack (warm), exactly what
  *    npm's `install-links` puts there. `@keyv/redis` (an optional peer) is not installed, and the check says so.
+ *    `npm ci` does not compare a `file:` package's dependencies with the lockfile, so this script does: when iprisk's
+ *    dependencies changed, it stops and asks for `--update-lockfile` (which rewrites examples/nextjs/package-lock.json
+ *    with `npm install --package-lock-only`, keeping every other pin).
  * 2. `next build` of the example's sources (copied afresh), then the size of each API route's server code.
  * 3. `next start` on 127.0.0.1, reached through a stand-in for Vercel's edge (below), with the IPASIS simulator
  *    (from dist/testing) as the provider, and over HTTP, on every route (tRPC and Yoga, Node and Edge runtime):
@@ -70,6 +73,7 @@ const FORGED = (ip) => ({
 const args = process.argv.slice(2)
 const arg = (name) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined)
 const runtimes = (arg('--runtimes') ?? 'nodejs,edge').split(',').filter(Boolean)
+const updateLockfile = args.includes('--update-lockfile')
 const ROUTES = [
   { api: 'trpc', runtime: 'nodejs', path: '/api/trpc' },
   { api: 'graphql', runtime: 'nodejs', path: '/api/graphql' },
@@ -117,6 +121,8 @@ async function install() {
   }
   const t0 = performance.now()
   const rootPkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'))
+  if (updateLockfile) await rewriteLockfile()
+  checkLockfile(rootPkg)
   const npmVersion = (await run('npm', ['--version'], { cwd: repo })).output.trim()
   const hash = createHash('sha256')
   for (const file of ['package.json', 'package-lock.json', '.npmrc']) hash.update(readFileSync(join(exampleDir, file)))
@@ -164,6 +170,36 @@ async function install() {
   expect('@keyv/redis is not installed in the example (optional peer)', !existsSync(join(project, 'node_modules/@keyv/redis')))
   time(`install (${cold ? 'cold: npm ci' : 'warm'})`, performance.now() - t0)
   return project
+}
+
+/** iprisk's dependencies as the example's lockfile records them must be package.json's (npm ci would not notice). */
+function checkLockfile(rootPkg) {
+  const lock = JSON.parse(readFileSync(join(exampleDir, 'package-lock.json'), 'utf8'))
+  const recorded = lock.packages?.['node_modules/iprisk'] ?? {}
+  for (const field of ['dependencies', 'optionalDependencies', 'peerDependencies']) {
+    const want = JSON.stringify(Object.entries(rootPkg[field] ?? {}).sort())
+    const have = JSON.stringify(Object.entries(recorded[field] ?? {}).sort())
+    if (want !== have) {
+      throw new Error(`examples/nextjs/package-lock.json records iprisk's ${field} as ${have}, package.json has ${want}: run \`node scripts/nextjs-check.mjs --update-lockfile\` and commit the lockfile`)
+    }
+  }
+}
+
+/** `npm install --package-lock-only` in a copy laid out as in the cache (the example two levels under the pack). */
+async function rewriteLockfile() {
+  const scratch = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'iprisk-ci', 'nextjs-lockfile')
+  rmSync(scratch, { recursive: true, force: true })
+  const project = join(scratch, 'pkg/examples/nextjs')
+  mkdirSync(project, { recursive: true })
+  const packed = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', scratch], { cwd: repo })
+  if (packed.code !== 0) throw new Error(`npm pack failed:\n${packed.output}`)
+  await replaceWithTarball(join(scratch, 'pkg'), join(scratch, JSON.parse(packed.stdout)[0].filename), ['examples'])
+  for (const file of ['package.json', 'package-lock.json', '.npmrc']) cpSync(join(exampleDir, file), join(project, file))
+  const done = await run('npm', ['install', '--package-lock-only', '--no-audit', '--no-fund'], { cwd: project })
+  if (done.code !== 0) throw new Error(`npm install --package-lock-only failed:\n${tail(done.output, 40)}`)
+  cpSync(join(project, 'package-lock.json'), join(exampleDir, 'package-lock.json'))
+  rmSync(scratch, { recursive: true, force: true })
+  console.log('== examples/nextjs/package-lock.json rewritten (commit it)')
 }
 
 /** Empty `dir` except `keep`, then unpack `tarball` (an npm pack: one `package/` folder) into it. */
