@@ -59,7 +59,7 @@ const CLEAN = '203.0.113.10'
 const TOR = '203.0.113.66'
 /** The stand-in edge's view of each test caller: the loopback address it binds → the client address Vercel states. */
 const CALLERS = new Map([['127.0.0.2', CLEAN], ['127.0.0.3', TOR]])
-for (let n = 1; n <= 12; n++) CALLERS.set(`127.0.1.${n}`, `203.0.113.${100 + n}`)
+for (let n = 1; n <= 48; n++) CALLERS.set(`127.0.1.${n}`, `203.0.113.${100 + n}`)
 const FORGED = (ip) => ({
   'x-forwarded-for': ip,
   'x-real-ip': ip,
@@ -300,7 +300,7 @@ async function serveAndCheck(project) {
       expect(`${label(route)} unreachable provider: allowed (fail-open) and each answer says unavailable`, answers.every((a) => a.status === 200 && a.data?.status === 'unavailable'), `HTTP ${statuses}; ${kinds}`)
     }
     const warned = await waitFor(() => countWarnings(app) > before, 5000)
-    expect(`${runtime}: iprisk warned provider_failing in the server log`, warned, firstWarning(app))
+    expect(`${runtime}: iprisk warned provider_failing in the server log`, warned, lastWarning(app))
   }
   await app.stop()
 }
@@ -445,8 +445,8 @@ async function startApp(project, port, baseUrl) {
 function countWarnings(app) {
   return app.output().split('provider_failing').length - 1
 }
-function firstWarning(app) {
-  const line = app.output().split('\n').find((l) => l.includes('protection degraded (provider_failing)'))
+function lastWarning(app) {
+  const line = app.output().split('\n').findLast((l) => l.includes('protection degraded (provider_failing)'))
   return line ? line.trim().slice(0, 160) : 'no warning line'
 }
 
