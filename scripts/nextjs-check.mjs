@@ -239,12 +239,16 @@ async function build(project) {
 /** The server code of each API route: Edge routes from the middleware manifest, Node routes from their trace. */
 function printSizes(project) {
   const next = join(project, '.next')
+  const rootPkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'))
   const fmt = (files) => {
     const raw = files.reduce((n, f) => n + statSync(f).size, 0)
     const gz = files.reduce((n, f) => n + gzipSync(readFileSync(f)).length, 0)
-    return `${(raw / 1024).toFixed(0)} KiB (${(gz / 1024).toFixed(0)} KiB gzip), ${files.length} files`
+    const share = packageShare(files)
+    const kib = (name) => `${name} ${((share.get(name) ?? 0) / 1024).toFixed(0)}`
+    const deps = Object.keys(rootPkg.dependencies ?? {}).filter((name) => share.has(name))
+    return `${(raw / 1024).toFixed(0)} KiB (${(gz / 1024).toFixed(0)} KiB gzip) in ${files.length} files; KiB by package ≈ ${kib('iprisk')} + its dependencies: ${deps.map(kib).join(', ') || 'none'}`
   }
-  console.log('\n== route sizes (server code)')
+  console.log('\n== route sizes (server code, minified)')
   const manifest = JSON.parse(readFileSync(join(next, 'server/middleware-manifest.json'), 'utf8'))
   for (const route of ROUTES) {
     const page = route.api === 'trpc' ? `${route.path}/[trpc]/route` : `${route.path}/route`
@@ -260,11 +264,69 @@ function printSizes(project) {
       const routeJs = join(next, 'server/app', `${page}.js`)
       const trace = JSON.parse(readFileSync(`${routeJs}.nft.json`, 'utf8'))
       const own = trace.files.filter((f) => !f.includes('node_modules/')).map((f) => resolve(routeJs, '..', f))
-      const external = trace.files.filter((f) => f.includes('node_modules/'))
-      const iprisk = external.filter((f) => f.includes('node_modules/iprisk/')).length
-      console.log(`${route.path} (nodejs): ${fmt([routeJs, ...own])} bundled; ${external.length} traced node_modules files (${iprisk} of iprisk) loaded at run time`)
+      const external = trace.files.filter((f) => f.includes('node_modules/')).length
+      console.log(`${route.path} (nodejs): ${fmt([routeJs, ...own])}; plus ${external} node_modules files (Next.js itself) loaded at run time`)
     }
   }
+}
+
+/**
+ * Bytes of minified code per npm package in `files`, from Turbopack's sectioned source maps: every mapping segment
+ * starts a run of generated code that belongs to its source, up to the next segment. Written here (a base64 VLQ
+ * decoder is a dozen lines) to keep this script free of dependencies. Unmapped code (runtime glue) is `(unmapped)`.
+ */
+function packageShare(files) {
+  const share = new Map()
+  const add = (name, bytes) => share.set(name, (share.get(name) ?? 0) + bytes)
+  for (const file of files) {
+    if (!existsSync(`${file}.map`)) continue
+    const code = readFileSync(file, 'utf8')
+    const lineStarts = [0]
+    for (let i = code.indexOf('\n'); i !== -1; i = code.indexOf('\n', i + 1)) lineStarts.push(i + 1)
+    const map = JSON.parse(readFileSync(`${file}.map`, 'utf8'))
+    const sections = map.sections ?? [{ offset: { line: 0, column: 0 }, map }]
+    const marks = [] // [position in `code`, package name], in order
+    for (const { offset, map: section } of sections) {
+      const names = (section.sources ?? []).map((source) => /.*node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(decodeURIComponent(source))?.[1] ?? '(app)')
+      let sourceIndex = 0
+      ;(section.mappings ?? '').split(';').forEach((line, l) => {
+        let column = l === 0 ? offset.column : 0
+        const base = lineStarts[offset.line + l] ?? code.length
+        for (const segment of line.split(',')) {
+          if (segment === '') continue
+          const fields = decodeVlq(segment)
+          column += fields[0]
+          if (fields.length >= 4) {
+            sourceIndex += fields[1]
+            marks.push([base + column, names[sourceIndex] ?? '(unmapped)'])
+          } else marks.push([base + column, '(unmapped)'])
+        }
+      })
+    }
+    marks.sort((a, b) => a[0] - b[0])
+    if (marks.length === 0) add('(unmapped)', code.length)
+    else add('(unmapped)', marks[0][0])
+    marks.forEach(([at, name], i) => add(name, (i + 1 < marks.length ? marks[i + 1][0] : code.length) - at))
+  }
+  return share
+}
+
+/** The numbers of one source-map segment (base64 VLQ). */
+function decodeVlq(segment) {
+  const out = []
+  let value = 0
+  let shift = 0
+  for (const char of segment) {
+    const digit = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.indexOf(char)
+    value += (digit & 31) << shift
+    if (digit & 32) shift += 5
+    else {
+      out.push(value & 1 ? -(value >>> 1) : value >>> 1)
+      value = 0
+      shift = 0
+    }
+  }
+  return out
 }
 
 // ---------------------------------------------------------------------------------------------------------------
