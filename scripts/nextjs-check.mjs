@@ -194,7 +194,12 @@ async function rewriteLockfile() {
   const packed = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', scratch], { cwd: repo })
   if (packed.code !== 0) throw new Error(`npm pack failed:\n${packed.output}`)
   await replaceWithTarball(join(scratch, 'pkg'), join(scratch, JSON.parse(packed.stdout)[0].filename), ['examples'])
-  for (const file of ['package.json', 'package-lock.json', '.npmrc']) cpSync(join(exampleDir, file), join(project, file))
+  for (const file of ['package.json', '.npmrc']) cpSync(join(exampleDir, file), join(project, file))
+  // npm keeps a `file:` package's record as the lockfile has it: drop iprisk's entries so that npm reads its
+  // package.json again (every other pin is kept).
+  const lock = JSON.parse(readFileSync(join(exampleDir, 'package-lock.json'), 'utf8'))
+  for (const key of Object.keys(lock.packages ?? {})) if (/^node_modules\/iprisk(\/|$)/.test(key)) delete lock.packages[key]
+  writeFileSync(join(project, 'package-lock.json'), `${JSON.stringify(lock, null, 2)}\n`)
   const done = await run('npm', ['install', '--package-lock-only', '--no-audit', '--no-fund'], { cwd: project })
   if (done.code !== 0) throw new Error(`npm install --package-lock-only failed:\n${tail(done.output, 40)}`)
   cpSync(join(project, 'package-lock.json'), join(exampleDir, 'package-lock.json'))
