@@ -38,7 +38,7 @@
  * not the stand-in. One extra request bypasses the stand-in and is printed as `info`: a preset trusted by position
  * believes whatever reaches the app, which is why the app must be reachable only through the platform.
  *
- * Ports 7600–7699 (this check's range). Exit code 0 only when the build and every check passed. Plain JavaScript, no
+ * Ports 7600–7699 (this check's range); the callers bind 127.0.0.2 and up (Linux answers on all of 127.0.0.0/8). Exit code 0 only when the build and every check passed. Plain JavaScript, no
  * dependency beyond Node and npm; the example's own dependencies are pinned in examples/nextjs/package-lock.json.
  */
 import { spawn } from 'node:child_process'
@@ -57,6 +57,8 @@ const PORTS = { app: 7601, appDead: 7602, edge: 7610, sim: 7611, dead: 7619 }
 const KEY = 'sk_nextjs_check_4f1c'
 const CLEAN = '203.0.113.10'
 const TOR = '203.0.113.66'
+/** What a Tor caller claims to be: clean by the simulator's default profile, and never a caller's real address. */
+const FORGED_CLEAN = '203.0.113.77'
 /** The stand-in edge's view of each test caller: the loopback address it binds → the client address Vercel states. */
 const CALLERS = new Map([['127.0.0.2', CLEAN], ['127.0.0.3', TOR]])
 for (let n = 1; n <= 48; n++) CALLERS.set(`127.0.1.${n}`, `203.0.113.${100 + n}`)
@@ -95,6 +97,14 @@ function expect(name, ok, detail) {
   results.push({ name, ok: Boolean(ok) })
   if (!ok) failed = true
   console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}${detail ? ` (${detail})` : ''}`)
+}
+
+// `next start` runs in its own process group (so that it can be stopped whole): stop it on Ctrl-C or a CI timeout too.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, async () => {
+    for (const fn of cleanups.reverse()) await fn().catch(() => {})
+    process.exit(130)
+  })
 }
 
 try {
@@ -348,6 +358,7 @@ async function serveAndCheck(project) {
   console.log(`\n== next start, provider = the IPASIS simulator (${sim.url})`)
   let app = await startApp(project, PORTS.app, sim.url)
   for (const route of ROUTES) await checkRoute(app, route)
+  expect(`the provider was never asked about the forged address ${FORGED_CLEAN}`, sim.callsFor(FORGED_CLEAN) === 0, `${sim.callsFor(FORGED_CLEAN)} lookups`)
   console.log('\ninfo bypassing the edge stand-in (what Vercel prevents): a forged x-vercel-forwarded-for reaching the app')
   const bypass = await call(ROUTES[0], 'query', { direct: true, port: app.port, from: '127.0.0.2', headers: FORGED(TOR) })
   const believed = bypass.status === 403 ? 'believed' : 'not believed'
@@ -386,7 +397,7 @@ async function checkRoute(app, route) {
   const blocked = [
     ['Tor caller, query', await call(route, 'query', { from: '127.0.0.3', port: app.port, id: id('tor-query') })],
     ['Tor caller, mutation', await call(route, 'mutation', { from: '127.0.0.3', port: app.port, id: id('tor-mutation') })],
-    ['Tor caller forging every IP header as clean', await call(route, 'mutation', { from: '127.0.0.3', port: app.port, id: id('forged'), headers: FORGED(CLEAN) })],
+    ['Tor caller forging every IP header as a clean address', await call(route, 'mutation', { from: '127.0.0.3', port: app.port, id: id('forged'), headers: FORGED(FORGED_CLEAN) })],
   ]
   // A later call that runs its body: once its line is in the log, any line of the blocked calls would be too.
   const sentinelId = id('sentinel')
