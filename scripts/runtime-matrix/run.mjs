@@ -5,10 +5,11 @@
  * `npm install iprisk`), served by each runtime and checked over HTTP against the IPASIS simulator (checks.mjs).
  *
  *   npm run build
- *   node scripts/runtime-matrix/run.mjs --tools DIR [--node NAME=PATH ...] [--only a,b] [--known-failing a,b]
+ *   node scripts/runtime-matrix/run.mjs --tools DIR [--bun PATH] [--deno PATH] [--node NAME=PATH ...] [--only a,b]
+ *     [--known-failing a,b]
  *
- * `scripts/ci-runtimes.sh` installs the pinned runtimes into a cache dir and calls this. `--tools` is the dir where
- * bun, deno, wrangler (workerd, miniflare, esbuild) and edge-runtime are installed. `--node name=path` adds a Node
+ * `scripts/ci-runtimes.sh` installs the pinned runtimes into cache dirs and calls this. `--tools` is the dir where
+ * wrangler (with workerd, miniflare, esbuild) and edge-runtime are installed (and bun, deno unless given). `--node name=path` adds a Node
  * binary (a name ending in `*` is informational: outside the supported range, it cannot fail the run).
  * `--known-failing` lists runtimes whose failure is expected today (printed, not fatal); a runtime listed there that
  * passes fails the run, so the list is shortened as soon as it can be.
@@ -33,7 +34,7 @@ const list = (name) => (one(name) ?? '').split(',').filter(Boolean)
 const tools = resolve(one('--tools') ?? '')
 const only = list('--only')
 const knownFailing = new Set(list('--known-failing'))
-const bin = (name) => join(tools, 'node_modules/.bin', name)
+const bin = (name) => one(`--${name}`) ?? join(tools, 'node_modules/.bin', name)
 const toolRequire = createRequire(join(tools, 'node_modules/'))
 
 /** `npm install iprisk` for the examples: node_modules/iprisk → this package (its exports point into dist/). */
