@@ -16,3 +16,8 @@ declare const Deno: {
     handler: (request: Request, info: { remoteAddr: { hostname: string } }) => Response | Promise<Response>,
   ): unknown
 }
+
+/** The part of `cloudflare:workers` the Workers example uses (`@cloudflare/workers-types` has the whole module). */
+declare module 'cloudflare:workers' {
+  export function waitUntil(promise: Promise<unknown>): void
+}

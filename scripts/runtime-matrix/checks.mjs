@@ -23,6 +23,7 @@ import { request as httpRequest } from 'node:http'
 export const KEY = 'sk_matrix_7c21d4'
 export const CLEAN_IP = '203.0.113.10'
 export const TOR_IP = '203.0.113.66'
+const KV_IP = '203.0.113.11'
 const DEAD_IPS = ['203.0.113.20', '203.0.113.21', '203.0.113.22', '203.0.113.23', '203.0.113.24', '203.0.113.25', '203.0.113.26']
 
 /** One HTTP request with node:http (it can choose the local address). Resolves `{ status, json, text }`. */
@@ -78,7 +79,7 @@ const apps = {
 }
 
 /** Runs every check against the host on `port`; returns `[{ app, check, ok, detail }]`. */
-export async function runChecks(port, mode) {
+export async function runChecks(port, mode, sim) {
   const results = []
   const served = async () => (await send(port, { path: '/__matrix/state' })).json
   const call = (app, kind, via, prefix = '') => {
@@ -135,6 +136,38 @@ export async function runChecks(port, mode) {
       `trpc whoami / yoga signup: [${[...new Set(statuses)]}]; /healthz ${health.status} ${JSON.stringify(health.json?.problems)}; degraded events [${state.degraded}]; warning ${warned}`,
     )
   })
+  if (mode !== 'peer') {
+    // No TCP for node-redis here: `cache: 'redis://…'` must be refused at start-up, naming what works instead.
+    await attempt2(results, 'redis', 'refused', async (done) => {
+      const r = (await send(port, { path: '/__matrix/redis' })).json
+      done(
+        r?.thrown === 'IpRiskConfigError' && r.option === 'cache' && /cannot work on/.test(r.message) && /workersKvStore/.test(r.message),
+        `${r?.thrown ?? 'accepted'}: ${r?.message ?? ''}`.slice(0, 200),
+      )
+    })
+  }
+  if (mode === 'workerd' && sim) {
+    // The shared cache on Workers: two resolvers on one KV namespace (workerd's local KV). The first asks the provider
+    // and writes KV; the second, with its own empty L1, must answer from KV without asking the provider.
+    await attempt2(results, 'kv', 'shared', async (done) => {
+      const ip = KV_IP
+      const before = sim.callsFor(ip)
+      const a = apps.trpc.caller(await call('trpc', 'whoami', callerVia(mode, ip), '/kv-a'))
+      const afterA = sim.callsFor(ip)
+      // The write goes on after A's response (through waitUntil): wait until the namespace holds it, then ask B.
+      let keys = []
+      for (let i = 0; i < 100 && !keys.some((k) => k.includes(ip)); i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 100))
+        keys = (await send(port, { path: '/__matrix/kv-keys' })).json ?? []
+      }
+      const b = apps.trpc.caller(await call('trpc', 'whoami', callerVia(mode, ip), '/kv-b'))
+      const afterB = sim.callsFor(ip)
+      done(
+        a?.status === 'scored' && b?.status === 'scored' && afterA === before + 1 && afterB === afterA,
+        `kv-a ${a?.status} (provider calls +${afterA - before}); KV keys [${keys}]; kv-b ${b?.status} (provider calls +${afterB - afterA})`,
+      )
+    })
+  }
   return results
 }
 

@@ -133,7 +133,7 @@ async function main() {
   try {
     for (const rt of runtimes()) {
       const started = performance.now()
-      const row = { name: rt.name, informational: rt.informational, version: await version(rt.version), results: [], error: '' }
+      const row = { name: rt.name, mode: rt.mode, informational: rt.informational, version: await version(rt.version), results: [], error: '' }
       rows.push(row)
       let host
       try {
@@ -142,7 +142,7 @@ async function main() {
         port += 1
         const env = { ...process.env, MATRIX_PORT: String(port), MATRIX_KEY: KEY, MATRIX_LIVE_URL: sim.url, MATRIX_DEAD_URL: gone.url, MATRIX_TRUST_PROXY: rt.trust ?? '' }
         host = await start(cmd, argv, env)
-        row.results = await runChecks(port, rt.mode)
+        row.results = await runChecks(port, rt.mode, sim)
       } catch (error) {
         row.error = String(error?.message ?? error)
       } finally {
@@ -165,16 +165,18 @@ function print(row) {
 }
 
 function summarize(rows) {
-  const checks = ['trpc clean', 'trpc tor', 'trpc forged', 'yoga clean', 'yoga tor', 'yoga forged', 'both unreachable']
+  const checks = ['trpc clean', 'trpc tor', 'trpc forged', 'yoga clean', 'yoga tor', 'yoga forged', 'both unreachable', 'redis refused', 'kv shared']
   console.log(`\n| runtime | ${checks.join(' | ')} | s |`)
   console.log(`|---|${checks.map(() => '---').join('|')}|---|`)
   let failed = false
   for (const row of rows) {
     const cell = (c) => {
       const r = row.results.find((x) => `${x.app} ${x.check}` === c)
+      if (c === 'kv shared' && row.mode !== 'workerd') return '–'
+      if (c === 'redis refused' && row.mode === 'peer') return '–'
       return r ? (r.ok ? 'pass' : 'FAIL') : 'FAIL'
     }
-    const passed = !row.error && checks.every((c) => cell(c) === 'pass')
+    const passed = !row.error && checks.every((c) => cell(c) === 'pass' || cell(c) === '–')
     const note = row.informational ? ' (informational)' : knownFailing.has(row.name) ? ' (known failing)' : ''
     console.log(`| ${row.name} ${row.version}${note} | ${checks.map(cell).join(' | ')} | ${row.seconds.toFixed(1)} |`)
     if (row.informational) continue

@@ -6,7 +6,8 @@
  * Cloudflare preset trusted by position (`ranges: 'any'`): `CF-Connecting-IP` (or `CF-Connecting-IPv6` with Pseudo
  * IPv4), never `X-Forwarded-For`, `X-Real-IP` or `True-Client-IP`, which the visitor can write.
  */
-import { platforms } from 'iprisk'
+import { waitUntil } from 'cloudflare:workers'
+import { platforms, workersKvStore } from 'iprisk'
 import { createApp, type App, type AppOptions } from '../../fetch/app.ts'
 
 /** The Worker's bindings (wrangler.toml `[vars]`, `wrangler secret put IPASIS_API_KEY`). */
@@ -15,8 +16,13 @@ export interface Env {
   IPASIS_API_KEY: string
   /** Optional: another API address, e.g. a local simulator (`npx iprisk simulate`) while developing. */
   IPASIS_BASE_URL?: string
-  /** Optional: `"1"` scores the documentation ranges the simulator uses. Never in production. */
+  /** Optional: `"1"` scores loopback and documentation addresses, as `npx iprisk simulate` answers them. Never in production. */
   IPRISK_SIMULATOR?: string
+  /**
+   * Optional: a KV namespace (`[[kv_namespaces]]` in wrangler.toml) shared by every isolate and location as the
+   * resolver's shared cache; without it each isolate caches on its own. `redis://` cannot work on Workers.
+   */
+  IPRISK_KV?: Parameters<typeof workersKvStore>[0]
 }
 
 /** The app for these bindings; `extra` adds resolver options (the runtime matrix passes its counters). */
@@ -27,6 +33,8 @@ export function appFor(env: Env, extra: Partial<AppOptions> = {}): App {
     simulator: env.IPRISK_SIMULATOR === '1',
     trustProxy: platforms.cloudflare({ ranges: 'any' }),
     ...extra,
+        // waitUntil keeps the cache writes alive after the response (Workers cancels them otherwise).
+    resolver: { ...(env.IPRISK_KV ? { cache: workersKvStore(env.IPRISK_KV, { waitUntil }) } : {}), ...extra.resolver },
   })
 }
 

@@ -4,6 +4,7 @@
  * procedure / resolver bodies ran, and the warnings and degraded events the resolvers raised. Runtime-neutral: the
  * hosts in this folder only say how the runtime serves HTTP and gives the peer address.
  */
+import { createRiskResolver, ipasis } from 'iprisk'
 import { createApp, type App, type AppOptions } from '../../../examples/fetch/app.ts'
 
 export interface MatrixConfig {
@@ -44,10 +45,23 @@ export function matrixHandler(config: MatrixConfig, build: (options: AppOptions)
     dead ??= make('dead', config.deadUrl)
     const url = new URL(request.url)
     if (url.pathname === '/__matrix/state') return Response.json(state)
+    if (url.pathname === '/__matrix/redis') return Response.json(redisOutcome(config))
     if (url.pathname.startsWith('/dead/')) {
       url.pathname = url.pathname.slice('/dead'.length)
       return dead.fetch(new Request(url, request), peerAddress)
     }
     return live.fetch(request, peerAddress)
+  }
+}
+
+/** What `cache: 'redis://…'` does on this runtime: refused at start-up (where it cannot work), or accepted. */
+function redisOutcome(config: MatrixConfig): { thrown: string | null; option?: string; message?: string } {
+  try {
+    const risk = createRiskResolver({ provider: ipasis({ apiKey: config.apiKey, baseUrl: config.liveUrl }), cache: 'redis://127.0.0.1:6379' })
+    void risk.close()
+    return { thrown: null }
+  } catch (error) {
+    const e = error as { name?: string; option?: string; message?: string }
+    return { thrown: e.name ?? 'unknown', option: e.option, message: e.message }
   }
 }

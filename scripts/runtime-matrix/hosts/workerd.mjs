@@ -21,13 +21,15 @@ const here = fileURLToPath(new URL('.', import.meta.url))
 const example = readFileSync(join(here, '../../../examples/workers/wrangler.toml'), 'utf8')
 const lines = example.split('\n').filter((l) => /^compatibility_(date|flags) = /.test(l))
 const config = join(work, 'wrangler.toml')
-writeFileSync(config, [`name = "iprisk-matrix"`, `main = "${join(here, 'worker.ts')}"`, ...lines, ''].join('\n'))
+// A KV namespace for the shared-cache check (wrangler dev keeps it locally, in workerd's own KV simulation).
+const kv = ['[[kv_namespaces]]', 'binding = "IPRISK_KV"', 'id = "iprisk-matrix-local"']
+writeFileSync(config, [`name = "iprisk-matrix"`, `main = "${join(here, 'worker.ts')}"`, ...lines, ...kv, ''].join('\n'))
 const vars = { IPASIS_API_KEY: env.MATRIX_KEY, MATRIX_LIVE_URL: env.MATRIX_LIVE_URL, MATRIX_DEAD_URL: env.MATRIX_DEAD_URL }
 const wrangler = spawn(
   join(tools, 'node_modules/.bin/wrangler'),
   ['dev', '--config', config, '--ip', '127.0.0.1', '--port', env.MATRIX_PORT, '--inspector-port', String(Number(env.MATRIX_PORT) + 50),
-    '--show-interactive-dev-session=false', ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`])],
-  { env: { ...env, WRANGLER_SEND_METRICS: 'false', CI: '1', NO_COLOR: '1', WRANGLER_LOG_PATH: join(work, 'wrangler-logs') }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    '--show-interactive-dev-session=false', '--persist-to', join(work, 'wrangler-state'), ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`])],
+  { env: { ...env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', CI: '1', NO_COLOR: '1', WRANGLER_LOG_PATH: join(work, 'wrangler-logs') }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
 )
 let ready = false
 const started = performance.now()
