@@ -178,3 +178,23 @@ async function attempt2(results, app, check, fn) {
     results.push({ app, check, ok: false, detail: `threw ${error?.message ?? error}` })
   }
 }
+
+/**
+ * The example's own entry (examples/bun/server.ts, examples/deno/server.ts, the Workers example's default export),
+ * driven as its README does: with `IPRISK_SIMULATOR=1`, a caller on 127.0.0.1 is scored clean and one on 127.0.0.40
+ * (a Tor exit in the simulator) is blocked, by the address it really connects from.
+ */
+export async function exampleChecks(port, prefix = '') {
+  const results = []
+  await attempt2(results, 'example', 'readme', async (done) => {
+    const who = apps.trpc.caller(await send(port, { ...apps.trpc.whoami(prefix) }))
+    const clean = await send(port, { ...apps.trpc.signup(prefix) })
+    const tor = await send(port, { ...apps.trpc.signup(prefix), from: '127.0.0.40' })
+    const torYoga = await send(port, { ...apps.yoga.signup(prefix), from: '127.0.0.40' })
+    done(
+      who?.ip === '127.0.0.1' && who?.status === 'scored' && clean.status === 200 && tor.status === 403 && torYoga.status === 403,
+      `whoami ${JSON.stringify(who)}; signup from 127.0.0.1 ${clean.status}, from 127.0.0.40 (Tor): tRPC ${tor.status}, Yoga ${torYoga.status}`,
+    )
+  })
+  return results
+}

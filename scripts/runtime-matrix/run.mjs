@@ -23,7 +23,7 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { KEY, TOR_IP, runChecks } from './checks.mjs'
+import { KEY, TOR_IP, exampleChecks, runChecks } from './checks.mjs'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const root = resolve(here, '../..')
@@ -69,38 +69,54 @@ function runtimes() {
   })
   return [
     ...nodes,
-    { name: 'bun', mode: 'peer', trust: '127.0.0.2', command: () => [bin('bun'), [join(here, 'hosts/bun.ts')]], version: [bin('bun'), ['--version']] },
+    { name: 'bun', mode: 'peer', trust: '127.0.0.2', command: () => [bin('bun'), [join(here, 'hosts/bun.ts')]], version: [bin('bun'), ['--version']],
+      example: { cwd: join(root, 'examples/bun'), command: () => [bin('bun'), ['run', 'server.ts']], ready: /iprisk Bun example on/ } },
     { name: 'deno', mode: 'peer', trust: '127.0.0.2',
       command: () => [bin('deno'), ['run', '--quiet', '--node-modules-dir=manual', '--allow-net=127.0.0.1', '--allow-env', '--allow-read', '--allow-sys', join(here, 'hosts/deno.ts')]],
-      version: [bin('deno'), ['--version']] },
-    { name: 'workerd', mode: 'workerd', command: () => [process.execPath, [join(here, 'hosts/workerd.mjs'), tools, work]],
+      version: [bin('deno'), ['--version']],
+      example: { cwd: join(root, 'examples/deno'), command: () => [bin('deno'), ['run', '--node-modules-dir=manual', '--allow-net=127.0.0.1', '--allow-env', '--allow-read', '--allow-sys', 'server.ts']], ready: /Listening on/ } },
+    { name: 'workerd', mode: 'workerd', examplePrefix: '/example', command: () => [process.execPath, [join(here, 'hosts/workerd.mjs'), tools, work]],
       version: [bin('wrangler'), ['--version']] },
     { name: 'edge-runtime', mode: 'edge', command: () => [process.execPath, [join(here, 'hosts/edge.mjs'), tools, work]],
       version: [process.execPath, ['-p', `require(${JSON.stringify(join(tools, 'node_modules/edge-runtime/package.json'))}).version`]] },
   ].filter((r) => only.length === 0 || only.includes(r.name))
 }
 
-/** Starts `cmd`, resolves once it prints `READY`, or rejects with its output when it exits or 90 s pass. */
-function start(cmd, argv, env) {
+/** Starts `cmd`, resolves once it prints `READY` (or `ready`), or rejects with its output when it exits or 90 s pass. */
+function start(cmd, argv, env, { cwd, ready = /^READY /m } = {}) {
   return new Promise((resolveStart, reject) => {
-    const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(cmd, argv, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] })
     let output = ''
+    let started = false
     const timer = setTimeout(() => reject(new Error(`not ready in 90 s:\n${output.slice(-3000)}`)), 90_000)
     const onData = (d) => {
       output += d
-      if (/^READY /m.test(output)) {
+      if (!started && ready.test(output)) {
+        started = true
         clearTimeout(timer)
         resolveStart({ child, output: () => output })
       }
     }
     child.stdout.on('data', onData)
-    child.stderr.on('data', (d) => (output += d))
+    child.stderr.on('data', onData)
     child.on('error', (e) => reject(e))
     child.on('exit', (code) => {
       clearTimeout(timer)
       reject(new Error(`exited ${code} before it was ready:\n${output.slice(-3000)}`))
     })
   })
+}
+
+/** The example's own entry on this runtime, started as its README says (against the simulator), and its checks. */
+async function runExample(rt, port, sim) {
+  const env = { ...process.env, IPASIS_API_KEY: KEY, IPASIS_BASE_URL: sim.url, IPRISK_SIMULATOR: '1', PORT: String(port), HOST: '127.0.0.1' }
+  const [cmd, argv] = rt.example.command()
+  const example = await start(cmd, argv, env, { cwd: rt.example.cwd, ready: rt.example.ready })
+  try {
+    return await exampleChecks(port)
+  } finally {
+    await stop(example.child)
+  }
 }
 
 function stop(child) {
@@ -125,7 +141,8 @@ function version([cmd, argv]) {
 async function main() {
   linkPackage()
   const { startIpasisSimulator } = await import(new URL('../../dist/testing/index.js', import.meta.url).href)
-  const sim = await startIpasisSimulator({ apiKey: KEY, profiles: { [TOR_IP]: 'tor' } })
+  // 127.0.0.40: a Tor exit, as under `npx iprisk simulate` (the examples' READMEs use it).
+  const sim = await startIpasisSimulator({ apiKey: KEY, profiles: { [TOR_IP]: 'tor', '127.0.0.40': 'tor' } })
   const gone = await startIpasisSimulator({ apiKey: KEY })
   await gone.close() // its port now refuses connections
   const rows = []
@@ -133,7 +150,7 @@ async function main() {
   try {
     for (const rt of runtimes()) {
       const started = performance.now()
-      const row = { name: rt.name, mode: rt.mode, informational: rt.informational, version: await version(rt.version), results: [], error: '' }
+      const row = { name: rt.name, mode: rt.mode, hasExample: Boolean(rt.example || rt.examplePrefix), informational: rt.informational, version: await version(rt.version), results: [], error: '' }
       rows.push(row)
       let host
       try {
@@ -143,6 +160,13 @@ async function main() {
         const env = { ...process.env, MATRIX_PORT: String(port), MATRIX_KEY: KEY, MATRIX_LIVE_URL: sim.url, MATRIX_DEAD_URL: gone.url, MATRIX_TRUST_PROXY: rt.trust ?? '' }
         host = await start(cmd, argv, env)
         row.results = await runChecks(port, rt.mode, sim)
+        if (rt.examplePrefix) row.results.push(...(await exampleChecks(port, rt.examplePrefix))) // the host serves it
+        if (rt.example) {
+          await stop(host.child) // one runtime process at a time
+          host = undefined
+          port += 1
+          row.results.push(...(await runExample(rt, port, sim)))
+        }
       } catch (error) {
         row.error = String(error?.message ?? error)
       } finally {
@@ -165,7 +189,7 @@ function print(row) {
 }
 
 function summarize(rows) {
-  const checks = ['trpc clean', 'trpc tor', 'trpc forged', 'yoga clean', 'yoga tor', 'yoga forged', 'both unreachable', 'redis refused', 'kv shared']
+  const checks = ['trpc clean', 'trpc tor', 'trpc forged', 'yoga clean', 'yoga tor', 'yoga forged', 'both unreachable', 'redis refused', 'kv shared', 'example readme']
   console.log(`\n| runtime | ${checks.join(' | ')} | s |`)
   console.log(`|---|${checks.map(() => '---').join('|')}|---|`)
   let failed = false
@@ -174,6 +198,7 @@ function summarize(rows) {
       const r = row.results.find((x) => `${x.app} ${x.check}` === c)
       if (c === 'kv shared' && row.mode !== 'workerd') return '–'
       if (c === 'redis refused' && row.mode === 'peer') return '–'
+      if (c === 'example readme' && !row.hasExample) return '–'
       return r ? (r.ok ? 'pass' : 'FAIL') : 'FAIL'
     }
     const passed = !row.error && checks.every((c) => cell(c) === 'pass' || cell(c) === '–')

@@ -2,7 +2,7 @@
  * Workers host: the example Worker's own app (examples/workers/src/worker.ts `appFor`: the Cloudflare preset, built on
  * the first request) with the matrix's counters. Bundled by wrangler, run by workerd through miniflare (workerd.mjs).
  */
-import { appFor, type Env } from '../../../examples/workers/src/worker.ts'
+import exampleWorker, { appFor, type Env } from '../../../examples/workers/src/worker.ts'
 import type { App } from '../../../examples/fetch/app.ts'
 import { matrixHandler } from './common.ts'
 
@@ -28,6 +28,11 @@ export default {
     if (url.pathname === '/__matrix/kv-keys') {
       const list = await (env.IPRISK_KV as unknown as { list(): Promise<{ keys: { name: string }[] }> }).list()
       return Response.json(list.keys.map((k) => k.name))
+    }
+    // The example Worker's own default export, configured as its README does for the simulator.
+    if (url.pathname.startsWith('/example/')) {
+      url.pathname = url.pathname.slice('/example'.length)
+      return exampleWorker.fetch(new Request(url, request), { ...env, IPRISK_KV: undefined, IPASIS_BASE_URL: env.MATRIX_LIVE_URL, IPRISK_SIMULATOR: '1' })
     }
     const kv = url.pathname.match(/^\/(kv-[ab])(\/.*)$/)
     if (kv) {
