@@ -160,6 +160,8 @@ async function main() {
         const env = { ...process.env, MATRIX_PORT: String(port), MATRIX_KEY: KEY, MATRIX_LIVE_URL: sim.url, MATRIX_DEAD_URL: gone.url, MATRIX_TRUST_PROXY: rt.trust ?? '' }
         host = await start(cmd, argv, env)
         row.results = await runChecks(port, rt.mode, sim)
+        // What the host said about itself: bundle sizes, start-up time.
+        row.notes = host.output().split('\n').filter((l) => /^(edge bundle|wrangler dev ready)/.test(l))
         if (rt.examplePrefix) row.results.push(...(await exampleChecks(port, rt.examplePrefix))) // the host serves it
         if (rt.example) {
           await stop(host.child) // one runtime process at a time
@@ -184,6 +186,7 @@ async function main() {
 
 function print(row) {
   console.log(`\n== ${row.name} (${row.version})${row.informational ? ' [outside the supported range: informational]' : ''} in ${row.seconds.toFixed(1)} s`)
+  for (const note of row.notes ?? []) console.log(`info ${note}`)
   if (row.error) console.log(`FAIL could not run: ${row.error}`)
   for (const r of row.results) console.log(`${r.ok ? 'ok  ' : 'FAIL'} ${r.app} ${r.check}: ${r.detail}`)
 }
