@@ -48,14 +48,17 @@ export interface RuntimeFacts {
   readonly fetch: typeof fetch | undefined
 }
 
-/** True in workerd (Cloudflare Workers, wrangler dev, miniflare): its documented `navigator.userAgent`. @internal */
-export function onCloudflareWorkers(): boolean {
-  return (globalThis as { navigator?: { userAgent?: unknown } }).navigator?.userAgent === 'Cloudflare-Workers'
-}
-
-/** Read the runtime: Bun and Deno also define `process.versions.node`, so they are recognised first. @internal */
+/**
+ * Read the runtime. Bun, Deno and Workers with `nodejs_compat` also define `process.versions.node`, so they are
+ * recognised first; so is the Vercel Edge runtime (`EdgeRuntime`). @internal
+ */
 export function readRuntime(): RuntimeFacts {
-  const g = globalThis as { process?: { versions?: Record<string, unknown> }; Deno?: { version?: { deno?: unknown } } }
+  const g = globalThis as {
+    process?: { versions?: Record<string, unknown> }
+    Deno?: { version?: { deno?: unknown } }
+    EdgeRuntime?: unknown
+    navigator?: { userAgent?: unknown }
+  }
   const versions = g.process?.versions ?? {}
   const fetchFn =
     typeof globalThis.fetch === 'function' && typeof globalThis.AbortController === 'function' ? globalThis.fetch : undefined
@@ -63,9 +66,8 @@ export function readRuntime(): RuntimeFacts {
   let node = false
   if (typeof versions.bun === 'string') name = `Bun ${versions.bun}`
   else if (g.Deno !== undefined) name = `Deno ${String(g.Deno.version?.deno ?? '')}`.trim()
-  // workerd with nodejs_compat defines process.versions.node too, but its undici Pool cannot connect (every lookup
-  // ended `network`): the runtime's own fetch it is.
-  else if (onCloudflareWorkers()) name = 'Cloudflare Workers'
+  else if (g.navigator?.userAgent === 'Cloudflare-Workers') name = 'Cloudflare Workers'
+  else if (typeof g.EdgeRuntime === 'string') name = `the ${g.EdgeRuntime} runtime`
   else if (typeof versions.node === 'string') {
     name = `Node ${versions.node}`
     node = true
