@@ -22,8 +22,8 @@ case "$(uname -m)" in
   *) echo "no Node.js binary package for $(uname -m)" >&2; exit 1 ;;
 esac
 log() { printf '\n== %s\n' "$*"; }
-# install DIR CHECK-COMMAND PACKAGE@VERSION...: npm install into DIR unless CHECK-COMMAND already runs.
-install() {
+# install_pinned DIR CHECK-COMMAND PACKAGE@VERSION...: npm install into DIR unless CHECK-COMMAND already runs.
+install_pinned() {
   local dir=$1 check=$2; shift 2
   if ! (cd "$dir" 2>/dev/null && eval "$check") >/dev/null 2>&1; then
     rm -rf "$dir" && mkdir -p "$dir"
@@ -37,10 +37,10 @@ runtimes_home="$cache/runtimes-bun$BUN_VERSION-deno$DENO_VERSION"
 tools_home="$cache/matrix-wrangler$WRANGLER_VERSION-edge$EDGE_RUNTIME_VERSION"
 node24_home="$cache/$node_pkg-$NODE24_VERSION"
 log "runtimes from the npm registry (pinned; cached in $cache)"
-install "$runtimes_home" 'node_modules/.bin/bun --version && node_modules/.bin/deno --version' "bun@$BUN_VERSION" "deno@$DENO_VERSION"
-install "$tools_home" 'node_modules/.bin/wrangler --version && node_modules/.bin/workerd --version && test -f node_modules/edge-runtime/package.json' \
+install_pinned "$runtimes_home" 'node_modules/.bin/bun --version && node_modules/.bin/deno --version' "bun@$BUN_VERSION" "deno@$DENO_VERSION"
+install_pinned "$tools_home" 'node_modules/.bin/wrangler --version && node_modules/.bin/workerd --version && test -f node_modules/edge-runtime/package.json' \
   "wrangler@$WRANGLER_VERSION" "edge-runtime@$EDGE_RUNTIME_VERSION"
-install "$node24_home" "node_modules/$node_pkg/bin/node --version" "$node_pkg@$NODE24_VERSION"
+install_pinned "$node24_home" "node_modules/$node_pkg/bin/node --version" "$node_pkg@$NODE24_VERSION"
 bun="$runtimes_home/node_modules/.bin/bun" deno="$runtimes_home/node_modules/.bin/deno"
 t1=$(date +%s)
 echo "installed or found in $((t1 - t0)) s"
