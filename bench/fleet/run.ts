@@ -1,0 +1,263 @@
+/**
+ * `npm run bench:fleet -- [--quick] [--sizes 1,2,5,10] [--features auto|none|budget,lease,propagate,topo] …`
+ *
+ * The fleet benchmark of issue 19: instances of the resolver as separate processes (1, 2, 5, 10) sharing one Redis
+ * of the benchmark's own (and a 3-master Redis Cluster for the L2 cost), against the IPASIS simulator, which counts
+ * upstream calls. Four measurements, each BEFORE (the options of today's main) and, where this tree has the feature,
+ * AFTER: (a) upstream calls per new IP reaching every instance at once, (b) a per-minute quota against the calls the
+ * fleet makes, (c) block propagation latency, (d) an L2 hit against a bare GET. Markdown to stdout and
+ * bench/results/fleet.md. Never part of `npm test`. See docs/fleet.md.
+ */
+import { spawnSync } from 'node:child_process'
+import { mkdir, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import { dirname, resolve } from 'node:path'
+import { startIpasisSimulator, type IpasisSimulator } from '../../src/testing/simulator.js'
+import { collectMachineInfo } from '../lib/machine.js'
+import { parseFleetArgs, usage, type FleetOptions } from './args.js'
+import { FEATURES, landed, type Feature, type FeatureName } from './features.js'
+import { startFleet, type Fleet } from './fleet.js'
+import type { InstanceConfig, L2Config } from './protocol.js'
+import { startRedisCluster, startSingleRedis, type RedisDeployment } from './redis.js'
+import { renderFleetReport, type FleetReport, type Variant } from './report.js'
+import { l2Cost, propagation, quota, singleFlight, type L2CostRow, type PropagationRow, type QuotaRow, type SingleFlightRow } from './scenarios.js'
+
+const t0 = performance.now()
+const log = (line: string): void => {
+  process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}\n`)
+}
+const API_KEY = 'fleet-bench-key'
+const repoRoot = new URL('../../', import.meta.url)
+
+interface Setup {
+  opts: FleetOptions
+  sim: IpasisSimulator
+  fleet: Fleet
+  single: L2Config
+  runPrefix: string
+}
+
+/** The options every instance gets, plus `overlay` (a feature turned on). */
+function configFor(s: Setup, prefix: string, l2: L2Config, overlay: Record<string, unknown>, budget: Record<string, unknown> = {}) {
+  const { budget: overlayBudget, ...extra } = overlay as { budget?: Record<string, unknown> }
+  return (index: number): InstanceConfig => ({
+    index,
+    simUrl: s.sim.url,
+    apiKey: API_KEY,
+    l2,
+    prefix: `${s.runPrefix}-${prefix}`,
+    ttlSeconds: 300,
+    budget: { ...budget, ...overlayBudget },
+    extra,
+  })
+}
+
+/** Whether this tree accepts the feature's options (a resolver is created with them, then closed). */
+async function probe(feature: Feature, s: Setup): Promise<string | null> {
+  if (!landed(feature, repoRoot)) return `not on this tree (${feature.marker} absent)`
+  if (feature.options === null) return null
+  const core = (await import(new URL(`${s.opts.from}/core/index.js`, repoRoot).href)) as {
+    createRiskResolver(o: object): { close(): Promise<void> }
+    ipasis(o: object): unknown
+  }
+  const overlay = feature.options({ quota: s.opts.quota })
+  const { cache, budget, ...rest } = overlay as { cache?: object; budget?: object }
+  const l2 = (s.single as { url: string }).url
+  try {
+    const r = core.createRiskResolver({
+      provider: core.ipasis({ apiKey: API_KEY, baseUrl: s.sim.url }),
+      cache: { l2, prefix: `${s.runPrefix}-probe`, ...cache },
+      budget: { maxPerMinute: s.opts.quota, ...budget },
+      logger: { warn() {}, error() {}, info() {} },
+      ...rest,
+    })
+    await r.close()
+    return null
+  } catch (error) {
+    return `options refused: ${error instanceof Error ? error.message.slice(0, 160) : String(error)}`
+  }
+}
+
+async function main(): Promise<void> {
+  let opts: FleetOptions | 'help'
+  try {
+    opts = parseFleetArgs(process.argv.slice(2))
+  } catch (err) {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n\n${usage}`)
+    process.exitCode = 2
+    return
+  }
+  if (opts === 'help') {
+    process.stdout.write(usage)
+    return
+  }
+  const started = performance.now()
+  const machine = collectMachineInfo()
+  log(`fleet bench: sizes ${opts.sizes.join(', ')} on ${machine.cpu} (${machine.cores} cores), load ${machine.loadAverage[0].toFixed(2)}`)
+  process.env.IPRISK_FLEET_FROM = opts.from
+  const cleanups: (() => Promise<unknown>)[] = []
+  const onSignal = (): void => {
+    log('interrupted: cleaning up')
+    void Promise.allSettled(cleanups.reverse().map((c) => c())).then(() => process.exit(130))
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    const sim = await startIpasisSimulator({ apiKey: API_KEY, port: opts.portBase, latency: opts.latencyMs })
+    cleanups.push(() => sim.close())
+    let single: RedisDeployment | null = null
+    if (opts.redisUrl === null) {
+      single = await startSingleRedis(opts.portBase + 1)
+      cleanups.push(() => single!.stop())
+    }
+    const singleUrl = opts.redisUrl ?? single!.urls[0]!
+    const redisVersion = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.match(/v=(\S+)/)?.[1] ?? '?'
+    let cluster: RedisDeployment | null = null
+    let clusterSkipped = opts.cluster ? '' : '--no-cluster'
+    if (opts.cluster) {
+      try {
+        cluster = await startRedisCluster(opts.portBase + 11, 3)
+        cleanups.push(() => cluster!.stop())
+      } catch (error) {
+        clusterSkipped = error instanceof Error ? error.message.split('\n')[0]! : String(error)
+        log(`cluster skipped: ${clusterSkipped}`)
+      }
+    }
+    const size = Math.max(2, ...opts.sizes)
+    log(`starting ${size} instance processes`)
+    const fleet = startFleet(size)
+    cleanups.push(() => fleet.close())
+    const s: Setup = { opts, sim, fleet, single: { kind: 'url', url: singleUrl }, runPrefix: `fb${process.pid}` }
+    if (opts.redisUrl !== null) {
+      const { flushBenchKeys } = await import('../load/redis.js')
+      cleanups.push(() => flushBenchKeys(singleUrl, s.runPrefix))
+    }
+
+    // Which features run AFTER rows.
+    const wanted: FeatureName[] = opts.features === 'auto' ? (Object.keys(FEATURES) as FeatureName[]) : opts.features
+    const on = new Set<FeatureName>()
+    const featureRows: FleetReport['features'] = []
+    for (const feature of Object.values(FEATURES)) {
+      if (!wanted.includes(feature.name)) {
+        featureRows.push({ name: feature.name, title: feature.title, state: 'not asked for (--features)' })
+        continue
+      }
+      const problem = await probe(feature, s)
+      if (problem === null) on.add(feature.name)
+      featureRows.push({ name: feature.name, title: feature.title, state: problem === null ? 'ON (AFTER rows)' : `off: ${problem}` })
+    }
+    log(`features on: ${[...on].join(', ') || 'none'}`)
+    const overlay = (name: FeatureName): Record<string, unknown> => FEATURES[name].options?.({ quota: opts.quota }) ?? {}
+    const notes: string[] = []
+
+    // (a) single flight
+    const sf: Variant<SingleFlightRow>[] = []
+    for (const [label, extra] of variants(on, 'lease', overlay)) {
+      await fleet.init(configFor(s, `a-${label}`, s.single, extra))
+      const rows: SingleFlightRow[] = []
+      for (const n of opts.sizes) {
+        rows.push(await singleFlight(fleet, sim, n, opts.ips, opts.batch))
+        log(`(a) ${label} n=${n}: ${rows.at(-1)!.meanCalls.toFixed(2)} calls per IP`)
+      }
+      sf.push({ label, rows })
+    }
+
+    // (b) quota
+    const qv: Variant<QuotaRow>[] = []
+    for (const [label, extra] of variants(on, 'budget', overlay)) {
+      const rows: QuotaRow[] = []
+      for (const n of opts.sizes) {
+        await fleet.init(configFor(s, `b-${label}-${n}`, s.single, extra, { maxPerMinute: opts.quota }))
+        rows.push(await quota(fleet, sim, n, opts.quota, opts.quota * opts.offerFactor))
+        log(`(b) ${label} n=${n}: ${rows.at(-1)!.calls} calls for Q=${opts.quota}`)
+      }
+      qv.push({ label, rows })
+    }
+
+    // (c) propagation
+    const pv: Variant<PropagationRow>[] = []
+    for (const [label, extra] of variants(on, 'propagate', overlay)) {
+      await fleet.init(configFor(s, `c-${label}`, s.single, extra))
+      const rows: PropagationRow[] = []
+      for (const n of opts.sizes.filter((x) => x >= 2)) {
+        rows.push(await propagation(fleet, n, opts.blocks, opts.gapMs, opts.deadlineMs))
+        const row = rows.at(-1)!
+        log(`(c) ${label} n=${n}: ${row.seenAll}/${row.blocks} seen by all, p50 ${row.p50.toFixed(1)} ms`)
+      }
+      pv.push({ label, rows })
+    }
+
+    // (d) L2 cost
+    const l2: FleetReport['l2'] = []
+    const l2Overlay = { ...(on.has('lease') ? overlay('lease') : {}), ...(on.has('propagate') ? overlay('propagate') : {}) }
+    await fleet.init(configFor(s, 'd-single', s.single, l2Overlay))
+    l2.push(await l2Cost(fleet, `single Redis ${redisVersion}, \`cache: 'redis://…'\``, opts.l2Samples))
+    if (cluster === null) l2.push({ topology: 'Redis Cluster', skipped: clusterSkipped })
+    else {
+      const urls = [...cluster.urls]
+      const rows: [string, L2Config][] = [
+        ['Redis Cluster (3 masters), hand-built Keyv on `createCluster` (today)', { kind: 'cluster-keyv', urls }],
+      ]
+      if (on.has('topo')) {
+        rows.push([
+          'Redis Cluster (3 masters), one-line `cache` (topo)',
+          { kind: 'raw', value: urls.join(','), bare: { kind: 'cluster', urls } },
+        ])
+      }
+      for (const [label, config] of rows) {
+        try {
+          await fleet.init(configFor(s, `d-${l2.length}`, config, l2Overlay))
+          l2.push(await l2Cost(fleet, label, opts.l2Samples))
+        } catch (error) {
+          l2.push({ topology: label, skipped: error instanceof Error ? error.message.split('\n')[0]!.slice(0, 200) : String(error) })
+        }
+      }
+    }
+    for (const row of l2) if (!('skipped' in row)) log(`(d) ${row.topology}: ratio ${row.ratio.toFixed(2)}`)
+
+    if (on.size === 0) {
+      notes.push('No fleet feature is on this tree: every row is BEFORE (the options of today\'s main).')
+    }
+    const report: FleetReport = {
+      command: `npm run bench:fleet${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+      machine,
+      loadAfter: os.loadavg() as [number, number, number],
+      durationSec: (performance.now() - started) / 1000,
+      from: opts.from,
+      latencyMs: opts.latencyMs,
+      redis: `Redis ${redisVersion} ${opts.redisUrl === null ? `started by the benchmark on 127.0.0.1:${opts.portBase + 1}` : 'given by --redis-url'}${cluster === null ? '' : ` and a Cluster of 3 masters on :${opts.portBase + 11}–${opts.portBase + 13}`}`,
+      features: featureRows,
+      singleFlight: sf,
+      quota: qv,
+      propagation: pv,
+      l2,
+      notes,
+    }
+    const markdown = renderFleetReport(report)
+    process.stdout.write(`${markdown}\n`)
+    if (opts.out !== null) {
+      const file = resolve(opts.out)
+      await mkdir(dirname(file), { recursive: true })
+      await writeFile(file, markdown)
+      log(`written to ${opts.out}`)
+    }
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((e: unknown) => log(`cleanup: ${String(e)}`))
+    log(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+  }
+}
+
+/** `before` (no overlay) and, when the feature is on, the feature's label with its overlay. */
+function variants(on: Set<FeatureName>, name: FeatureName, overlay: (n: FeatureName) => Record<string, unknown>): [string, Record<string, unknown>][] {
+  const list: [string, Record<string, unknown>][] = [['before', {}]]
+  if (on.has(name)) list.push([`with ${name}`, overlay(name)])
+  return list
+}
+
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
+    process.exit(1)
+  },
+)
