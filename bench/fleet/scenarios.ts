@@ -188,13 +188,13 @@ export interface L2CostRow {
 export async function l2Cost(fleet: Fleet, topology: string, samples: number): Promise<L2CostRow> {
   const [reader, writer] = fleet.instances as [Instance, Instance]
   const ips = freshIps(samples)
-  await writer.request<LookupReport>({ type: 'lookupPaced', ips, concurrency: 8 })
+  await writer.request<LookupReport>({ type: 'lookupPaced', ips, concurrency: 4 })
   const report = await reader.request<L2CostReport>({ type: 'l2cost', ips })
   const lookup = sortedOf(report.lookupUs)
   const get = sortedOf(report.getUs)
   return {
     topology,
-    samples,
+    samples: report.lookupUs.length,
     lookupP50: percentileSorted(lookup, 50),
     lookupP99: percentileSorted(lookup, 99),
     getP50: percentileSorted(get, 50),
