@@ -15,7 +15,7 @@ import { dirname, resolve } from 'node:path'
 import { startIpasisSimulator, type IpasisSimulator } from '../../src/testing/simulator.js'
 import { collectMachineInfo } from '../lib/machine.js'
 import { parseFleetArgs, usage, type FleetOptions } from './args.js'
-import { FEATURES, landed, type Feature, type FeatureName } from './features.js'
+import { FEATURES, landed, mergeOverlay, type Feature, type FeatureName } from './features.js'
 import { startFleet, type Fleet } from './fleet.js'
 import type { InstanceConfig, L2Config } from './protocol.js'
 import { startRedisCluster, startSingleRedis, type RedisDeployment } from './redis.js'
@@ -59,17 +59,16 @@ function configFor(
   })
 }
 
-/** Whether this tree accepts the feature's options (a resolver is created with them, then closed). */
-async function probe(feature: Feature, s: Setup): Promise<string | null> {
+/** Whether this tree has the feature and accepts its options (a resolver is created with them, then closed). */
+async function probe(feature: Feature, s: Setup, clusterUrl: string | null): Promise<string | null> {
   if (!landed(feature, repoRoot)) return `not on this tree (${feature.marker} absent)`
-  if (feature.options === null) return null
   const core = (await import(new URL(`${s.opts.from}/core/index.js`, repoRoot).href)) as {
     createRiskResolver(o: object): { close(): Promise<void> }
     ipasis(o: object): unknown
   }
-  const overlay = feature.options({ quota: s.opts.quota })
-  const { cache, budget, ...rest } = overlay as { cache?: object; budget?: object }
-  const l2 = (s.single as { url: string }).url
+  const { cache, budget, ...rest } = feature.on({ quota: s.opts.quota }) as { cache?: object; budget?: object }
+  const l2 = feature.name === 'topo' ? clusterUrl : (s.single as { url: string }).url
+  if (l2 === null) return 'no cluster in this run'
   try {
     const r = core.createRiskResolver({
       provider: core.ipasis({ apiKey: API_KEY, baseUrl: s.sim.url }),
@@ -140,26 +139,33 @@ async function main(): Promise<void> {
       cleanups.push(() => flushBenchKeys(singleUrl, s.runPrefix))
     }
 
-    // Which features run AFTER rows.
+    // Which features this tree has: BEFORE rows turn them all off, AFTER rows turn them all on.
     const wanted: FeatureName[] = opts.features === 'auto' ? (Object.keys(FEATURES) as FeatureName[]) : opts.features
+    const clusterUrl = cluster === null ? null : `redis+cluster://${cluster.urls.map((u) => u.slice('redis://'.length)).join(',')}`
     const on = new Set<FeatureName>()
     const featureRows: FleetReport['features'] = []
+    let before: Record<string, unknown> = {}
+    let after: Record<string, unknown> = {}
     for (const feature of Object.values(FEATURES)) {
-      if (!wanted.includes(feature.name)) {
-        featureRows.push({ name: feature.name, title: feature.title, state: 'not asked for (--features)' })
-        continue
+      const problem = await probe(feature, s, clusterUrl)
+      if (problem === null) before = mergeOverlay(before, feature.off)
+      if (problem === null && wanted.includes(feature.name)) {
+        on.add(feature.name)
+        after = mergeOverlay(after, feature.on({ quota: opts.quota }))
       }
-      const problem = await probe(feature, s)
-      if (problem === null) on.add(feature.name)
-      featureRows.push({ name: feature.name, title: feature.title, state: problem === null ? 'ON (AFTER rows)' : `off: ${problem}` })
+      const state = problem !== null ? `absent: ${problem}` : on.has(feature.name) ? 'present: off in BEFORE rows, ON in AFTER rows' : 'present: off (not asked for by --features)'
+      featureRows.push({ name: feature.name, title: feature.title, state })
     }
     log(`features on: ${[...on].join(', ') || 'none'}`)
-    const overlay = (name: FeatureName): Record<string, unknown> => FEATURES[name].options?.({ quota: opts.quota }) ?? {}
+    const afterLabel = `after (${[...on].join(', ')})`
+    /** `before` and, when the scenario's feature is on, `after`. */
+    const variants = (name: FeatureName): [string, Record<string, unknown>][] =>
+      on.has(name) ? [['before', before], [afterLabel, after]] : [['before', before]]
     const notes: string[] = []
 
     // (a) single flight
     const sf: Variant<SingleFlightRow>[] = []
-    for (const [label, extra] of variants(on, 'lease', overlay)) {
+    for (const [label, extra] of variants('lease')) {
       await fleet.init(configFor(s, `a-${label}`, s.single, extra))
       const rows: SingleFlightRow[] = []
       for (const n of opts.sizes) {
@@ -171,7 +177,7 @@ async function main(): Promise<void> {
 
     // (b) quota
     const qv: Variant<QuotaRow>[] = []
-    for (const [label, extra] of variants(on, 'budget', overlay)) {
+    for (const [label, extra] of variants('budget')) {
       const rows: QuotaRow[] = []
       for (const n of opts.sizes) {
         await fleet.init(configFor(s, `b-${label}-${n}`, s.single, extra, { maxPerMinute: opts.quota }))
@@ -185,8 +191,8 @@ async function main(): Promise<void> {
     const pv: Variant<PropagationRow>[] = []
     // Today a fresh L1 copy hides a block until it expires: the extra row shows that bound with a TTL short enough to
     // wait for (2 s), not the default 300 s.
-    const short: [string, Record<string, unknown>, number][] = [['before, `ttlSeconds: 2`', {}, 2]]
-    const propagationVariants = [...variants(on, 'propagate', overlay).map(([l, o]): [string, Record<string, unknown>, number] => [l, o, 300]), ...short]
+    const short: [string, Record<string, unknown>, number][] = [['before, `ttlSeconds: 2`', before, 2]]
+    const propagationVariants = [...variants('propagate').map(([l, o]): [string, Record<string, unknown>, number] => [l, o, 300]), ...short]
     for (const [label, extra, ttl] of propagationVariants) {
       await fleet.init(configFor(s, `c-${pv.length}`, s.single, extra, {}, ttl))
       const deadline = ttl < 300 ? Math.max(opts.deadlineMs, ttl * 1000 + 1000) : opts.deadlineMs
@@ -201,7 +207,8 @@ async function main(): Promise<void> {
 
     // (d) L2 cost
     const l2: FleetReport['l2'] = []
-    const l2Overlay = { ...(on.has('lease') ? overlay('lease') : {}), ...(on.has('propagate') ? overlay('propagate') : {}) }
+    // The tree's defaults (what an application gets from the one-line configuration).
+    const l2Overlay = {}
     await fleet.init(configFor(s, 'd-single', s.single, l2Overlay))
     l2.push(await l2Cost(fleet, `single Redis ${redisVersion}, \`cache: 'redis://…'\``, opts.l2Samples))
     if (cluster === null) l2.push({ topology: 'Redis Cluster', skipped: clusterSkipped })
@@ -210,10 +217,10 @@ async function main(): Promise<void> {
       const rows: [string, L2Config][] = [
         ['Redis Cluster (3 masters), hand-built Keyv on `createCluster` (today)', { kind: 'cluster-keyv', urls }],
       ]
-      if (on.has('topo')) {
+      if (on.has('topo') && clusterUrl !== null) {
         rows.push([
-          'Redis Cluster (3 masters), one-line `cache` (topo)',
-          { kind: 'raw', value: urls.join(','), bare: { kind: 'cluster', urls } },
+          "Redis Cluster (3 masters), `cache: 'redis+cluster://…'` (topo)",
+          { kind: 'raw', value: clusterUrl, bare: { kind: 'cluster', urls } },
         ])
       }
       for (const [label, config] of rows) {
@@ -227,8 +234,12 @@ async function main(): Promise<void> {
     }
     for (const row of l2) if (!('skipped' in row)) log(`(d) ${row.topology}: ratio ${row.ratio.toFixed(2)}`)
 
-    if (on.size === 0) {
-      notes.push('No fleet feature is on this tree: every row is BEFORE (the options of today\'s main).')
+    if (on.size === 0) notes.push("No fleet feature is on in this run: every row is BEFORE (today's main).")
+    else {
+      notes.push(
+        `BEFORE rows turn off every fleet feature this tree has (${JSON.stringify(before)}); AFTER rows turn on ` +
+          `${JSON.stringify(after)}. (d) runs with the tree's defaults.`,
+      )
     }
     const report: FleetReport = {
       command: `npm run bench:fleet${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
@@ -257,13 +268,6 @@ async function main(): Promise<void> {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((e: unknown) => log(`cleanup: ${String(e)}`))
     log(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`)
   }
-}
-
-/** `before` (no overlay) and, when the feature is on, the feature's label with its overlay. */
-function variants(on: Set<FeatureName>, name: FeatureName, overlay: (n: FeatureName) => Record<string, unknown>): [string, Record<string, unknown>][] {
-  const list: [string, Record<string, unknown>][] = [['before', {}]]
-  if (on.has(name)) list.push([`with ${name}`, overlay(name)])
-  return list
 }
 
 main().then(
