@@ -52,7 +52,7 @@ function configFor(
     simUrl: s.sim.url,
     apiKey: API_KEY,
     l2,
-    prefix: `${s.runPrefix}-${prefix}`,
+    prefix: `${s.runPrefix}-${prefix}`.replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 32),
     ttlSeconds,
     budget: { ...budget, ...overlayBudget },
     extra,
@@ -166,7 +166,7 @@ async function main(): Promise<void> {
     // (a) single flight
     const sf: Variant<SingleFlightRow>[] = []
     for (const [label, extra] of variants('lease')) {
-      await fleet.init(configFor(s, `a-${label}`, s.single, extra))
+      await fleet.init(configFor(s, `a${sf.length}`, s.single, extra))
       const rows: SingleFlightRow[] = []
       for (const n of opts.sizes) {
         rows.push(await singleFlight(fleet, sim, n, opts.ips, opts.batch))
@@ -180,7 +180,7 @@ async function main(): Promise<void> {
     for (const [label, extra] of variants('budget')) {
       const rows: QuotaRow[] = []
       for (const n of opts.sizes) {
-        await fleet.init(configFor(s, `b-${label}-${n}`, s.single, extra, { maxPerMinute: opts.quota }))
+        await fleet.init(configFor(s, `b${qv.length}-${n}`, s.single, extra, { maxPerMinute: opts.quota }))
         rows.push(await quota(fleet, sim, n, opts.quota, opts.quota * opts.offerFactor))
         log(`(b) ${label} n=${n}: ${rows.at(-1)!.calls} calls for Q=${opts.quota}`)
       }
