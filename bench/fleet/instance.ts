@@ -49,9 +49,13 @@ function merge(base: Record<string, unknown>, extra: Record<string, unknown>): R
   return out
 }
 
-/** A Keyv on a Redis Cluster, built by hand the way an application must today, with iprisk's client settings. */
-async function clusterKeyv(urls: string[]): Promise<{ keyv: unknown; close: () => void }> {
+/**
+ * A Keyv on a Redis Cluster (or, with one URL and `single`, a single server), built by hand the way an application
+ * must today, with iprisk's client settings.
+ */
+async function handKeyv(urls: string[], single = false): Promise<{ keyv: unknown; close: () => void }> {
   const redis = (await import('@keyv/redis')) as unknown as {
+    createClient(o: object): { connect(): Promise<unknown>; destroy(): void; on(e: string, l: () => void): void }
     createCluster(o: object): { connect(): Promise<unknown>; destroy(): void; on(e: string, l: () => void): void }
     default: new (c: unknown, o: object) => unknown
     Keyv: new (o: object) => { on(e: string, l: () => void): void }
@@ -60,10 +64,10 @@ async function clusterKeyv(urls: string[]): Promise<{ keyv: unknown; close: () =
     serializeEntry: unknown
     deserializeEntry: unknown
   }
-  const cluster = redis.createCluster({
-    rootNodes: urls.map((url) => ({ url })),
-    defaults: { disableOfflineQueue: true, commandsQueueMaxLength: 10_000, socket: { connectTimeout: 2_000 } },
-  })
+  const settings = { disableOfflineQueue: true, commandsQueueMaxLength: 10_000, socket: { connectTimeout: 2_000 } }
+  const cluster = single
+    ? redis.createClient({ url: urls[0], ...settings })
+    : redis.createCluster({ rootNodes: urls.map((url) => ({ url })), defaults: settings })
   cluster.on('error', () => {})
   await cluster.connect()
   const store = new redis.default(cluster, { throwOnConnectError: true, throwOnErrors: true })
@@ -85,7 +89,12 @@ async function bareClient(l2: L2Config): Promise<RedisBare> {
     createClient(o: object): { connect(): Promise<unknown>; get(k: string): Promise<unknown>; destroy(): void; on(e: string, l: () => void): void }
     createCluster(o: object): { connect(): Promise<unknown>; get(k: string): Promise<unknown>; destroy(): void; on(e: string, l: () => void): void }
   }
-  const target = l2.kind === 'url' ? { kind: 'single', urls: [l2.url] } : l2.kind === 'cluster-keyv' ? { kind: 'cluster', urls: l2.urls } : l2.bare
+  const target =
+    l2.kind === 'url' || l2.kind === 'single-keyv'
+      ? { kind: 'single', urls: [l2.url] }
+      : l2.kind === 'cluster-keyv'
+        ? { kind: 'cluster', urls: l2.urls }
+        : l2.bare
   const client =
     target.kind === 'single'
       ? redis.createClient({ url: target.urls[0], disableOfflineQueue: true, socket: { connectTimeout: 2_000 } })
@@ -105,7 +114,7 @@ async function init(next: InstanceConfig): Promise<void> {
   if (next.l2.kind === 'url') l2 = next.l2.url
   else if (next.l2.kind === 'raw') l2 = next.l2.value
   else {
-    const made = await clusterKeyv(next.l2.urls)
+    const made = next.l2.kind === 'single-keyv' ? await handKeyv([next.l2.url], true) : await handKeyv(next.l2.urls)
     l2 = made.keyv
     closeL2 = made.close
   }

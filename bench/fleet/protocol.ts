@@ -9,6 +9,8 @@ export type L2Config =
    * settings copied by hand), passed as `cache.l2`.
    */
   | { kind: 'cluster-keyv'; urls: string[] }
+  /** A Keyv the application builds on `createClient` (the fleet budget's only way to a Redis link before topo). */
+  | { kind: 'single-keyv'; url: string }
   /** Whatever `cache.l2` value is given, as is (the `topo` branch's one-line cluster configuration). */
   | { kind: 'raw'; value: unknown; bare: { kind: 'single' | 'cluster'; urls: string[] } }
 
