@@ -2,6 +2,8 @@
 import { parseArgs } from 'node:util'
 import type { FeatureName } from './features.js'
 
+export type Scenario = 'a' | 'b' | 'c' | 'd'
+
 export interface FleetOptions {
   quick: boolean
   sizes: number[]
@@ -20,6 +22,8 @@ export interface FleetOptions {
   /** (d) L2 hits timed per topology. */
   l2Samples: number
   cluster: boolean
+  /** Scenarios to run, of a, b, c, d. */
+  only: Scenario[]
   /** Features to turn on for the AFTER rows: 'auto' (every one the tree accepts) or a list; [] for none. */
   features: 'auto' | FeatureName[]
   /** A Redis of your own instead of the benchmark's private one (keys under a prefix of this run, deleted after). */
@@ -32,8 +36,9 @@ export interface FleetOptions {
 export const usage = `Usage: npm run bench:fleet -- [options]
 
   --quick               fewer IPs, blocks and samples (about a minute)
+  --only <list>         scenarios to run: a (calls per new IP), b (quota), c (propagation), d (L2 hit cost); default all
   --sizes <list>        fleet sizes, separate processes each (default 1,2,5,10)
-  --ips <n>             (a) new IPs per fleet size (default 100, quick 40), --batch <n> at once (default 20)
+  --ips <n>             (a) new IPs per fleet size (default 100, quick 40), --batch <n> at once (default 10)
   --latency <ms>        simulated IPASIS latency (default 20)
   --quota <n>           (b) per-minute quota Q (default 60); each instance is offered 2×Q new IPs
   --blocks <n>          (c) blocks per fleet size (default 60, quick 20), one every --gap <ms> (default 25)
@@ -62,6 +67,7 @@ export function parseFleetArgs(argv: string[]): FleetOptions | 'help' {
     allowPositionals: false,
     options: {
       quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
       sizes: { type: 'string' },
       ips: { type: 'string' },
       batch: { type: 'string' },
@@ -92,13 +98,16 @@ export function parseFleetArgs(argv: string[]): FleetOptions | 'help' {
     for (const f of list) if (!all.includes(f)) throw new Error(`--features: unknown feature "${f}" (${all.join(', ')})`)
     features = list as FeatureName[]
   }
+  const only = (values.only ?? 'a,b,c,d').split(',').map((x) => x.trim())
+  for (const x of only) if (!['a', 'b', 'c', 'd'].includes(x)) throw new Error(`--only: unknown scenario "${x}" (a, b, c, d)`)
   const from = values.from ?? 'src'
   if (from !== 'src' && from !== 'dist') throw new Error(`--from must be src or dist, got "${from}"`)
   return {
     quick,
+    only: only as Scenario[],
     sizes,
     ips: positive('ips', values.ips, quick ? 40 : 100),
-    batch: positive('batch', values.batch, 20),
+    batch: positive('batch', values.batch, 10),
     latencyMs: positive('latency', values.latency, 20),
     quota: positive('quota', values.quota, 60),
     offerFactor: 2,

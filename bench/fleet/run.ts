@@ -160,7 +160,7 @@ async function main(): Promise<void> {
 
     // (a) single flight
     const sf: Variant<SingleFlightRow>[] = []
-    for (const [label, extra] of variants('lease')) {
+    for (const [label, extra] of opts.only.includes('a') ? variants('lease') : []) {
       await fleet.init(configFor(s, `a${sf.length}`, s.single, extra))
       const rows: SingleFlightRow[] = []
       for (const n of opts.sizes) {
@@ -176,7 +176,7 @@ async function main(): Promise<void> {
     // on @keyv/redis. Both are measured.
     const quotaVariants: [string, Record<string, unknown>, L2Config][] = variants('budget').map(([l, o]) => [l, o, s.single])
     if (on.has('budget')) quotaVariants.push(['after: budget, `cache.l2` a Keyv on @keyv/redis', quotaVariants[1]![1], { kind: 'single-keyv', url: singleUrl }])
-    for (const [label, extra, l2config] of quotaVariants) {
+    for (const [label, extra, l2config] of opts.only.includes('b') ? quotaVariants : []) {
       const rows: QuotaRow[] = []
       for (const n of opts.sizes) {
         await fleet.init(configFor(s, `b${qv.length}-${n}`, l2config, extra, { maxPerMinute: opts.quota }))
@@ -192,7 +192,7 @@ async function main(): Promise<void> {
     // wait for (2 s), not the default 300 s.
     const short: [string, Record<string, unknown>, number][] = [['before, `ttlSeconds: 2`', before, 2]]
     const propagationVariants = [...variants('propagate').map(([l, o]): [string, Record<string, unknown>, number] => [l, o, 300]), ...short]
-    for (const [label, extra, ttl] of propagationVariants) {
+    for (const [label, extra, ttl] of opts.only.includes('c') ? propagationVariants : []) {
       await fleet.init(configFor(s, `c-${pv.length}`, s.single, extra, {}, ttl))
       const deadline = ttl < 300 ? Math.max(opts.deadlineMs, ttl * 1000 + 1000) : opts.deadlineMs
       const rows: PropagationRow[] = []
@@ -206,11 +206,15 @@ async function main(): Promise<void> {
 
     // (d) L2 cost
     const l2: FleetReport['l2'] = []
-    // The tree's defaults (what an application gets from the one-line configuration).
-    const l2Overlay = {}
-    await fleet.init(configFor(s, 'd-single', s.single, l2Overlay))
-    l2.push(await l2Cost(fleet, `single Redis ${redisVersion}, \`cache: 'redis://…'\``, opts.l2Samples))
-    if (cluster === null) l2.push({ topology: 'Redis Cluster', skipped: clusterSkipped })
+    // Lease and propagation off: neither is on the path of an L2 hit (a lease is asked for on an L2 miss only).
+    const l2Overlay = before
+    if (opts.only.includes('d')) {
+      await fleet.init(configFor(s, 'd-single', s.single, l2Overlay))
+      l2.push(await l2Cost(fleet, `single Redis ${redisVersion}, \`cache: 'redis://…'\``, opts.l2Samples))
+    }
+    if (!opts.only.includes('d')) {
+      // not asked for
+    } else if (cluster === null) l2.push({ topology: 'Redis Cluster', skipped: clusterSkipped })
     else {
       const urls = [...cluster.urls]
       const rows: [string, L2Config][] = [
@@ -239,7 +243,7 @@ async function main(): Promise<void> {
         `BEFORE rows turn off every fleet feature this tree has (\`${JSON.stringify(before)}\`); an AFTER row turns ` +
           "its scenario's feature back on: " +
           [...on].map((n) => `${n} \`${JSON.stringify(FEATURES[n].on({ quota: opts.quota }))}\``).join(', ') +
-          ". (d) runs with the tree's defaults.",
+          ". (d) runs with the BEFORE options (an L2 hit takes no lease and reads no stream).",
       )
     }
     const report: FleetReport = {
