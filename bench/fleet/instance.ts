@@ -211,6 +211,34 @@ async function watch(ips: string[], deadlineMs: number): Promise<WatchReport> {
   return { seen }
 }
 
+/** The node URLs of an L2 configuration. */
+function nodeUrls(l2: L2Config): string[] {
+  if (l2.kind === 'url' || l2.kind === 'single-keyv') return [l2.url]
+  return l2.kind === 'cluster-keyv' ? l2.urls : l2.bare.urls
+}
+
+const urlsCount = (l2: L2Config): number => nodeUrls(l2).length
+
+/** Calls per command name summed over `urls` (`INFO commandstats`), read on short-lived connections of its own. */
+async function commandCalls(urls: string[]): Promise<Counts> {
+  const redis = (await import('@keyv/redis')) as unknown as {
+    createClient(o: object): { connect(): Promise<unknown>; sendCommand(a: string[]): Promise<unknown>; destroy(): void; on(e: string, l: () => void): void }
+  }
+  const total: Counts = {}
+  for (const url of urls) {
+    const c = redis.createClient({ url, socket: { connectTimeout: 2_000, reconnectStrategy: false } })
+    c.on('error', () => {})
+    await c.connect()
+    try {
+      const text = String(await c.sendCommand(['INFO', 'commandstats']))
+      for (const m of text.matchAll(/^cmdstat_([a-z|_-]+):calls=(\d+)/gm)) total[m[1]!] = (total[m[1]!] ?? 0) + Number(m[2])
+    } finally {
+      c.destroy()
+    }
+  }
+  return total
+}
+
 async function l2cost(ips: string[]): Promise<L2CostReport> {
   const r = need()
   const c = config!
@@ -234,6 +262,7 @@ async function l2cost(ips: string[]): Promise<L2CostReport> {
     const lookupUs: number[] = []
     const getUs: number[] = []
     const sources: Counts = {}
+    const callsBefore = await commandCalls(nodeUrls(c.l2))
     for (let i = 0; i < ips.length; i++) {
       const ip = ips[i]!
       const key = keyOf(ip)
@@ -257,7 +286,14 @@ async function l2cost(ips: string[]): Promise<L2CostReport> {
         await timeGet()
       }
     }
-    return { lookupUs, getUs, sources }
+    const callsAfter = await commandCalls(nodeUrls(c.l2))
+    // What the lookups sent: every command counted on the servers, less the bare GETs and the INFO reading itself.
+    const commands: Counts = {}
+    for (const [name, n] of Object.entries(callsAfter)) {
+      const delta = n - (callsBefore[name] ?? 0) - (name === 'get' ? getUs.length : 0) - (name === 'info' ? urlsCount(c.l2) : 0)
+      if (delta > 0) commands[name] = delta
+    }
+    return { lookupUs, getUs, sources, commands }
   } finally {
     bare.close()
   }

@@ -67,6 +67,8 @@ export interface L2CostReport {
   lookupUs: number[]
   getUs: number[]
   sources: Counts
+  /** Redis commands the timed lookups sent, by name, summed over every node (`INFO commandstats`). */
+  commands: Counts
 }
 
 export type FromInstance =

@@ -114,16 +114,21 @@ export function renderFleetReport(r: FleetReport): string {
     '',
     'Instance 1 scores new IPs; instance 0, which never saw them, looks each up (an L1 miss answered from L2), ' +
       'interleaved with a bare `GET` of the same answer key on a client of its own to the same Redis. Microseconds, ' +
-      'measured in one process; the ratio of the medians is what to compare across machines.',
+      'measured in one process; the ratio of the medians is what to compare across machines. ' +
+      'Commands per hit: counted by the servers (`INFO commandstats` on every node, before and after), less the bare GETs.',
     '',
-    '| Redis, configuration | Samples | L2-hit lookup p50 / p99, µs | Bare GET p50 / p99, µs | Lookup / GET (medians) | Answers by source |',
-    '|---|---:|---:|---:|---:|---|',
+    '| Redis, configuration | Samples | L2-hit lookup p50 / p99, µs | Bare GET p50 / p99, µs | Lookup / GET (medians) | Redis commands per L2 hit | Answers by source |',
+    '|---|---:|---:|---:|---:|---|---|',
   )
   for (const row of r.l2) {
-    if ('skipped' in row) out.push(`| ${row.topology} | – | – | – | – | skipped: ${row.skipped} |`)
+    if ('skipped' in row) out.push(`| ${row.topology} | – | – | – | – | – | skipped: ${row.skipped} |`)
     else {
+      const perHit = Object.entries(row.commands)
+        .filter(([, v]) => v >= 0.005)
+        .map(([k, v]) => `${k.toUpperCase()} ${v.toFixed(2)}`)
+        .join(', ')
       out.push(
-        `| ${row.topology} | ${row.samples} | ${f(row.lookupP50, 0)} / ${f(row.lookupP99, 0)} | ${f(row.getP50, 0)} / ${f(row.getP99, 0)} | ${f(row.ratio, 2)} | ${counts(row.sources)} |`,
+        `| ${row.topology} | ${row.samples} | ${f(row.lookupP50, 0)} / ${f(row.lookupP99, 0)} | ${f(row.getP50, 0)} / ${f(row.getP99, 0)} | ${f(row.ratio, 2)} | ${perHit || '–'} | ${counts(row.sources)} |`,
       )
     }
   }

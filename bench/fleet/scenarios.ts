@@ -182,6 +182,8 @@ export interface L2CostRow {
   /** Median L2-hit lookup / median bare GET, measured interleaved in one process. */
   ratio: number
   sources: Counts
+  /** Redis commands per L2 hit, by name (all nodes). */
+  commands: Counts
 }
 
 /** Instance 1 scores `samples` new IPs (writing L2); instance 0, which never saw them, looks each up (an L2 hit). */
@@ -201,5 +203,6 @@ export async function l2Cost(fleet: Fleet, topology: string, samples: number): P
     getP99: percentileSorted(get, 99),
     ratio: percentileSorted(lookup, 50) / percentileSorted(get, 50),
     sources: report.sources,
+    commands: Object.fromEntries(Object.entries(report.commands).map(([k, v]) => [k, v / report.lookupUs.length])),
   }
 }
