@@ -78,6 +78,10 @@ export function startFleet(size: number, timeoutMs = 60_000): Fleet {
   return {
     instances,
     async init(config) {
+      // An instance that died (a scenario crashed it) is replaced, so one failed scenario does not end the run.
+      for (const [i, instance] of instances.entries()) {
+        if (instance.child.exitCode !== null || instance.child.signalCode !== null) instances[i] = spawnInstance(i, timeoutMs)
+      }
       await Promise.all(instances.map((instance) => instance.request({ type: 'init', config: config(instance.index) })))
     },
     async close() {

@@ -179,10 +179,11 @@ async function lookupPaced(ips: string[], concurrency: number): Promise<LookupRe
 }
 
 /**
- * Poll each IP every millisecond until this instance denies it: `peek` (the warm path) first; when L1 has nothing
+ * Poll each IP every millisecond until this instance denies it (or, `allowed`, lets it through again): `peek` (the warm path) first; when L1 has nothing
  * usable, a `lookup` (which reads L2). What a request arriving at that moment would get.
  */
-async function watch(ips: string[], deadlineMs: number): Promise<WatchReport> {
+async function watch(ips: string[], deadlineMs: number, until: 'denied' | 'allowed'): Promise<WatchReport> {
+  const done = (a: Risk): boolean => (a.listed === 'blocklist') === (until === 'denied')
   const r = need()
   const seen: (number | null)[] = ips.map(() => null)
   const asking = new Set<number>()
@@ -192,14 +193,14 @@ async function watch(ips: string[], deadlineMs: number): Promise<WatchReport> {
     for (let i = 0; i < ips.length; i++) {
       if (seen[i] !== null || asking.has(i)) continue
       const warm = r.peek(ips[i]!)
-      if (warm?.listed === 'blocklist') {
+      if (warm !== undefined && done(warm)) {
         seen[i] = wall()
         open--
       } else if (warm === undefined) {
         asking.add(i)
         void r.lookup(ips[i]!).then((a) => {
           asking.delete(i)
-          if (a.listed === 'blocklist' && seen[i] === null) {
+          if (done(a) && seen[i] === null) {
             seen[i] = wall()
             open--
           }
@@ -329,8 +330,14 @@ async function handle(message: ToInstance): Promise<void> {
         break
       }
       case 'watch':
-        result = await watch(message.ips, message.deadlineMs)
+        result = await watch(message.ips, message.deadlineMs, message.until)
         break
+      case 'unblock': {
+        const t0 = wall()
+        await need().unblock(message.ip)
+        result = { t0, t1: wall() }
+        break
+      }
       case 'l2cost':
         result = await l2cost(message.ips)
         break

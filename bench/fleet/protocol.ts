@@ -45,8 +45,9 @@ export type ToInstance =
   /** Look the IPs up, `concurrency` at a time. */
   | { type: 'lookupPaced'; id: number; ips: string[]; concurrency: number }
   | { type: 'block'; id: number; ip: string; seconds: number }
-  /** Poll until each IP is denied (`listed: 'blocklist'`), or `deadlineMs` passes. */
-  | { type: 'watch'; id: number; ips: string[]; deadlineMs: number }
+  /** Poll until each IP is denied (`listed: 'blocklist'`), or allowed again, or `deadlineMs` passes. */
+  | { type: 'watch'; id: number; ips: string[]; deadlineMs: number; until: 'denied' | 'allowed' }
+  | { type: 'unblock'; id: number; ip: string }
   /** Time L2 hits of `ips` (scored by another instance) against a bare GET of the same key. */
   | { type: 'l2cost'; id: number; ips: string[] }
   | { type: 'exit' }
@@ -58,7 +59,7 @@ export interface BlockReport {
 }
 
 export interface WatchReport {
-  /** Wall time each IP was first seen denied, or `null` when not within the deadline. */
+  /** Wall time each IP was first seen denied (or allowed), or `null` when not within the deadline. */
   seen: (number | null)[]
 }
 

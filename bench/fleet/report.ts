@@ -95,15 +95,16 @@ export function renderFleetReport(r: FleetReport): string {
       `instance is polled each millisecond (\`peek\`, then \`lookup\` when L1 has nothing) until it denies the IP ` +
       `(\`listed: 'blocklist'\`), until a deadline (${deadline} ms; TTL + 1 s for the short-TTL row). Latency: from the \`block()\` call to the last instance ` +
       'denying (wall clock, the same machine). Without propagation an instance holding a fresh answer denies only once ' +
-      'its L1 copy expires (`cache.ttlSeconds`, 300 s by default).',
+      'its L1 copy expires (`cache.ttlSeconds`, 300 s by default). Once every instance enforces a block, `unblock()` ' +
+      'is called on instance 0 and the others are watched until they let the IP through again.',
     '',
-    '| Variant | Instances | Blocks | Enforced by all within the deadline | within 100 ms | p50, ms | p99, ms | max, ms | `block()` call p50, ms |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| Variant | Instances | Blocks | Enforced by all within the deadline | within 100 ms | p50, ms | p99, ms | max, ms | `block()` call p50, ms | Unblocks: lifted by all | unblock p50 / p99, ms |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   )
   for (const v of r.propagation) {
     for (const row of v.rows) {
       out.push(
-        `| ${v.label} | ${row.n} | ${row.blocks} | ${row.seenAll} (${row.deadlineMs} ms) | ${row.within100} | ${f(row.p50)} | ${f(row.p99)} | ${f(row.max)} | ${f(row.blockCallMs, 2)} |`,
+        `| ${v.label} | ${row.n} | ${row.blocks} | ${row.seenAll} (${row.deadlineMs} ms) | ${row.within100} | ${f(row.p50)} | ${f(row.p99)} | ${f(row.max)} | ${f(row.blockCallMs, 2)} | ${row.unblockSeenAll} of ${row.unblocks} | ${f(row.unblockP50)} / ${f(row.unblockP99)} |`,
       )
     }
   }

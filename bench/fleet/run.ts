@@ -161,12 +161,14 @@ async function main(): Promise<void> {
     // (a) single flight
     const sf: Variant<SingleFlightRow>[] = []
     for (const [label, extra] of opts.only.includes('a') ? variants('lease') : []) {
-      await fleet.init(configFor(s, `a${sf.length}`, s.single, extra))
       const rows: SingleFlightRow[] = []
-      for (const n of opts.sizes) {
-        rows.push(await singleFlight(fleet, sim, n, opts.ips, opts.batch))
-        log(`(a) ${label} n=${n}: ${rows.at(-1)!.meanCalls.toFixed(2)} calls per IP`)
-      }
+      await attempt(`(a) ${label}`, notes, async () => {
+        await fleet.init(configFor(s, `a${sf.length}`, s.single, extra))
+        for (const n of opts.sizes) {
+          rows.push(await singleFlight(fleet, sim, n, opts.ips, opts.batch))
+          log(`(a) ${label} n=${n}: ${rows.at(-1)!.meanCalls.toFixed(2)} calls per IP`)
+        }
+      })
       sf.push({ label, rows })
     }
 
@@ -178,11 +180,13 @@ async function main(): Promise<void> {
     if (on.has('budget')) quotaVariants.push(['after: budget, `cache.l2` a Keyv on @keyv/redis', quotaVariants[1]![1], { kind: 'single-keyv', url: singleUrl }])
     for (const [label, extra, l2config] of opts.only.includes('b') ? quotaVariants : []) {
       const rows: QuotaRow[] = []
-      for (const n of opts.sizes) {
-        await fleet.init(configFor(s, `b${qv.length}-${n}`, l2config, extra, { maxPerMinute: opts.quota }))
-        rows.push(await quota(fleet, sim, n, opts.quota, opts.quota * opts.offerFactor))
-        log(`(b) ${label} n=${n}: ${rows.at(-1)!.calls} calls for Q=${opts.quota}`)
-      }
+      await attempt(`(b) ${label}`, notes, async () => {
+        for (const n of opts.sizes) {
+          await fleet.init(configFor(s, `b${qv.length}-${n}`, l2config, extra, { maxPerMinute: opts.quota }))
+          rows.push(await quota(fleet, sim, n, opts.quota, opts.quota * opts.offerFactor))
+          log(`(b) ${label} n=${n}: ${rows.at(-1)!.calls} calls for Q=${opts.quota}`)
+        }
+      })
       qv.push({ label, rows })
     }
 
@@ -193,14 +197,16 @@ async function main(): Promise<void> {
     const short: [string, Record<string, unknown>, number][] = [['before, `ttlSeconds: 2`', before, 2]]
     const propagationVariants = [...variants('propagate').map(([l, o]): [string, Record<string, unknown>, number] => [l, o, 300]), ...short]
     for (const [label, extra, ttl] of opts.only.includes('c') ? propagationVariants : []) {
-      await fleet.init(configFor(s, `c-${pv.length}`, s.single, extra, {}, ttl))
       const deadline = ttl < 300 ? Math.max(opts.deadlineMs, ttl * 1000 + 1000) : opts.deadlineMs
       const rows: PropagationRow[] = []
-      for (const n of opts.sizes.filter((x) => x >= 2)) {
-        rows.push(await propagation(fleet, n, opts.blocks, opts.gapMs, deadline))
-        const row = rows.at(-1)!
-        log(`(c) ${label} n=${n}: ${row.seenAll}/${row.blocks} seen by all, p50 ${row.p50.toFixed(1)} ms`)
-      }
+      await attempt(`(c) ${label}`, notes, async () => {
+        await fleet.init(configFor(s, `c-${pv.length}`, s.single, extra, {}, ttl))
+        for (const n of opts.sizes.filter((x) => x >= 2)) {
+          rows.push(await propagation(fleet, n, opts.blocks, opts.gapMs, deadline))
+          const row = rows.at(-1)!
+          log(`(c) ${label} n=${n}: ${row.seenAll}/${row.blocks} seen by all, p50 ${row.p50.toFixed(1)} ms`)
+        }
+      })
       pv.push({ label, rows })
     }
 
@@ -209,8 +215,13 @@ async function main(): Promise<void> {
     // Lease and propagation off: neither is on the path of an L2 hit (a lease is asked for on an L2 miss only).
     const l2Overlay = before
     if (opts.only.includes('d')) {
-      await fleet.init(configFor(s, 'd-single', s.single, l2Overlay))
-      l2.push(await l2Cost(fleet, `single Redis ${redisVersion}, \`cache: 'redis://…'\``, opts.l2Samples))
+      const label = `single Redis ${redisVersion}, \`cache: 'redis://…'\``
+      try {
+        await fleet.init(configFor(s, 'd-single', s.single, l2Overlay))
+        l2.push(await l2Cost(fleet, label, opts.l2Samples))
+      } catch (error) {
+        l2.push({ topology: label, skipped: firstLine(error) })
+      }
     }
     if (!opts.only.includes('d')) {
       // not asked for
@@ -231,7 +242,7 @@ async function main(): Promise<void> {
           await fleet.init(configFor(s, `d-${l2.length}`, config, l2Overlay))
           l2.push(await l2Cost(fleet, label, opts.l2Samples))
         } catch (error) {
-          l2.push({ topology: label, skipped: error instanceof Error ? error.message.split('\n')[0]!.slice(0, 200) : String(error) })
+          l2.push({ topology: label, skipped: firstLine(error) })
         }
       }
     }
@@ -272,6 +283,20 @@ async function main(): Promise<void> {
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((e: unknown) => log(`cleanup: ${String(e)}`))
     log(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+  }
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!.slice(0, 200)
+}
+
+/** Run one scenario variant; a failure becomes a note (and the rows measured so far stay), not the end of the run. */
+async function attempt(what: string, notes: string[], run: () => Promise<void>): Promise<void> {
+  try {
+    await run()
+  } catch (error) {
+    log(`${what} FAILED: ${firstLine(error)}`)
+    notes.push(`${what} failed: ${firstLine(error)}`)
   }
 }
 

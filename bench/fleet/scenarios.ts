@@ -124,6 +124,11 @@ export interface PropagationRow {
   max: number
   /** How long `block()` itself took on instance 0 (ms, median). */
   blockCallMs: number
+  /** Then `unblock()` on instance 0, for the blocks every instance enforced: until every other instance allows. */
+  unblocks: number
+  unblockSeenAll: number
+  unblockP50: number
+  unblockP99: number
 }
 
 /**
@@ -139,21 +144,32 @@ export async function propagation(fleet: Fleet, n: number, blocks: number, gapMs
   await sleep(100)
   await Promise.all(others.map((m) => m.request<LookupReport>({ type: 'lookupPaced', ips, concurrency: 8 })))
   const latencies: number[] = []
+  const unblockLatencies: number[] = []
   const blockCalls: number[] = []
   let within100 = 0
+  let unblocks = 0
+  /** `act` on instance 0 while the others watch `ip` until `until`: ms until the last of them, or `null`. */
+  const measure = async (ip: string, until: 'denied' | 'allowed', act: () => Promise<BlockReport>): Promise<number | null> => {
+    const watching = others.map((m) => m.request<WatchReport>({ type: 'watch', ips: [ip], deadlineMs, until }))
+    const acted = await act()
+    if (until === 'denied') blockCalls.push(acted.t1 - acted.t0)
+    const seen = (await Promise.all(watching)).map((w) => w.seen[0] ?? null)
+    return seen.some((t) => t === null) ? null : Math.max(...(seen as number[])) - acted.t0
+  }
   await Promise.all(
     ips.map(async (ip, i) => {
       await sleep(i * gapMs)
-      const watching = others.map((m) => m.request<WatchReport>({ type: 'watch', ips: [ip], deadlineMs }))
-      const block = await origin.request<BlockReport>({ type: 'block', ip, seconds: 3600 })
-      blockCalls.push(block.t1 - block.t0)
-      const seen = (await Promise.all(watching)).map((w) => w.seen[0] ?? null)
-      if (seen.some((t) => t === null)) return
-      const last = Math.max(...(seen as number[])) - block.t0
-      latencies.push(last)
-      if (last <= 100) within100++
+      const blocked = await measure(ip, 'denied', () => origin.request<BlockReport>({ type: 'block', ip, seconds: 3600 }))
+      if (blocked === null) return
+      latencies.push(blocked)
+      if (blocked <= 100) within100++
+      // Every instance enforces the block now: lift it on instance 0.
+      unblocks++
+      const lifted = await measure(ip, 'allowed', () => origin.request<BlockReport>({ type: 'unblock', ip }))
+      if (lifted !== null) unblockLatencies.push(lifted)
     }),
   )
+  const unsorted = sortedOf(unblockLatencies)
   const sorted = sortedOf(latencies)
   return {
     n,
@@ -165,6 +181,10 @@ export async function propagation(fleet: Fleet, n: number, blocks: number, gapMs
     p99: percentileSorted(sorted, 99),
     max: sorted.at(-1) ?? Number.NaN,
     blockCallMs: percentileSorted(sortedOf(blockCalls), 50),
+    unblocks,
+    unblockSeenAll: unblockLatencies.length,
+    unblockP50: percentileSorted(unsorted, 50),
+    unblockP99: percentileSorted(unsorted, 99),
   }
 }
 
