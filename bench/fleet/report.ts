@@ -93,7 +93,7 @@ export function renderFleetReport(r: FleetReport): string {
     '',
     `Each IP is known (a fresh answer in L1) on every instance; \`block(ip)\` is called on instance 0 and every other ` +
       `instance is polled each millisecond (\`peek\`, then \`lookup\` when L1 has nothing) until it denies the IP ` +
-      `(\`listed: 'blocklist'\`), until a deadline (${deadline} ms; TTL + 1 s for the short-TTL row). Latency: from the \`block()\` call to the last instance ` +
+      `(\`listed: 'blocklist'\`), until a deadline (${deadline} ms; two TTLs + 1 s for the short-TTL rows). Latency: from the \`block()\` call to the last instance ` +
       'denying (wall clock, the same machine). Without propagation an instance holding a fresh answer denies only once ' +
       'its L1 copy expires (`cache.ttlSeconds`, 300 s by default). Once every instance enforces a block, `unblock()` ' +
       'is called on instance 0 and the others are watched until they let the IP through again.',
