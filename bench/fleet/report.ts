@@ -116,7 +116,9 @@ export function renderFleetReport(r: FleetReport): string {
     'Instance 1 scores new IPs; instance 0, which never saw them, looks each up (an L1 miss answered from L2), ' +
       'interleaved with a bare `GET` of the same answer key on a client of its own to the same Redis. Microseconds, ' +
       'measured in one process; the ratio of the medians is what to compare across machines. ' +
-      'Commands per hit: counted by the servers (`INFO commandstats` on every node, before and after), less the bare GETs.',
+      'Commands per hit: counted by the servers (`INFO commandstats` on every node, before and after), less the bare GETs. ' +
+      'Both instances read with `cache.l2TimeoutMs: 1000` (not 50), so that a stall of a loaded machine is measured, not ' +
+      'turned into a miss.',
     '',
     '| Redis, configuration | Samples | L2-hit lookup p50 / p99, µs | Bare GET p50 / p99, µs | Lookup / GET (medians) | Redis commands per L2 hit | Answers by source |',
     '|---|---:|---:|---:|---:|---|---|',

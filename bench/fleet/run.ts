@@ -215,7 +215,9 @@ async function main(): Promise<void> {
     // (d) L2 cost
     const l2: FleetReport['l2'] = []
     // Lease and propagation off: neither is on the path of an L2 hit (a lease is asked for on an L2 miss only).
-    const l2Overlay = before
+    // And a read budget of 1 s instead of 50 ms: on a loaded machine a stalled read would otherwise become a miss (an
+    // upstream call, not the L2 hit measured), and the writer's L2 breaker would skip its writes.
+    const l2Overlay = mergeOverlay(before, { cache: { l2TimeoutMs: 1_000 } })
     if (opts.only.includes('d')) {
       const label = `single Redis ${redisVersion}, \`cache: 'redis://…'\``
       try {
