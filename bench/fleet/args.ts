@@ -22,6 +22,8 @@ export interface FleetOptions {
   /** (d) L2 hits timed per topology. */
   l2Samples: number
   cluster: boolean
+  /** `cache.l2TimeoutMs` of every instance in (a)–(c); `null`: the library's default (50 ms). */
+  l2TimeoutMs: number | null
   /** Scenarios to run, of a, b, c, d. */
   only: Scenario[]
   /** Features to turn on for the AFTER rows: 'auto' (every one the tree accepts) or a list; [] for none. */
@@ -40,6 +42,7 @@ export const usage = `Usage: npm run bench:fleet -- [options]
   --sizes <list>        fleet sizes, separate processes each (default 1,2,5,10)
   --ips <n>             (a) new IPs per fleet size (default 100, quick 40), --batch <n> at once (default 10)
   --latency <ms>        simulated IPASIS latency (default 20)
+  --l2-timeout <ms>     cache.l2TimeoutMs of the instances in (a)-(c) (default: the library's, 50 ms); (d) uses 1000
   --quota <n>           (b) per-minute quota Q (default 60); each instance is offered 2×Q new IPs
   --blocks <n>          (c) blocks per fleet size (default 60, quick 20), one every --gap <ms> (default 25)
   --deadline <ms>       (c) how long an instance is watched for the block (default 1000)
@@ -72,6 +75,7 @@ export function parseFleetArgs(argv: string[]): FleetOptions | 'help' {
       ips: { type: 'string' },
       batch: { type: 'string' },
       latency: { type: 'string' },
+      'l2-timeout': { type: 'string' },
       quota: { type: 'string' },
       blocks: { type: 'string' },
       gap: { type: 'string' },
@@ -109,6 +113,7 @@ export function parseFleetArgs(argv: string[]): FleetOptions | 'help' {
     ips: positive('ips', values.ips, quick ? 40 : 100),
     batch: positive('batch', values.batch, 10),
     latencyMs: positive('latency', values.latency, 20),
+    l2TimeoutMs: values['l2-timeout'] === undefined ? null : positive('l2-timeout', values['l2-timeout'], 50),
     quota: positive('quota', values.quota, 60),
     offerFactor: 2,
     blocks: positive('blocks', values.blocks, quick ? 20 : 60),
