@@ -149,10 +149,10 @@ async function main(): Promise<void> {
       const problem = await probe(feature, s, clusterUrl)
       if (problem === null) before = mergeOverlay(before, feature.off)
       if (problem === null && wanted.includes(feature.name)) on.add(feature.name)
-      if (opts.l2TimeoutMs !== null) before = mergeOverlay(before, { cache: { l2TimeoutMs: opts.l2TimeoutMs } })
       const state = problem !== null ? `absent: ${problem}` : on.has(feature.name) ? 'present: off in BEFORE rows, ON in AFTER rows' : 'present: off (not asked for by --features)'
       featureRows.push({ name: feature.name, title: feature.title, state })
     }
+    if (opts.l2TimeoutMs !== null) before = mergeOverlay(before, { cache: { l2TimeoutMs: opts.l2TimeoutMs } })
     log(`features on: ${[...on].join(', ') || 'none'}`)
     /** `before` and, when the scenario's feature is on, `after`: the BEFORE options with that one feature on. */
     const variants = (name: FeatureName): [string, Record<string, unknown>][] =>
