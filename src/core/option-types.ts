@@ -71,6 +71,15 @@ export interface CacheOptions {
   l2TimeoutMs?: number
   /** First segment of L2 keys (`<prefix>:1:<provider>:<ip>`), to separate applications or environments sharing one Redis. @default 'iprisk' */
   prefix?: string
+  /**
+   * Block propagation: `block(ip)`, `unblock(ip)` and the automatic blocklist reach every instance's L1 within
+   * milliseconds through a Redis stream (`<prefix>:2:{fleet}:blocks`), instead of when their L1 copy expires (up to
+   * `ttlSeconds`). An instance that lost Redis catches up when it is back. Costs one more Redis connection per
+   * instance (a blocked read) and one stream entry per block; nothing on the request path. Needs Redis as `l2`;
+   * `true` without `l2` is refused. See docs/fleet.md.
+   * @default true when `l2` is a `redis://` URL, else false
+   */
+  propagateBlocks?: boolean
 }
 
 /**

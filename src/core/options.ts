@@ -48,6 +48,8 @@ export interface ResolvedOptions {
   ipv6Prefix: number
   l2TimeoutMs: number
   prefix: string
+  /** `cache.propagateBlocks` as given (`undefined`: the default, on when L2 is Redis). */
+  propagateBlocks: boolean | undefined
   timeoutMs: number
   maxInFlight: number
   /** 0: no per-minute limit. */
@@ -127,6 +129,7 @@ const cacheSchema = objectOf({
   failureTtlSeconds: num(0, 3_600, { unit: 'seconds' }).optional(),
   ipv6Prefix: num(32, 128, { int: true }).optional(),
   l2TimeoutMs: num(1, 10_000, { unit: 'milliseconds' }).optional(),
+  propagateBlocks: bool.optional(),
   prefix: z
     .string({ error: (issue) => `must be a string, got ${describe(issue.input)}` })
     .regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'must be 1–32 characters of [A-Za-z0-9_.-]' })
@@ -268,6 +271,7 @@ export function parseResolverOptions(options: unknown): ResolvedOptions {
     ipv6Prefix: cache.ipv6Prefix ?? resolverDefaults.ipv6Prefix,
     l2TimeoutMs: cache.l2TimeoutMs ?? resolverDefaults.l2TimeoutMs,
     prefix: cache.prefix ?? resolverDefaults.prefix,
+    propagateBlocks: cache.propagateBlocks,
     ...budget,
     breaker: parseBreaker(o.breaker),
     allow,
@@ -301,7 +305,12 @@ function parseCache(given: RiskResolverOptions['cache']): { cache: CacheOptions;
     if (problem !== undefined) throw new IpRiskConfigError(l2Option, problem)
     return { cache, l2: { kind: 'url', url: cache.l2 }, l2Option }
   }
-  if (cache.l2 === undefined) return { cache, l2: undefined, l2Option }
+  if (cache.l2 === undefined) {
+    if (cache.propagateBlocks === true) {
+      throw new IpRiskConfigError('cache.propagateBlocks', 'needs Redis as the shared cache: set `cache.l2` to a redis:// URL')
+    }
+    return { cache, l2: undefined, l2Option }
+  }
   if (hasUnboundedMapStore(cache.l2)) {
     throw new IpRiskConfigError(
       l2Option,

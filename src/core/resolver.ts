@@ -23,6 +23,9 @@ import type { ProviderBudget } from './budget.js'
 import { systemClock } from './clock.js'
 import { IpRiskError } from './errors.js'
 import { createReporter } from './events.js'
+import type { BlockPropagation } from './fleet/propagation.js'
+import { startPropagation } from './fleet/propagation-wiring.js'
+import { knownData } from './answers.js'
 import { classifyIp } from './ip.js'
 import { ClientLists, ipOf, keyOf } from './lists.js'
 import { Lookups } from './lookup.js'
@@ -60,6 +63,8 @@ export interface ResolverInternals {
   inFlight(): number
   /** The provider budgets (in flight, per minute, per network). */
   readonly budget: ProviderBudget
+  /** Block propagation (`cache.propagateBlocks`), when on. */
+  readonly propagation: BlockPropagation | undefined
 }
 
 const internals = new WeakMap<RiskResolver, ResolverInternals>()
@@ -127,6 +132,7 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
   })
   const lists = new ClientLists(opts)
   const lookups = new Lookups(lists, cache, gate, clock)
+  const propagation = startPropagation(opts, cache, lists, reporter, clock)
   const checker = new PolicyChecker(opts.failMode)
 
   /** The client `block()` / `unblock()` act on (an embedded IPv4 client, else the address itself). */
@@ -163,13 +169,21 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     ready: (readyOptions) => probeReady(provider, selfCheck, gate.closed, readyOptions, clock),
     async block(ip, seconds) {
       const t = target(ip)
-      await cache.block(t.ip, t.key, classifyIp(t.ip), blockMs(seconds, opts.blocklist))
+      const ms = blockMs(seconds, opts.blocklist)
+      const until = clock.now() + ms
+      await cache.block(t.ip, t.key, classifyIp(t.ip), ms)
+      await propagation?.publish({ op: 'block', ip: t.ip, until, data: knownData(cache.l1.get(t.key)?.risk) })
     },
-    unblock: async (ip) => cache.unblock(target(ip).key),
+    async unblock(ip) {
+      const t = target(ip)
+      await cache.unblock(t.key)
+      await propagation?.publish({ op: 'unblock', ip: t.ip })
+    },
     async close() {
       if (gate.closed) return
       gate.close() // answers the calls in flight now
       await lookups.flights.drain()
+      await propagation?.close()
       l2?.close()
       selfCheck.stop()
       try {
@@ -181,6 +195,6 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     },
   }
   const { l1 } = cache
-  internals.set(resolver, { l1, l2, flights: () => lookups.flights.size, inFlight: () => gate.budget.inFlight, budget: gate.budget })
+  internals.set(resolver, { l1, l2, flights: () => lookups.flights.size, inFlight: () => gate.budget.inFlight, budget: gate.budget, propagation })
   return resolver
 }

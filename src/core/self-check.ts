@@ -99,6 +99,7 @@ export class SelfCheck {
     no_client_ip: false,
     no_verdict: false,
     provider_failing: false,
+    blocks_not_propagating: false,
   }
   readonly #raisedAt: Record<'no_verdict' | 'provider_failing', number> = { no_verdict: -Infinity, provider_failing: -Infinity }
   #lastError: LookupError | null = null

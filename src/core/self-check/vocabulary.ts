@@ -18,14 +18,17 @@ import type { IpKind, LookupError } from '../types.js'
  * - `no_verdict`: over the last minute, more than {@link NO_VERDICT_SHARE} of at least
  *   {@link NO_VERDICT_MIN_DECISIONS} gated decisions were made without a verdict (no IP, a non-global IP, the
  *   provider unavailable, a background lookup pending);
- * - `provider_failing`: every provider call of the last minute failed (at least {@link PROVIDER_FAILING_MIN_CALLS}).
+ * - `provider_failing`: every provider call of the last minute failed (at least {@link PROVIDER_FAILING_MIN_CALLS});
+ * - `blocks_not_propagating`: the reader of the fleet's block stream (`cache.propagateBlocks`) cannot reach Redis: blocks
+ *   and unblocks made on other instances reach this one only when its L1 copies expire (up to `cache.ttlSeconds`).
+ *   Raised once per outage; its end is logged (`event: 'recovered'`).
  *
  * @example
  * ```ts
  * const kind: DegradedKind = 'untrusted_proxy'
  * ```
  */
-export type DegradedKind = 'untrusted_proxy' | 'no_client_ip' | 'no_verdict' | 'provider_failing'
+export type DegradedKind = 'untrusted_proxy' | 'no_client_ip' | 'no_verdict' | 'provider_failing' | 'blocks_not_propagating'
 
 /**
  * A `degraded` event: protection is not effective and why, with the fix. Logged as
