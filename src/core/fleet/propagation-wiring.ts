@@ -118,7 +118,7 @@ export function startPropagation(
     return undefined
   }
   const origin = globalThis.crypto.randomUUID()
-  const propagation = new BlockPropagation(link, opts.prefix, hostOf(cache, lists, reporter, clock, opts.prefix), clock, origin)
+  const propagation = new BlockPropagation(link, opts.prefix, hostOf(cache, lists, reporter, clock, opts.prefix), clock, origin, true)
   cache.onAutoBlock = (ip, until, data) => void propagation.publish({ op: 'block', ip, until, data })
   return propagation
 }

@@ -131,12 +131,15 @@ export class BlockPropagation {
   #timer: TimerHandle | undefined
   #wake: (() => void) | undefined
   readonly #loop: Promise<void>
+  readonly #ownsLink: boolean
 
   /**
    * @param link The resolver's link to Redis, once it has one (`undefined`: none, and nothing is done).
    * @param prefix `cache.prefix`, naming the stream.
+   * @param ownsLink Whether `close()` closes `link` too (a link made for propagation alone).
    */
-  constructor(link: Promise<RedisLink | undefined>, prefix: string, host: PropagationHost, clock: Clock, origin: string) {
+  constructor(link: Promise<RedisLink | undefined>, prefix: string, host: PropagationHost, clock: Clock, origin: string, ownsLink = false) {
+    this.#ownsLink = ownsLink
     this.#link = link.catch(() => undefined)
     this.#stream = blockStreamKey(prefix)
     this.#host = host
@@ -188,6 +191,7 @@ export class BlockPropagation {
     this.#wake?.()
     this.#dropReader()
     await this.#loop
+    if (this.#ownsLink) (await this.#link)?.close()
   }
 
   async #run(): Promise<void> {
@@ -246,10 +250,11 @@ export class BlockPropagation {
     const first = firstIdOf(info)
     const added = Number(info.get('entries-added'))
     const length = Number(info.get('length'))
-    // Entries were removed (`entries-added` is Redis 7+; without it, assume they were) and the oldest left is newer
-    // than the last one seen: some removed one may not have been read.
+    // Entries were removed (`entries-added` is Redis 7+; without it, assume they were) and the oldest left (or, when
+    // none is left, the last one added) is newer than the last one seen: some removed one may not have been read.
     const trimmed = !(Number.isFinite(added) && Number.isFinite(length) && added <= length)
-    if (trimmed && first !== undefined && compareIds(first, this.#lastId) > 0) {
+    const oldest = first ?? (isStreamId(last) ? last : undefined)
+    if (trimmed && oldest !== undefined && compareIds(oldest, this.#lastId) > 0) {
       this.#gap('trimmed')
       this.#report(() => this.#host.dropL1())
     }
