@@ -24,9 +24,7 @@ import { systemClock } from './clock.js'
 import { IpRiskError } from './errors.js'
 import { createReporter } from './events.js'
 import type { BlockPropagation } from './fleet/propagation.js'
-import { startPropagation } from './fleet/propagation-wiring.js'
-import { knownData } from './answers.js'
-import { classifyIp } from './ip.js'
+import { blockEverywhere, startPropagation, unblockEverywhere } from './fleet/propagation-wiring.js'
 import { ClientLists, ipOf, keyOf } from './lists.js'
 import { Lookups } from './lookup.js'
 import { DEVELOPMENT_WARNING, parseResolverOptions, type RiskResolverOptions } from './options.js'
@@ -168,17 +166,9 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     status: () => selfCheck.snapshot({ breaker: gate.breakerState(), l2: l2 === undefined ? 'none' : l2.state(), closed: gate.closed }),
     ready: (readyOptions) => probeReady(provider, selfCheck, gate.closed, readyOptions, clock),
     async block(ip, seconds) {
-      const t = target(ip)
-      const ms = blockMs(seconds, opts.blocklist)
-      const until = clock.now() + ms
-      await cache.block(t.ip, t.key, classifyIp(t.ip), ms)
-      await propagation?.publish({ op: 'block', ip: t.ip, until, data: knownData(cache.l1.get(t.key)?.risk) })
+      await blockEverywhere(cache, propagation, target(ip), blockMs(seconds, opts.blocklist), clock)
     },
-    async unblock(ip) {
-      const t = target(ip)
-      await cache.unblock(t.key)
-      await propagation?.publish({ op: 'unblock', ip: t.ip })
-    },
+    unblock: async (ip) => unblockEverywhere(cache, propagation, target(ip)),
     async close() {
       if (gate.closed) return
       gate.close() // answers the calls in flight now

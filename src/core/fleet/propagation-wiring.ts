@@ -6,6 +6,7 @@
  * @module
  */
 import type { AnswerCache } from '../answer-cache.js'
+import { knownData } from '../answers.js'
 import { MAX_BLOCK_SECONDS } from '../cache.js'
 import type { Clock } from '../clock.js'
 import type { Reporter } from '../events.js'
@@ -121,4 +122,23 @@ export function startPropagation(
   const propagation = new BlockPropagation(link, opts.prefix, hostOf(cache, lists, reporter, clock, opts.prefix), clock, origin, true)
   cache.onAutoBlock = (ip, until, data) => void propagation.publish({ op: 'block', ip, until, data })
   return propagation
+}
+
+/** `block(ip, seconds)`: the block in L1 and L2 (awaited), then published to the other instances. @internal */
+export async function blockEverywhere(
+  cache: AnswerCache,
+  propagation: BlockPropagation | undefined,
+  t: { ip: string; key: string },
+  ms: number,
+  clock: Clock,
+): Promise<void> {
+  const until = clock.now() + ms
+  await cache.block(t.ip, t.key, classifyIp(t.ip), ms)
+  await propagation?.publish({ op: 'block', ip: t.ip, until, data: knownData(cache.l1.get(t.key)?.risk) })
+}
+
+/** `unblock(ip)`: L1 and L2 forget the block (awaited), then the other instances are told. @internal */
+export async function unblockEverywhere(cache: AnswerCache, propagation: BlockPropagation | undefined, t: { ip: string; key: string }): Promise<void> {
+  await cache.unblock(t.key)
+  await propagation?.publish({ op: 'unblock', ip: t.ip })
 }
