@@ -117,3 +117,36 @@ describe('cache.propagateBlocks', () => {
     await r.close()
   })
 })
+
+describe('a block that arrives while L2 is read', () => {
+  it('stands: the read (started before it, finding no block) neither clears it nor answers past it', async () => {
+    // An in-process store whose reads wait for the test: the L2 read of the lookup is pending while the block comes.
+    let release: (() => void) | undefined
+    const store = new Map<string, unknown>()
+    const keyv = {
+      get: async (k: string) => store.get(k),
+      getMany: (keys: string[]) =>
+        new Promise<unknown[]>((resolve) => {
+          const values = keys.map((k) => store.get(k)) // read now: before the block
+          release = () => resolve(values)
+        }),
+      set: async (k: string, v: unknown) => {
+        store.set(k, v)
+        return true
+      },
+      delete: async (k: string) => store.delete(k),
+      on: () => keyv,
+    }
+    const provider = createMemoryProvider(() => ({ score: 10 }))
+    const risk = createRiskResolver({ provider, scoreDocumentationRanges: true, cache: { l2: keyv as never } })
+    const ip = '203.0.113.80'
+    const looking = risk.lookup(ip)
+    await vi.waitFor(() => expect(release).toBeDefined())
+    await risk.block(ip, 600) // as a propagated block would: L1 holds it now
+    release?.()
+    expect((await looking).listed).toBe('blocklist')
+    expect(risk.peek(ip)?.listed).toBe('blocklist')
+    expect(provider.calls).toBe(0)
+    await risk.close()
+  })
+})
