@@ -231,16 +231,20 @@ export class BlockPropagation {
     this.#state = 'reading'
   }
 
-  /** Compare the stream with the last id seen (see the module's notes); adjust the position or drop L1. */
+  /**
+   * Compare the stream with the last id seen (see the module's notes); adjust the position or drop L1. Every command
+   * of the reader goes to the primary (never `readonly`): a lagging replica would look like a stream gone back in time.
+   * Replies are read as RESP2 (node-redis's default).
+   */
   async #catchUp(reader: RedisLink): Promise<void> {
     const key = this.#stream
-    const type = await reader.command(key, ['TYPE', key], true)
+    const type = await reader.command(key, ['TYPE', key])
     if (type === 'none') {
       if (this.#lastId !== START) this.#gap('lost')
       this.#lastId = START
       return
     }
-    const info = fieldsOf(await reader.command(key, ['XINFO', 'STREAM', key], true))
+    const info = fieldsOf(await reader.command(key, ['XINFO', 'STREAM', key]))
     const last = info.get('last-generated-id')
     if (isStreamId(last) && compareIds(last, this.#lastId) < 0) {
       this.#lastId = last
@@ -272,7 +276,7 @@ export class BlockPropagation {
       const reader = this.#reader
       if (reader === undefined) throw new Error('closed')
       const args = ['XREAD', 'COUNT', String(READ_COUNT), 'BLOCK', String(READ_BLOCK_MS), 'STREAMS', key, this.#lastId]
-      const reply = await this.#within(reader.command(key, args, true), READ_BLOCK_MS + READ_GRACE_MS, 'the read got no answer')
+      const reply = await this.#within(reader.command(key, args), READ_BLOCK_MS + READ_GRACE_MS, 'the read got no answer')
       const entries = entriesOf(reply, this.#host.limits())
       if (entries === undefined) throw new Error('XREAD answered something that is not a stream reply')
       for (const entry of entries) this.#apply(entry)
