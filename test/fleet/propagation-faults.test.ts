@@ -171,6 +171,29 @@ describe.skipIf(service.skip)('block propagation when Redis fails (real Redis)',
     }
   }, 60_000)
 
+  it('Redis paused (a read that gets no answer): B gives it up on its clock, reports itself down, and catches up once Redis answers', async () => {
+    const prefix = nextPrefix()
+    const a = member(redis.url, prefix)
+    const clock = createTestClock(Date.now())
+    const b = member(redis.url, prefix, clock)
+    await reading(a)
+    await reading(b)
+    const ip = '203.0.113.55'
+    expect((await b.risk.lookup(ip)).listed).toBeNull()
+    const propagation = resolverInternals(b.risk).propagation!
+    redis.pause()
+    try {
+      // Nothing fails by itself: the read waits on a socket that stays open. Only B's clock gives it up.
+      await advanceUntil(clock, () => propagation.state() === 'down', 'B to give up the read and report itself down')
+      expect(b.degraded.map((e) => e.kind)).toEqual(['blocks_not_propagating'])
+    } finally {
+      redis.resume()
+    }
+    await a.risk.block(ip, 600)
+    await advanceUntil(clock, () => blocked(b.risk.peek(ip)), 'B to catch up')
+    expect(propagation.state()).toBe('reading')
+  }, 60_000)
+
   it('close() ends the reader and closes its connections', async () => {
     const m = member(redis.url, nextPrefix())
     await reading(m)

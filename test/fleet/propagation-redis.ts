@@ -16,6 +16,10 @@ export interface PropagationRedis {
   start(): Promise<void>
   /** SIGKILL and wait until the process is gone (with persistence, every acknowledged write is on disk). */
   kill(): Promise<void>
+  /** SIGSTOP: the port still accepts connections, nothing answers. */
+  pause(): void
+  /** SIGCONT. */
+  resume(): void
   /** Kill and remove the data directory. Idempotent. */
   stop(): Promise<void>
 }
@@ -69,7 +73,14 @@ export function createPropagationRedis(port: number, options: { persist: boolean
       proc.kill('SIGKILL')
       await exited
     },
+    pause() {
+      child?.kill('SIGSTOP')
+    },
+    resume() {
+      child?.kill('SIGCONT')
+    },
     async stop() {
+      redis.resume()
       await redis.kill()
       rmSync(dir, { recursive: true, force: true })
     },

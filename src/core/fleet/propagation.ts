@@ -25,7 +25,8 @@
  * A failed read closes the connection; the reader opens another after a back-off on the injected clock (50 ms
  * doubling to 2 s). From the first failed attempt to reconnect it reports itself down (a `degraded` event: blocks then
  * reach this instance only through L2, when its L1 copies expire), and up again once it reads. A read with no answer
- * within the `BLOCK` time plus {@link READ_GRACE_MS} (a paused or partitioned Redis) counts as failed. `close()` stops
+ * within the `BLOCK` time plus {@link READ_GRACE_MS} (a paused or partitioned Redis) counts as failed, as does a
+ * connection or a catch-up command not answered within {@link READ_GRACE_MS}. `close()` stops
  * the loop, its timer and its connection.
  *
  * @internal
@@ -219,7 +220,14 @@ export class BlockPropagation {
 
   /** Open the reading connection and catch up with the stream. */
   async #connect(link: RedisLink): Promise<void> {
-    const reader = await link.dedicated()
+    const opening = link.dedicated()
+    let reader: RedisLink
+    try {
+      reader = await this.#within(opening, READ_GRACE_MS, 'no connection within the time allowed')
+    } catch (error) {
+      opening.then((late) => late.close(), () => undefined) // one that connects after all is closed
+      throw error
+    }
     if (this.#closed()) {
       reader.close()
       throw new Error('closed')
@@ -238,13 +246,14 @@ export class BlockPropagation {
    */
   async #catchUp(reader: RedisLink): Promise<void> {
     const key = this.#stream
-    const type = await reader.command(key, ['TYPE', key])
+    const ask = (args: string[]): Promise<unknown> => this.#within(reader.command(key, args), READ_GRACE_MS, 'no answer to the catch-up')
+    const type = await ask(['TYPE', key])
     if (type === 'none') {
       if (this.#lastId !== START) this.#gap('lost')
       this.#lastId = START
       return
     }
-    const info = fieldsOf(await reader.command(key, ['XINFO', 'STREAM', key]))
+    const info = fieldsOf(await ask(['XINFO', 'STREAM', key]))
     const last = info.get('last-generated-id')
     if (isStreamId(last) && compareIds(last, this.#lastId) < 0) {
       this.#lastId = last
