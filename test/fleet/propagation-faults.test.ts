@@ -194,6 +194,28 @@ describe.skipIf(service.skip)('block propagation when Redis fails (real Redis)',
     expect(propagation.state()).toBe('reading')
   }, 60_000)
 
+  it('a value that is not a stream under the stream key: reported down once (not once per attempt), read again once it is gone', async () => {
+    const prefix = nextPrefix()
+    const raw = createClient({ url: redis.url })
+    await raw.connect()
+    try {
+      await raw.sendCommand(['SET', blockStreamKey(prefix), 'not a stream'])
+      const clock = createTestClock(Date.now())
+      const b = member(redis.url, prefix, clock)
+      const propagation = resolverInternals(b.risk).propagation!
+      await advanceUntil(clock, () => propagation.state() === 'down', 'B to report itself down')
+      for (let i = 0; i < 5; i++) await clock.advanceAsync(2_000) // more connections, each failing at its first read
+      expect(b.degraded).toHaveLength(1)
+      expect(b.degraded[0]?.message).toMatch(/WRONGTYPE/)
+      expect(b.infos).toEqual([])
+      await raw.sendCommand(['DEL', blockStreamKey(prefix)])
+      await advanceUntil(clock, () => propagation.state() === 'reading', 'B to read')
+      expect(b.infos.filter((m) => m.includes('read again'))).toHaveLength(1)
+    } finally {
+      raw.destroy()
+    }
+  }, 60_000)
+
   it('close() ends the reader and closes its connections', async () => {
     const m = member(redis.url, nextPrefix())
     await reading(m)

@@ -126,13 +126,15 @@ export class BlockPropagation {
   readonly #link: Promise<RedisLink | undefined>
   #state: PropagationState = 'starting'
   #lastId = START
-  /** Whether a connection has read once (catch-up checks apply from the second connection on). */
+  /** Whether a connection has read once (catch-up checks apply from then on). */
   #readOnce = false
   #reader: RedisLink | undefined
   #timer: TimerHandle | undefined
   #wake: (() => void) | undefined
   readonly #loop: Promise<void>
   readonly #ownsLink: boolean
+  /** Failures since the last read answered. */
+  #failures = 0
 
   /**
    * @param link The resolver's link to Redis, once it has one (`undefined`: none, and nothing is done).
@@ -197,18 +199,17 @@ export class BlockPropagation {
 
   async #run(): Promise<void> {
     const link = await this.#link
-    let failures = 0
     while (link !== undefined && this.#state !== 'closed') {
       try {
         await this.#connect(link)
-        if (failures > 0) this.stats.reconnects++
-        failures = 0
+        if (this.#readOnce) this.stats.reconnects++
         await this.#readOn()
       } catch (error) {
         this.#dropReader()
         if (this.#closed()) break
-        failures++
-        // One failure is a connection lost (it is reopened at once); a failed attempt to reopen it is an outage.
+        const failures = ++this.#failures
+        // One failure is a connection lost (it is reopened at once); a failed attempt to reopen it, or a new connection
+        // that fails before its first read, is an outage.
         if (failures >= 2 && this.#state !== 'down') {
           this.#state = 'down'
           this.#report(() => this.#host.down(errorText(error)))
@@ -234,9 +235,6 @@ export class BlockPropagation {
     }
     this.#reader = reader
     if (this.#readOnce) await this.#catchUp(reader)
-    this.#readOnce = true
-    if (this.#state === 'down') this.#report(() => this.#host.up())
-    this.#state = 'reading'
   }
 
   /**
@@ -278,18 +276,34 @@ export class BlockPropagation {
     this.#report(() => this.#host.gap(kind))
   }
 
-  /** Read and apply until the connection fails or the reader is closed. */
+  /**
+   * Read and apply until the connection fails or the reader is closed. The first read of a connection does not block
+   * (it answers at once): once it has answered, the reader is `reading` (and reported up after an outage).
+   */
   async #readOn(): Promise<void> {
     const key = this.#stream
+    let first = true
     while (this.#state !== 'closed') {
       const reader = this.#reader
       if (reader === undefined) throw new Error('closed')
-      const args = ['XREAD', 'COUNT', String(READ_COUNT), 'BLOCK', String(READ_BLOCK_MS), 'STREAMS', key, this.#lastId]
+      const block = first ? [] : ['BLOCK', String(READ_BLOCK_MS)]
+      const args = ['XREAD', 'COUNT', String(READ_COUNT), ...block, 'STREAMS', key, this.#lastId]
       const reply = await this.#within(reader.command(key, args), READ_BLOCK_MS + READ_GRACE_MS, 'the read got no answer')
       const entries = entriesOf(reply, this.#host.limits())
       if (entries === undefined) throw new Error('XREAD answered something that is not a stream reply')
       for (const entry of entries) this.#apply(entry)
+      if (first) this.#firstRead()
+      first = false
     }
+  }
+
+  /** A connection read once: failures are over, the reader reads (reported up after an outage). */
+  #firstRead(): void {
+    this.#failures = 0
+    this.#readOnce = true
+    if (this.#closed()) return
+    if (this.#state === 'down') this.#report(() => this.#host.up())
+    this.#state = 'reading'
   }
 
   #apply(entry: ReadEntry): void {
