@@ -151,3 +151,18 @@ export function entriesOf(reply: unknown, limits: RecordLimits): ReadEntry[] | u
   }
   return out
 }
+
+/** A RESP2 flat field / value list (`XINFO STREAM`) as a map; anything else is an empty map. */
+export function infoOf(reply: unknown): Map<string, unknown> {
+  const map = new Map<string, unknown>()
+  if (!Array.isArray(reply)) return map
+  for (let i = 0; i + 1 < reply.length; i += 2) if (typeof reply[i] === 'string') map.set(reply[i] as string, reply[i + 1])
+  return map
+}
+
+/** The id of the oldest entry, from `XINFO STREAM`'s `first-entry` (`[id, fields]`), if any. */
+export function firstIdOf(info: Map<string, unknown>): string | undefined {
+  const first = info.get('first-entry')
+  const id: unknown = Array.isArray(first) ? first[0] : undefined
+  return isStreamId(id) ? id : undefined
+}

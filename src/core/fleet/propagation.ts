@@ -40,6 +40,8 @@ import {
   blockStreamKey,
   compareIds,
   entriesOf,
+  firstIdOf,
+  infoOf,
   isStreamId,
   xaddArgs,
   type BlockMessage,
@@ -251,7 +253,7 @@ export class BlockPropagation {
       this.#lastId = START
       return
     }
-    const info = fieldsOf(await ask(['XINFO', 'STREAM', key]))
+    const info = infoOf(await ask(['XINFO', 'STREAM', key]))
     const last = info.get('last-generated-id')
     if (isStreamId(last) && compareIds(last, this.#lastId) < 0) {
       this.#lastId = last
@@ -381,19 +383,4 @@ export class BlockPropagation {
       // reporting never breaks the reader
     }
   }
-}
-
-/** A RESP2 flat field / value list (`XINFO STREAM`) as a map; anything else is an empty map. */
-function fieldsOf(reply: unknown): Map<string, unknown> {
-  const map = new Map<string, unknown>()
-  if (!Array.isArray(reply)) return map
-  for (let i = 0; i + 1 < reply.length; i += 2) if (typeof reply[i] === 'string') map.set(reply[i] as string, reply[i + 1])
-  return map
-}
-
-/** The id of the oldest entry, from `XINFO STREAM`'s `first-entry` (`[id, fields]`), if any. */
-function firstIdOf(info: Map<string, unknown>): string | undefined {
-  const first = info.get('first-entry')
-  const id: unknown = Array.isArray(first) ? first[0] : undefined
-  return isStreamId(id) ? id : undefined
 }
