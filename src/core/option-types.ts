@@ -26,6 +26,8 @@ import type { FailMode, Provider } from './types.js'
  * })
  * // shorthand for { l2: ... }:
  * createRiskResolver({ provider, cache: 'redis://10.0.0.5:6379' })
+ * // blocks reach the other instances only through L2, when their L1 copies expire (no block stream):
+ * createRiskResolver({ provider, cache: { l2: 'redis://10.0.0.5:6379', propagateBlocks: false } })
  * ```
  */
 export interface CacheOptions {
