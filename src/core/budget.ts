@@ -175,6 +175,21 @@ export class ProviderBudget {
     else this.held.set(network, held)
   }
 
+  /**
+   * Give back the per-minute token `acquire` took for `network` (a call refused later, by the fleet budget). Refills
+   * first, so a token is never returned above the buckets' caps.
+   */
+  refund(network: string, now: number): void {
+    if (this.maxPerMinute === 0) return
+    this.tokens = Math.min(this.maxPerMinute, this.tokens + Math.max(0, now - this.tokensAt) * this.tokensPerMs + 1)
+    this.tokensAt = now
+    const bucket = this.buckets?.get(network)
+    if (bucket === undefined) return
+    const cap = this.minuteCap
+    bucket.tokens = Math.min(cap, bucket.tokens + (Math.max(0, now - bucket.at) * cap) / MINUTE_MS + 1)
+    bucket.at = now
+  }
+
   private takeToken(network: string, now: number): boolean {
     // A clock that goes back (an injected or adjusted one) refills nothing rather than draining.
     this.tokens = Math.min(this.maxPerMinute, this.tokens + Math.max(0, now - this.tokensAt) * this.tokensPerMs)

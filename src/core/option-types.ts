@@ -8,6 +8,7 @@ import type { KeyvLike } from './cache.js'
 import type { Clock } from './clock.js'
 import type { ObservabilityOptions } from './events.js'
 import type { ClientIpOptions, TrustProxy } from './ip.js'
+import type { FleetBudgetOptions } from './fleet/budget-options.js'
 import type { FailMode, Provider } from './types.js'
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -79,7 +80,7 @@ export interface CacheOptions {
    * `ttlSeconds`). An instance that lost Redis catches up when it is back. Costs one more Redis connection per
    * instance (a blocked read) and one stream entry per block; nothing on the request path. Needs Redis as `l2`;
    * `true` without `l2` is refused. See docs/fleet.md.
-   * @default true when `l2` is a `redis://` URL, else false
+   * @default true when `l2` is Redis (a `redis://` URL, or a Keyv on `@keyv/redis`), else false
    */
   propagateBlocks?: boolean
 }
@@ -115,6 +116,12 @@ export interface BudgetOptions {
    * @default { share: 0.25, reserve: 0.25, ipv4Prefix: 24, ipv6Prefix: 48 }
    */
   perNetwork?: NetworkShareOptions | false
+  /**
+   * A per-minute budget shared by every instance through the Redis shared cache, on top of the per-process budgets
+   * above. See {@link FleetBudgetOptions}.
+   * @default undefined (budgets are per process)
+   */
+  fleet?: FleetBudgetOptions
 }
 
 /**

@@ -17,6 +17,8 @@ import type { FailMode, Provider } from './types.js'
 import type { NetworkShare } from './budget.js'
 import { NOT_A_CLOCK, isClock, systemClock, type Clock } from './clock.js'
 import { resolverDefaults, type CacheOptions, type RiskResolverOptions } from './option-types.js'
+import { parseFleetBudget } from './fleet/budget-options.js'
+import type { FleetBudgetSettings } from './fleet/budget.js'
 
 // The option types stay importable from here (their home is option-types.ts).
 export type * from './option-types.js'
@@ -56,6 +58,8 @@ export interface ResolvedOptions {
   maxPerMinute: number
   /** `undefined`: the budgets are one pool (`budget.perNetwork: false`). */
   perNetwork: NetworkShare | undefined
+  /** `budget.fleet`: `undefined` when budgets are per process. */
+  fleetBudget: FleetBudgetSettings | undefined
   breaker: { failures: number; halfOpenAfterMs: number } | undefined
   allow: ((ip: string) => boolean) | undefined
   deny: ((ip: string) => boolean) | undefined
@@ -167,6 +171,7 @@ const optionsSchema = objectOf({
     maxInFlight: num(1, 100_000, { int: true }).optional(),
     maxPerMinute: num(1, 10_000_000, { int: true }).optional(),
     perNetwork: z.unknown().optional(), // `false` or networkShareSchema, checked in parseResolverOptions
+    fleet: z.unknown().optional(), // checked by parseFleetBudget
   }).optional(),
   breaker: objectOf(
     {
@@ -273,6 +278,7 @@ export function parseResolverOptions(options: unknown): ResolvedOptions {
     prefix: cache.prefix ?? resolverDefaults.prefix,
     propagateBlocks: cache.propagateBlocks,
     ...budget,
+    fleetBudget: parseFleetBudget(o.budget?.fleet, l2 !== undefined),
     breaker: parseBreaker(o.breaker),
     allow,
     deny,

@@ -20,6 +20,7 @@
 import { MemoryTier, type SharedTier } from './cache.js'
 import { AnswerCache } from './answer-cache.js'
 import type { ProviderBudget } from './budget.js'
+import type { FleetBudget } from './fleet/budget.js'
 import { systemClock } from './clock.js'
 import { IpRiskError } from './errors.js'
 import { createReporter } from './events.js'
@@ -32,6 +33,7 @@ import { compilePolicy } from './policy.js'
 import { ProviderGate } from './provider-gate.js'
 import { PolicyChecker, blockMs, createIpReader, createSharedTier, probeReady, watchedIpReader } from './resolver-parts.js'
 import { SelfCheck } from './self-check.js'
+import { fleetLinkOf } from './fleet/budget-link.js'
 import type { RiskResolver } from './types.js'
 
 export type {
@@ -61,6 +63,8 @@ export interface ResolverInternals {
   inFlight(): number
   /** The provider budgets (in flight, per minute, per network). */
   readonly budget: ProviderBudget
+  /** `budget.fleet`, when set. */
+  readonly fleetBudget: FleetBudget | undefined
   /** Block propagation (`cache.propagateBlocks`), when on. */
   readonly propagation: BlockPropagation | undefined
 }
@@ -127,6 +131,8 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     metrics,
     configError: (option, message) => reporter.configError(option, message),
     providerCall: (error) => selfCheck.providerCall(error),
+    fleetLink: fleetLinkOf(opts.l2), // the lead: the resolver's one RedisLink (topo) replaces this
+    degraded: (event) => reporter.degraded(event),
   })
   const lists = new ClientLists(opts)
   const lookups = new Lookups(lists, cache, gate, clock)
@@ -185,6 +191,7 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     },
   }
   const { l1 } = cache
-  internals.set(resolver, { l1, l2, flights: () => lookups.flights.size, inFlight: () => gate.budget.inFlight, budget: gate.budget, propagation })
+  const { budget, fleet: fleetBudget } = gate
+  internals.set(resolver, { l1, l2, flights: () => lookups.flights.size, inFlight: () => budget.inFlight, budget, fleetBudget, propagation })
   return resolver
 }

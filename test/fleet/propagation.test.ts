@@ -16,7 +16,7 @@ import type { IpRisk, RiskResolver } from '../../src/core/types.js'
 import { createMemoryProvider } from '../../src/testing/index.js'
 import { createTestClock, type TestClock } from '../../src/testing/clock.js'
 import { redisService } from '../reliability/helpers/services.js'
-import { createClient } from '@keyv/redis'
+import KeyvRedis, { createClient, Keyv } from '@keyv/redis'
 import { riskCacheKey } from '../../src/core/cache.js'
 import { redisCommand } from '../reliability/helpers/redis.js'
 import { createPropagationRedis, until, type PropagationRedis } from './propagation-redis.js'
@@ -203,6 +203,25 @@ describe.skipIf(service.skip)('block propagation (real Redis)', () => {
     expect(blocked(b.risk.peek(before))).toBe(true)
     expect(propagation.stats.gaps).toBe(0)
   }, 60_000)
+
+  it("with the application's own Keyv on @keyv/redis, propagation is on by default and reads on the application's client", async () => {
+    const prefix = `prop${process.pid}-${run++}`
+    const a = await member(prefix)
+    const client = createClient({ url: redis.url })
+    await client.connect()
+    const keyv = new Keyv({ store: new KeyvRedis(client as never), namespace: undefined, useKeyPrefix: false })
+    const b = createRiskResolver({ provider, scoreDocumentationRanges: true, cache: { l2: keyv as never, prefix } })
+    try {
+      await until(() => resolverInternals(b).propagation?.state() === 'reading', 'the reader reads')
+      expect((await b.lookup('203.0.113.25')).listed).toBeNull()
+      await a.risk.block('203.0.113.25', 600)
+      await until(() => blocked(b.peek('203.0.113.25')), 'the block to arrive')
+    } finally {
+      await b.close()
+      expect(client.isOpen).toBe(true) // the application's client is the application's to close
+      client.destroy()
+    }
+  })
 
   it('blocks made before a restart of a Redis that persists them are enforced by a new instance', async () => {
     const prefix = `prop${process.pid}-${run++}`

@@ -16,6 +16,7 @@ import type { ResolvedOptions } from '../options.js'
 import type { DegradedEvent } from '../self-check.js'
 import type { RedisLink } from './link.js'
 import { BlockPropagation, type PropagationGap, type PropagationHost } from './propagation.js'
+import { fleetLinkOf } from './budget-link.js'
 import { propagationLinkFromUrl } from './propagation-link.js'
 
 /** Where the fix of a propagation problem is documented. */
@@ -88,17 +89,19 @@ function hostOf(cache: AnswerCache, lists: ClientLists, reporter: Reporter, cloc
 
 /**
  * The link block propagation uses. Until the resolver exposes one on its L2 connection, a `redis://` URL gets a link
- * of its own ({@link propagationLinkFromUrl}); a Keyv passed by the application gets none.
+ * of its own ({@link propagationLinkFromUrl}), and a Keyv on `@keyv/redis` passed by the application the link on its
+ * client ({@link fleetLinkOf}, as the fleet budget does); any other store gets none.
  */
 function linkOf(opts: ResolvedOptions): Promise<RedisLink | undefined> | undefined {
-  if (opts.l2?.kind !== 'url') return undefined
-  return propagationLinkFromUrl(opts.l2.url, opts.l2Option)
+  if (opts.l2?.kind === 'url') return propagationLinkFromUrl(opts.l2.url, opts.l2Option)
+  const link = fleetLinkOf(opts.l2)()
+  return link === undefined ? undefined : Promise.resolve(link)
 }
 
 /**
- * The resolver's block propagation, or `undefined` when it is off: on by default when L2 is Redis, off with
- * `cache.propagateBlocks: false`. Asked for (`true`) without a Redis link, it is reported (`cache.propagateBlocks`)
- * and off. @internal
+ * The resolver's block propagation, or `undefined` when it is off: on by default when L2 is Redis (a URL, or a Keyv
+ * on `@keyv/redis`), off with `cache.propagateBlocks: false`. Asked for (`true`) without a Redis link, it is reported
+ * (`cache.propagateBlocks`) and off. @internal
  */
 export function startPropagation(
   opts: ResolvedOptions,

@@ -19,6 +19,9 @@ import type { IpKind, LookupError } from '../types.js'
  *   {@link NO_VERDICT_MIN_DECISIONS} gated decisions were made without a verdict (no IP, a non-global IP, the
  *   provider unavailable, a background lookup pending);
  * - `provider_failing`: every provider call of the last minute failed (at least {@link PROVIDER_FAILING_MIN_CALLS});
+ * - `fleet_budget_fallback`: the fleet budget (`budget.fleet`) cannot be read from Redis (error, timeout, no
+ *   connection): this instance spends from its local fallback budget until Redis answers again;
+ * - `fleet_budget_exhausted`: the fleet budget is spent: new lookups answer `unavailable` until it refills;
  * - `blocks_not_propagating`: the reader of the fleet's block stream (`cache.propagateBlocks`) cannot reach Redis: blocks
  *   and unblocks made on other instances reach this one only when its L1 copies expire (up to `cache.ttlSeconds`).
  *   Raised once per outage; its end is logged (`event: 'recovered'`).
@@ -28,7 +31,14 @@ import type { IpKind, LookupError } from '../types.js'
  * const kind: DegradedKind = 'untrusted_proxy'
  * ```
  */
-export type DegradedKind = 'untrusted_proxy' | 'no_client_ip' | 'no_verdict' | 'provider_failing' | 'blocks_not_propagating'
+export type DegradedKind =
+  | 'untrusted_proxy'
+  | 'no_client_ip'
+  | 'no_verdict'
+  | 'provider_failing'
+  | 'fleet_budget_fallback'
+  | 'fleet_budget_exhausted'
+  | 'blocks_not_propagating'
 
 /**
  * A `degraded` event: protection is not effective and why, with the fix. Logged as
