@@ -35,10 +35,9 @@
  * @module
  * @internal
  */
-import { isIPv4 } from 'node:net'
 import { LRUCache } from 'lru-cache'
 import { cacheKeyForIp, v4Mask } from './cidr.js'
-import { ipv4ToUint32, uint32ToIpv4 } from './ip-address.js'
+import { ipv4ToUint32, isIPv4, uint32ToIpv4 } from './ip-address.js'
 
 /** How the budgets are shared (resolved `budget.perNetwork`). @internal */
 export interface NetworkShare {

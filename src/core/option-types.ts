@@ -27,8 +27,6 @@ import type { FailMode, Provider } from './types.js'
  * })
  * // shorthand for { l2: ... }:
  * createRiskResolver({ provider, cache: 'redis://10.0.0.5:6379' })
- * // blocks reach the other instances only through L2, when their L1 copies expire (no block stream):
- * createRiskResolver({ provider, cache: { l2: 'redis://10.0.0.5:6379', propagateBlocks: false } })
  * ```
  */
 export interface CacheOptions {
@@ -75,13 +73,23 @@ export interface CacheOptions {
   /** First segment of L2 keys (`<prefix>:1:<provider>:<ip>`), to separate applications or environments sharing one Redis. @default 'iprisk' */
   prefix?: string
   /**
-   * Block propagation: `block(ip)`, `unblock(ip)` and the automatic blocklist reach every instance's L1 within
-   * milliseconds through a Redis stream (`<prefix>:2:{fleet}:blocks`), instead of when their L1 copy expires (up to
-   * `ttlSeconds`). An instance that lost Redis catches up when it is back. Costs one more Redis connection per
-   * instance (a blocked read) and one stream entry per block; nothing on the request path. Needs Redis as `l2`;
-   * `true` without `l2` is refused. See docs/fleet.md.
-   * @default true when `l2` is Redis (a `redis://` URL, or a Keyv on `@keyv/redis`), else false
+   * Fleet-wide single flight, with a Redis L2: of the instances that miss L1 and L2 for one IP at the same time, one
+   * takes a lease of this many ms in Redis and asks the provider; the others wait (at most half of
+   * `budget.timeoutMs`) for its answer instead of asking too, and take over if it dies (its lease expires). Costs one
+   * Redis round trip per L2 miss (never on a hit), plus a few short polls for an instance that waits. Set it a little
+   * above the provider's usual latency (a holder slower than its lease lets a second instance call). `false` turns it
+   * off (each instance asks on its own, as with L1 only). Redis failing or slow never fails a lookup: it then runs
+   * without a lease. 10–60000.
+   * @default a third of `budget.timeoutMs` (500) with a `redis://` L2; off without L2
+   *
+   * @example
+   * ```ts
+   * createRiskResolver({ provider, cache: { l2: 'redis://10.0.0.5:6379', leaseMs: 300 } })
+   * ```
    */
+  leaseMs?: number | false
+  /** Block propagation: blocks, unblocks and automatic blocks reach every instance's L1 in ms (a Redis stream), not after
+   * `ttlSeconds`; `true` needs `l2` (docs/fleet.md). @default true when `l2` is Redis (a URL or a Keyv on `@keyv/redis`) */
   propagateBlocks?: boolean
 }
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { z } from 'zod'
+import * as z from 'zod'
 import { compileClientList, compileNat64Prefixes } from './cidr.js'
 import { IpRiskConfigError, quoteForError } from './errors.js'
 import { readEnv } from './env.js'
@@ -49,9 +49,9 @@ export interface ResolvedOptions {
   failureTtlMs: number
   ipv6Prefix: number
   l2TimeoutMs: number
+  /** `cache.leaseMs`, 0 when off (its default: a third of `timeoutMs` with a Redis URL L2, else off). */
+  leaseMs: number
   prefix: string
-  /** `cache.propagateBlocks` as given (`undefined`: the default, on when L2 is Redis). */
-  propagateBlocks: boolean | undefined
   timeoutMs: number
   maxInFlight: number
   /** 0: no per-minute limit. */
@@ -73,8 +73,6 @@ export interface ResolvedOptions {
 // ---------------------------------------------------------------------------------------------------------------------
 // Schema
 // ---------------------------------------------------------------------------------------------------------------------
-
-
 
 function describe(value: unknown): string {
   return quoteForError(value, 24)
@@ -133,7 +131,12 @@ const cacheSchema = objectOf({
   failureTtlSeconds: num(0, 3_600, { unit: 'seconds' }).optional(),
   ipv6Prefix: num(32, 128, { int: true }).optional(),
   l2TimeoutMs: num(1, 10_000, { unit: 'milliseconds' }).optional(),
-  propagateBlocks: bool.optional(),
+  leaseMs: z
+    .custom<number | false>((v) => v === false || (typeof v === 'number' && Number.isInteger(v) && v >= 10 && v <= 60_000), {
+      error: (issue) => `must be an integer from 10 to 60000 (milliseconds) or false, got ${describe(issue.input)}`,
+    })
+    .optional(),
+  propagateBlocks: bool.optional(), // resolved by fleet/propagation-wiring.ts
   prefix: z
     .string({ error: (issue) => `must be a string, got ${describe(issue.input)}` })
     .regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'must be 1–32 characters of [A-Za-z0-9_.-]' })
@@ -276,7 +279,7 @@ export function parseResolverOptions(options: unknown): ResolvedOptions {
     ipv6Prefix: cache.ipv6Prefix ?? resolverDefaults.ipv6Prefix,
     l2TimeoutMs: cache.l2TimeoutMs ?? resolverDefaults.l2TimeoutMs,
     prefix: cache.prefix ?? resolverDefaults.prefix,
-    propagateBlocks: cache.propagateBlocks,
+    leaseMs: parseLease(cache.leaseMs, l2, budget.timeoutMs),
     ...budget,
     fleetBudget: parseFleetBudget(o.budget?.fleet, l2 !== undefined),
     breaker: parseBreaker(o.breaker),
@@ -287,6 +290,14 @@ export function parseResolverOptions(options: unknown): ResolvedOptions {
     observability: observabilityOf(o),
     clock: o.clock ?? systemClock,
   }
+}
+
+/** `cache.leaseMs` in ms, 0 when off: on by default with a Redis URL (the lease speaks Redis), refused without L2. */
+function parseLease(given: number | false | undefined, l2: L2Source | undefined, timeoutMs: number): number {
+  if (given === false) return 0
+  if (given === undefined) return l2?.kind === 'url' ? Math.max(10, Math.floor(timeoutMs / 3)) : 0
+  if (l2 === undefined) throw new IpRiskConfigError('cache.leaseMs', 'needs a shared cache (`cache.l2`: a redis:// URL): the lease lives in Redis')
+  return given
 }
 
 /** `cache`: a URL or a Keyv alone is shorthand for `{ l2 }`; the shared store it names, checked. */
@@ -311,12 +322,7 @@ function parseCache(given: RiskResolverOptions['cache']): { cache: CacheOptions;
     if (problem !== undefined) throw new IpRiskConfigError(l2Option, problem)
     return { cache, l2: { kind: 'url', url: cache.l2 }, l2Option }
   }
-  if (cache.l2 === undefined) {
-    if (cache.propagateBlocks === true) {
-      throw new IpRiskConfigError('cache.propagateBlocks', 'needs Redis as the shared cache: set `cache.l2` to a redis:// URL')
-    }
-    return { cache, l2: undefined, l2Option }
-  }
+  if (cache.l2 === undefined) return { cache, l2: undefined, l2Option }
   if (hasUnboundedMapStore(cache.l2)) {
     throw new IpRiskConfigError(
       l2Option,

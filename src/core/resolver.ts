@@ -21,11 +21,13 @@ import { MemoryTier, type SharedTier } from './cache.js'
 import { AnswerCache } from './answer-cache.js'
 import type { ProviderBudget } from './budget.js'
 import type { FleetBudget } from './fleet/budget.js'
+import type { FleetLease } from './fleet/lease.js'
 import { systemClock } from './clock.js'
 import { IpRiskError } from './errors.js'
 import { createReporter } from './events.js'
 import type { BlockPropagation } from './fleet/propagation.js'
 import { blockEverywhere, startPropagation, unblockEverywhere } from './fleet/propagation-wiring.js'
+import { createResolverLease } from './fleet/lease-link.js'
 import { ClientLists, ipOf, keyOf } from './lists.js'
 import { Lookups } from './lookup.js'
 import { DEVELOPMENT_WARNING, parseResolverOptions, type RiskResolverOptions } from './options.js'
@@ -65,6 +67,8 @@ export interface ResolverInternals {
   readonly budget: ProviderBudget
   /** `budget.fleet`, when set. */
   readonly fleetBudget: FleetBudget | undefined
+  /** The fleet lease, when on (`cache.leaseMs`). */
+  readonly lease: FleetLease | undefined
   /** Block propagation (`cache.propagateBlocks`), when on. */
   readonly propagation: BlockPropagation | undefined
 }
@@ -135,8 +139,9 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     degraded: (event) => reporter.degraded(event),
   })
   const lists = new ClientLists(opts)
-  const lookups = new Lookups(lists, cache, gate, clock)
-  const propagation = startPropagation(opts, cache, lists, reporter, clock)
+  const fleetLease = createResolverLease(opts, reporter, clock)
+  const lookups = new Lookups(lists, cache, gate, clock, fleetLease?.lease)
+  const propagation = startPropagation(opts, options.cache, cache, lists, reporter, clock)
   const checker = new PolicyChecker(opts.failMode)
 
   /** The client `block()` / `unblock()` act on (an embedded IPv4 client, else the address itself). */
@@ -171,15 +176,15 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     },
     status: () => selfCheck.snapshot({ breaker: gate.breakerState(), l2: l2 === undefined ? 'none' : l2.state(), closed: gate.closed }),
     ready: (readyOptions) => probeReady(provider, selfCheck, gate.closed, readyOptions, clock),
-    async block(ip, seconds) {
-      await blockEverywhere(cache, propagation, target(ip), blockMs(seconds, opts.blocklist), clock)
-    },
+    block: async (ip, seconds) => blockEverywhere(cache, propagation, target(ip), blockMs(seconds, opts.blocklist), clock),
     unblock: async (ip) => unblockEverywhere(cache, propagation, target(ip)),
     async close() {
       if (gate.closed) return
       gate.close() // answers the calls in flight now
+      lookups.close() // ends waits for other instances' answers
       await lookups.flights.drain()
       await propagation?.close()
+      fleetLease?.close()
       l2?.close()
       selfCheck.stop()
       try {
@@ -190,8 +195,8 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
       metrics.close()
     },
   }
-  const { l1 } = cache
   const { budget, fleet: fleetBudget } = gate
-  internals.set(resolver, { l1, l2, flights: () => lookups.flights.size, inFlight: () => budget.inFlight, budget, fleetBudget, propagation })
+  const parts = { l1: cache.l1, l2, budget, fleetBudget, lease: fleetLease?.lease, propagation }
+  internals.set(resolver, { ...parts, flights: () => lookups.flights.size, inFlight: () => budget.inFlight })
   return resolver
 }

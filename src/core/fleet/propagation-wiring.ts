@@ -12,6 +12,8 @@ import type { Clock } from '../clock.js'
 import type { Reporter } from '../events.js'
 import { classifyIp } from '../ip.js'
 import { ipOf, keyOf, type ClientLists } from '../lists.js'
+import { IpRiskConfigError } from '../errors.js'
+import type { CacheOptions, RiskResolverOptions } from '../option-types.js'
 import type { ResolvedOptions } from '../options.js'
 import type { DegradedEvent } from '../self-check.js'
 import type { RedisLink } from './link.js'
@@ -87,6 +89,12 @@ function hostOf(cache: AnswerCache, lists: ClientLists, reporter: Reporter, cloc
   }
 }
 
+/** `cache.propagateBlocks` as given (validated by options.ts); `undefined` when absent or `cache` is a shorthand. */
+function propagateBlocksOf(cache: RiskResolverOptions['cache']): boolean | undefined {
+  if (typeof cache !== 'object' || cache === null || !('propagateBlocks' in cache)) return undefined
+  return (cache as CacheOptions).propagateBlocks
+}
+
 /**
  * The link block propagation uses. Until the resolver exposes one on its L2 connection, a `redis://` URL gets a link
  * of its own ({@link propagationLinkFromUrl}), and a Keyv on `@keyv/redis` passed by the application the link on its
@@ -105,15 +113,20 @@ function linkOf(opts: ResolvedOptions): Promise<RedisLink | undefined> | undefin
  */
 export function startPropagation(
   opts: ResolvedOptions,
+  given: RiskResolverOptions['cache'],
   cache: AnswerCache,
   lists: ClientLists,
   reporter: Reporter,
   clock: Clock,
 ): BlockPropagation | undefined {
-  if (opts.propagateBlocks === false) return undefined
+  const asked = propagateBlocksOf(given)
+  if (asked === true && opts.l2 === undefined) {
+    throw new IpRiskConfigError('cache.propagateBlocks', 'needs Redis as the shared cache: set `cache.l2` to a redis:// URL')
+  }
+  if (asked === false) return undefined
   const link = linkOf(opts)
   if (link === undefined) {
-    if (opts.propagateBlocks === true) {
+    if (asked === true) {
       reporter.configError(
         'cache.propagateBlocks',
         'block propagation needs Redis as the shared cache (`cache.l2: "redis://…"`); blocks reach the other instances only through L2, when their L1 copies expire',
