@@ -53,6 +53,9 @@ export interface AnswerCacheOptions {
 
 /** The answers of one resolver, in L1 and (when configured) L2. @internal */
 export class AnswerCache {
+  /** Told of every automatic block once it is written (block propagation publishes it to the other instances). */
+  onAutoBlock: ((ip: string, until: number, data: RiskData) => void) | undefined
+
   constructor(
     readonly l1: MemoryTier,
     readonly l2: SharedTier | undefined,
@@ -147,6 +150,12 @@ export class AnswerCache {
     const now = this.clock.now()
     // After an L2 read (an await) the entry may have changed; without L2, `before` is current.
     const entry = this.l2 === undefined ? before : (this.l1.prune(key, now) ?? before)
+    if (entry !== undefined && entry.blockedUntil > now) {
+      // A block arrived during the L2 read (`block()` here, or propagated from another instance): it stands, whatever
+      // the read (started before it) found. A flight only starts when L1 holds no block in force.
+      this.metrics.cache('l1')
+      return withIp(entry.blocked as IpRisk, ip)
+    }
     const l1Fresh = entry !== undefined && entry.risk !== undefined && entry.freshUntil > now
     // An IpRisk is RiskData: the stored answer serves as stale data without a copy.
     let stale: RiskData | undefined = entry !== undefined && entry.staleUntil > now ? entry.risk : undefined
@@ -205,6 +214,7 @@ export class AnswerCache {
       this.#installBlock(entry, ip, kind, d, until, now)
       block = { value: encodeBlock(until, d), ttlMs: blocklist.ttlMs }
       listed = 'blocklist'
+      this.onAutoBlock?.(ip, until, d)
     }
     if (publish !== undefined) publish(answer, block)
     else if (this.l2 !== undefined) {
@@ -241,6 +251,18 @@ export class AnswerCache {
   async unblock(key: string): Promise<void> {
     this.l1.delete(key)
     await this.l2?.deleteNow([blockCacheKey(this.options.prefix, key)])
+  }
+
+  /** A block read from the propagation stream (made here or on another instance): in L1 now, as L2 already has it. */
+  applyBlock(ip: string, key: string, kind: IpKind, data: RiskData | null, until: number): void {
+    const now = this.clock.now()
+    const entry = this.l1.upsert(key)
+    this.#installBlock(entry, ip, kind, data ?? knownData(entry.risk), until, now)
+  }
+
+  /** An unblock read from the propagation stream: L1 forgets `key` (L2 no longer has the block). */
+  applyUnblock(key: string): void {
+    this.l1.delete(key)
   }
 
   #ttlOf(d: RiskData): number {

@@ -88,6 +88,9 @@ export interface CacheOptions {
    * ```
    */
   leaseMs?: number | false
+  /** Block propagation: blocks, unblocks and automatic blocks reach every instance's L1 in ms (a Redis stream), not after
+   * `ttlSeconds`; `true` needs `l2` (docs/fleet.md). @default true when `l2` is Redis (a URL or a Keyv on `@keyv/redis`) */
+  propagateBlocks?: boolean
 }
 
 /**

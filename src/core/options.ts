@@ -74,8 +74,6 @@ export interface ResolvedOptions {
 // Schema
 // ---------------------------------------------------------------------------------------------------------------------
 
-
-
 function describe(value: unknown): string {
   return quoteForError(value, 24)
 }
@@ -138,6 +136,7 @@ const cacheSchema = objectOf({
       error: (issue) => `must be an integer from 10 to 60000 (milliseconds) or false, got ${describe(issue.input)}`,
     })
     .optional(),
+  propagateBlocks: bool.optional(), // resolved by fleet/propagation-wiring.ts
   prefix: z
     .string({ error: (issue) => `must be a string, got ${describe(issue.input)}` })
     .regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'must be 1–32 characters of [A-Za-z0-9_.-]' })

@@ -25,8 +25,9 @@ import type { FleetLease } from './fleet/lease.js'
 import { systemClock } from './clock.js'
 import { IpRiskError } from './errors.js'
 import { createReporter } from './events.js'
+import type { BlockPropagation } from './fleet/propagation.js'
+import { blockEverywhere, startPropagation, unblockEverywhere } from './fleet/propagation-wiring.js'
 import { createResolverLease } from './fleet/lease-link.js'
-import { classifyIp } from './ip.js'
 import { ClientLists, ipOf, keyOf } from './lists.js'
 import { Lookups } from './lookup.js'
 import { DEVELOPMENT_WARNING, parseResolverOptions, type RiskResolverOptions } from './options.js'
@@ -68,6 +69,8 @@ export interface ResolverInternals {
   readonly fleetBudget: FleetBudget | undefined
   /** The fleet lease, when on (`cache.leaseMs`). */
   readonly lease: FleetLease | undefined
+  /** Block propagation (`cache.propagateBlocks`), when on. */
+  readonly propagation: BlockPropagation | undefined
 }
 
 const internals = new WeakMap<RiskResolver, ResolverInternals>()
@@ -138,6 +141,7 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
   const lists = new ClientLists(opts)
   const fleetLease = createResolverLease(opts, reporter, clock)
   const lookups = new Lookups(lists, cache, gate, clock, fleetLease?.lease)
+  const propagation = startPropagation(opts, options.cache, cache, lists, reporter, clock)
   const checker = new PolicyChecker(opts.failMode)
 
   /** The client `block()` / `unblock()` act on (an embedded IPv4 client, else the address itself). */
@@ -172,16 +176,14 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     },
     status: () => selfCheck.snapshot({ breaker: gate.breakerState(), l2: l2 === undefined ? 'none' : l2.state(), closed: gate.closed }),
     ready: (readyOptions) => probeReady(provider, selfCheck, gate.closed, readyOptions, clock),
-    async block(ip, seconds) {
-      const t = target(ip)
-      await cache.block(t.ip, t.key, classifyIp(t.ip), blockMs(seconds, opts.blocklist))
-    },
-    unblock: async (ip) => cache.unblock(target(ip).key),
+    block: async (ip, seconds) => blockEverywhere(cache, propagation, target(ip), blockMs(seconds, opts.blocklist), clock),
+    unblock: async (ip) => unblockEverywhere(cache, propagation, target(ip)),
     async close() {
       if (gate.closed) return
       gate.close() // answers the calls in flight now
       lookups.close() // ends waits for other instances' answers
       await lookups.flights.drain()
+      await propagation?.close()
       fleetLease?.close()
       l2?.close()
       selfCheck.stop()
@@ -193,7 +195,8 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
       metrics.close()
     },
   }
-  const { l1 } = cache
-  internals.set(resolver, { l1, l2, flights: () => lookups.flights.size, inFlight: () => gate.budget.inFlight, budget: gate.budget, fleetBudget: gate.fleet, lease: fleetLease?.lease })
+  const { budget, fleet: fleetBudget } = gate
+  const parts = { l1: cache.l1, l2, budget, fleetBudget, lease: fleetLease?.lease, propagation }
+  internals.set(resolver, { ...parts, flights: () => lookups.flights.size, inFlight: () => budget.inFlight })
   return resolver
 }

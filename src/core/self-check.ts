@@ -101,6 +101,7 @@ export class SelfCheck {
     provider_failing: false,
     fleet_budget_fallback: false, // raised by the fleet budget (fleet/budget.ts), not here
     fleet_budget_exhausted: false,
+    blocks_not_propagating: false,
   }
   readonly #raisedAt: Record<'no_verdict' | 'provider_failing', number> = { no_verdict: -Infinity, provider_failing: -Infinity }
   #lastError: LookupError | null = null

@@ -67,7 +67,8 @@ async function fleet(extra: Partial<RiskResolverOptions> = {}, table: Record<str
   const pb = createMemoryProvider(table, { name: 'fleet' })
   // A generous L2 read budget: these tests are about what the fleet shares, not about a slow Redis; with the default
   // 50 ms a loaded machine turned reads into misses ("block() on one instance is seen by the others" got null).
-  const cache = { l2: SHARED, prefix, l2TimeoutMs: 5_000 }
+  // L2 alone (block propagation, which would deliver blocks before L2 is read, is tested in test/fleet/).
+  const cache = { l2: SHARED, prefix, l2TimeoutMs: 5_000, propagateBlocks: false }
   const a = instance({ provider: pa, cache, ...extra })
   const b = instance({ provider: pb, cache, ...extra })
   await connected(a)

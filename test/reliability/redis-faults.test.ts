@@ -180,13 +180,18 @@ describe.skipIf(service.skip || service.mustFail)('Redis faults under a two-inst
         await redis.start()
         expect(await sharedBlocklistRecovers(fleet), 'B sees a block made through A once Redis is up').toBe(true)
 
-        // Scores are shared too: an IP scored by A is answered by B from Redis, without a second upstream call.
-        const ip = freshIp()
-        expect((await call(fleet.a, ip, 0)).kind).toBe('ok')
-        expect(sim.callsFor(ip)).toBe(1)
-        // L2 writes are fire-and-forget: wait until A's write has landed (not a fixed pause, which a loaded machine outlasts).
-        const key = riskCacheKey('iprisk', fleet.a.provider.name, ip)
-        const stored = await eventually(async () => (await redisCommand(redis.port, `EXISTS ${key}`, REDIS_PASSWORD)) === ':1', 10_000)
+        // Scores are shared too: an IP scored by A is answered by B from Redis, without a second upstream call. The block
+        // above may have reached B through block propagation while A's L2 breaker is still open (its writes skipped):
+        // fresh IPs until one of A's scores lands. L2 writes are fire-and-forget: wait for it (not a fixed pause).
+        let ip = ''
+        let key = ''
+        const stored = await eventually(async () => {
+          ip = freshIp()
+          key = riskCacheKey('iprisk', fleet.a.provider.name, ip)
+          expect((await call(fleet.a, ip, 0)).kind).toBe('ok')
+          expect(sim.callsFor(ip)).toBe(1)
+          return eventually(async () => (await redisCommand(redis.port, `EXISTS ${key}`, REDIS_PASSWORD)) === ':1', 1_000)
+        }, RECOVERY_MS)
         expect(stored, `A's score reached Redis (${key})`).toBe(true)
         expect((await call(fleet.b, ip, 1)).kind).toBe('ok')
         expect(sim.callsFor(ip), 'B read the score from Redis').toBe(1)

@@ -6,7 +6,7 @@
  */
 
 import type { Metrics, ReportedAction } from '../metrics.js'
-import type { DegradedEvent } from '../self-check/vocabulary.js'
+import type { DegradedEvent, DegradedKind } from '../self-check/vocabulary.js'
 import type { Decision, RequestInfo } from '../types.js'
 import { DecisionLog } from './decision-log.js'
 import { HookRunner } from './hooks.js'
@@ -44,6 +44,11 @@ export interface Reporter {
    * without a logger), passed to `onDegraded` later. Never throws.
    */
   degraded(event: DegradedEvent): void
+  /**
+   * The end of a condition reported by {@link Reporter.degraded} that has one (`blocks_not_propagating`): written with
+   * `logger.info({ event: 'recovered', kind }, message)` (or `console.info(message)` without a logger). Never throws.
+   */
+  recovered(kind: DegradedKind, message: string): void
   /** The metrics this reporter records into (shared with the resolver). */
   readonly metrics: Metrics
 }
@@ -152,5 +157,15 @@ export class EventReporter implements Reporter {
       // Nothing else to try.
     }
     if (onDegraded !== undefined) later(() => this.#hooks.invoke('onDegraded', onDegraded, event))
+  }
+
+  recovered(kind: DegradedKind, message: string): void {
+    try {
+      const logger = this.#config.logger
+      if (logger !== undefined) logger.info({ event: 'recovered', kind }, message)
+      else console.info(message)
+    } catch {
+      // Nothing else to try.
+    }
   }
 }

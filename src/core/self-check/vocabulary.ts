@@ -21,7 +21,10 @@ import type { IpKind, LookupError } from '../types.js'
  * - `provider_failing`: every provider call of the last minute failed (at least {@link PROVIDER_FAILING_MIN_CALLS});
  * - `fleet_budget_fallback`: the fleet budget (`budget.fleet`) cannot be read from Redis (error, timeout, no
  *   connection): this instance spends from its local fallback budget until Redis answers again;
- * - `fleet_budget_exhausted`: the fleet budget is spent: new lookups answer `unavailable` until it refills.
+ * - `fleet_budget_exhausted`: the fleet budget is spent: new lookups answer `unavailable` until it refills;
+ * - `blocks_not_propagating`: the reader of the fleet's block stream (`cache.propagateBlocks`) cannot reach Redis: blocks
+ *   and unblocks made on other instances reach this one only when its L1 copies expire (up to `cache.ttlSeconds`).
+ *   Raised once per outage; its end is logged (`event: 'recovered'`).
  *
  * @example
  * ```ts
@@ -35,6 +38,7 @@ export type DegradedKind =
   | 'provider_failing'
   | 'fleet_budget_fallback'
   | 'fleet_budget_exhausted'
+  | 'blocks_not_propagating'
 
 /**
  * A `degraded` event: protection is not effective and why, with the fix. Logged as
