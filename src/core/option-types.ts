@@ -69,7 +69,7 @@ export interface CacheOptions {
   ipv6Prefix?: number
   /** Time budget of one L2 read, in ms. Past it the read counts as a miss (and as a failure for the L2 breaker). @default 50 */
   l2TimeoutMs?: number
-  /** First segment of L2 keys (`<prefix>:1:<provider>:<ip>`), to separate applications or environments sharing one Redis. @default 'iprisk' */
+  /** First segment of L2 keys (`<prefix>:2:{<ip>}:<provider>`), to separate applications or environments sharing one Redis. @default 'iprisk' */
   prefix?: string
 }
 

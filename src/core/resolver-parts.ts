@@ -79,7 +79,7 @@ export function createSharedTier(opts: ResolvedOptions, reporter: Reporter, cloc
   if (opts.l2.kind === 'keyv') return new SharedTier(opts.l2.keyv, tierOptions)
   assertRedisAdapterInstalled(opts.l2Option)
   const redis = connectRedisKeyv(opts.l2.url, () => undefined, { option: opts.l2Option })
-  return new SharedTier(redis.keyv, { ...tierOptions, dispose: redis.destroy })
+  return new SharedTier(redis.keyv, { ...tierOptions, dispose: redis.destroy, link: redis.link })
 }
 
 /**
