@@ -22,7 +22,7 @@ describe.skipIf(serversMissing('cluster') !== undefined)('Redis Cluster in one l
     cluster = await startRedisCluster(7000)
   }, 60_000)
   afterEach(async () => {
-    await fleet.closeAll()
+    await fleet?.closeAll()
   })
   afterAll(async () => {
     await cluster?.stop()
