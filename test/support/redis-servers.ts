@@ -386,11 +386,13 @@ export async function startSentinelSet(dataPort: number, sentinelPort: number): 
       dirs.delete(n.dir)
     }
   }
+  /** The master's port, once every running sentinel names the same one (they disagree for a moment in a failover). */
   const masterPort = async (): Promise<number> => {
-    const live = sentinels.find((s) => s.running)
-    if (live === undefined) throw new Error('no sentinel running')
-    const reply = await cli(live.port, 'SENTINEL', 'get-master-addr-by-name', name)
-    return Number(reply.split('\n')[1])
+    const live = sentinels.filter((s) => s.running)
+    if (live.length === 0) throw new Error('no sentinel running')
+    const ports = await Promise.all(live.map(async (s) => Number((await cli(s.port, 'SENTINEL', 'get-master-addr-by-name', name)).split('\n')[1])))
+    if (ports.some((p) => p !== ports[0])) throw new Error(`the sentinels disagree on the master: ${ports.join(', ')}`)
+    return ports[0] as number
   }
   const byPort = (port: number): ServerProcess => {
     const s = servers.find((x) => x.port === port)
