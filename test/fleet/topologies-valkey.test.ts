@@ -43,4 +43,13 @@ describe.skipIf(serversMissing('valkey') !== undefined)('Valkey in one line: cac
     expect(link.topology).toBe('single')
     expect(await link.command('k', ['CLIENT', 'INFO'])).toMatch(/ db=2 /)
   })
+
+  it("the link is usable before the connection is up, and closing the resolver closes it (nothing reconnects)", async () => {
+    fleet = new Fleet(sim, url(), `topo-v${++n}`)
+    const r = fleet.instance()
+    const link = linkOf(r)
+    expect(await link.command('k', ['PING'])).toBe('PONG') // sent at once: waits for the first connection attempt
+    await r.close()
+    await expect(link.command('k', ['PING'])).rejects.toThrow('the shared cache is closed')
+  })
 })

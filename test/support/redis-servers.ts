@@ -130,6 +130,10 @@ export interface ServerProcess {
   start(): Promise<void>
   /** SIGKILL, and wait until the process is gone. */
   kill(): Promise<void>
+  /** SIGSTOP: the port still accepts connections, nothing answers (a partition or a frozen server). */
+  pause(): void
+  /** SIGCONT. */
+  resume(): void
 }
 
 function serverProcess(binary: string, port: number, args: (dir: string) => string[], dir?: string): ServerProcess {
@@ -171,6 +175,12 @@ function serverProcess(binary: string, port: number, args: (dir: string) => stri
       if (proc === null) return
       proc.kill('SIGKILL')
       await exited
+    },
+    pause() {
+      child?.kill('SIGSTOP')
+    },
+    resume() {
+      child?.kill('SIGCONT')
     },
   }
   return server
