@@ -214,7 +214,7 @@ export interface RedisClusterFixture {
   failover(replica: ServerProcess): Promise<void>
   /** A replica of `master` (asked of the cluster). */
   replicaOf(master: ServerProcess): Promise<ServerProcess>
-  /** Resolves once every running node says `cluster_state:ok` and every master's slots are served. */
+  /** Resolves once every running node says `cluster_state:ok`, every replica is linked, and 3 running masters serve the slots. */
   waitHealthy(ms?: number): Promise<void>
   /** Kill every node and remove the dirs. */
   stop(): Promise<void>
@@ -307,6 +307,14 @@ export async function startRedisCluster(basePort: number): Promise<RedisClusterF
     async failover(replica) {
       await cli(replica.port, 'CLUSTER', 'FAILOVER')
       await waitUntil(async () => (await info(replica.port, 'replication')).get('role') === 'master', `node ${replica.port} to become master`)
+      // …and every running node to know it (gossip takes a moment).
+      await waitUntil(async () => {
+        for (const n of nodes.filter((x) => x.running)) {
+          const seen = (await clusterNodes(n.port)).find((x) => x.port === replica.port)
+          if (seen === undefined || !seen.master || seen.slots.length === 0) return false
+        }
+        return true
+      }, `every node to see ${replica.port} as a master`)
     },
     async waitHealthy(ms = 30_000) {
       await waitUntil(async () => {
@@ -319,7 +327,9 @@ export async function startRedisCluster(basePort: number): Promise<RedisClusterF
           const repl = await info(n.port, 'replication')
           if (repl.get('role') === 'slave' && repl.get('master_link_status') !== 'up') return false
         }
-        return (await fixture.masters()).length === 3
+        // Three masters serve the slots, each one running (a killed master is named until the others flag it).
+        const masters = await fixture.masters()
+        return masters.length === 3 && masters.every((m) => m.running)
       }, 'the cluster to be healthy', ms)
     },
     stop,
