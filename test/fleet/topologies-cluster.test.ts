@@ -100,9 +100,14 @@ describe.skipIf(serversMissing('cluster') !== undefined)('Redis Cluster in one l
 
     // The instance writes to and reads from the cluster again (the L2 breaker's probe reconnects): an answer it
     // stores now is an L2 hit for a new instance.
-    const fresh = '198.51.100.40'
+    // A new IP each time: an answer already in A's L1 is not written again (a write skipped while the L2 breaker
+    // was open stays skipped).
+    let fresh = ''
+    let next = 40
     await waitUntil(async () => {
+      fresh = `198.51.100.${next++}`
       await a.lookup(fresh)
+      await new Promise((r) => setTimeout(r, 100)) // the write is fire-and-forget
       return (await rawGet(f.riskKey(fresh))) !== ''
     }, 'instance A to write to the cluster again', 30_000)
     const b = await f.connected()

@@ -68,9 +68,14 @@ describe.skipIf(serversMissing('sentinel') !== undefined)('Redis Sentinel in one
     expectAllPassed(answers, L2_TIMEOUT_MS)
     expect((await set.master()).port).toBe(promoted.port)
 
-    const fresh = '198.51.100.40'
+    // A new IP each time: an answer already in A's L1 is not written again (a write skipped while the L2 breaker
+    // was open stays skipped).
+    let fresh = ''
+    let next = 40
     await waitUntil(async () => {
+      fresh = `198.51.100.${next++}`
       await a.lookup(fresh)
+      await new Promise((r) => setTimeout(r, 100)) // the write is fire-and-forget
       return (await cli(promoted.port, 'GET', f.riskKey(fresh))) !== ''
     }, 'instance A to write to the promoted master', 30_000)
     const b = await f.connected()
