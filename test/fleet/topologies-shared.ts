@@ -93,15 +93,23 @@ export async function checkSharing(fleet: Fleet, sim: IpasisSimulator, ips: { sh
   expect(sim.callsFor(ips.blocked)).toBe(0)
 }
 
-/** Lookups from `workers` loops over `ips` until `stop()`, every answer kept. */
-export function traffic(r: RiskResolver, ips: readonly string[], workers = 4): { stop(): Promise<IpRisk[]> } {
+/**
+ * Traffic that reaches Redis on every request (never only L1): `workers` loops, each alternating a lookup of a new
+ * IPv6 /64 on `a` (an L2 read that misses, an upstream call, an L2 write) and, on `b`, a lookup of an address `a`
+ * looked up a moment before (an L2 read that hits once the write landed). Every answer is kept.
+ */
+export function traffic(a: RiskResolver, b: RiskResolver, tag: number, workers = 4): { stop(): Promise<IpRisk[]> } {
   const answers: IpRisk[] = []
+  const recent: string[] = []
   let running = true
   let n = 0
   const loops = Array.from({ length: workers }, async () => {
     while (running) {
-      const ip = ips[n++ % ips.length] as string
-      answers.push(await r.lookup(ip))
+      const ip = `2001:db8:${tag.toString(16)}:${(n++).toString(16)}::1`
+      answers.push(await a.lookup(ip))
+      recent.push(ip)
+      const earlier = recent.length > 8 ? (recent.shift() as string) : undefined
+      if (earlier !== undefined) answers.push(await b.lookup(earlier))
       await new Promise((resolve) => setTimeout(resolve, 2))
     }
   })
@@ -114,16 +122,31 @@ export function traffic(r: RiskResolver, ips: readonly string[], workers = 4): {
   }
 }
 
+/**
+ * After a fault: `a` writes to the store again (a new IP each try: an answer already in L1 is not written twice, and
+ * a write skipped while the L2 breaker was open stays skipped), and a new instance reads that answer from L2.
+ */
+export async function expectUsedAgain(fleet: Fleet, a: RiskResolver, rawGet: (key: string) => Promise<string>): Promise<void> {
+  let ip = ''
+  let next = 1
+  await waitUntil(async () => {
+    ip = `2001:db8:ffff:${(next++).toString(16)}::1`
+    await a.lookup(ip)
+    await new Promise((r) => setTimeout(r, 100)) // the write is fire-and-forget
+    return (await rawGet(fleet.riskKey(`2001:db8:ffff:${(next - 1).toString(16)}::/64`))) !== ''
+  }, 'instance A to write to the store again', 30_000)
+  const b = await fleet.connected()
+  expect(await b.lookup(ip)).toMatchObject({ source: 'l2' })
+  expect(l2Of(a).state()).toBe('closed')
+}
+
 /** Every answer scored (none unavailable), from the provider or a cache, within the L2 read budget plus the provider's. */
 export function expectAllPassed(answers: readonly IpRisk[], l2TimeoutMs: number): void {
   expect(answers.length).toBeGreaterThan(50)
+  expect(answers.some((a) => a.source === 'l2')).toBe(true) // the traffic did reach the store
   const failed = answers.filter((a) => a.status !== 'scored')
   expect(failed.map((a) => `${a.ip} ${a.status} ${a.error}`)).toEqual([])
   const slowest = Math.max(...answers.map((a) => a.lookupMs))
   expect(slowest).toBeLessThanOrEqual(l2TimeoutMs + BUDGET_MS)
 }
 
-/** `count` documentation addresses starting at `from` (a third octet of 198.51.100 / 203.0.113 / 192.0.2 nets). */
-export function addresses(net: '198.51.100' | '203.0.113' | '192.0.2', from: number, count: number): string[] {
-  return Array.from({ length: count }, (_, i) => `${net}.${from + i}`)
-}
