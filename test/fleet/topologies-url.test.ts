@@ -4,6 +4,7 @@
  * No server is needed: the resolver is closed before any connection matters.
  */
 import { describe, expect, it } from 'vitest'
+import { needsNewGeneration } from '../../src/core/cache/topology-client.js'
 import { parseRedisTarget } from '../../src/core/cache/topology.js'
 import { IpRiskConfigError } from '../../src/core/errors.js'
 import { createRiskResolver } from '../../src/core/resolver.js'
@@ -79,5 +80,23 @@ describe('one-line topologies: start-up errors', () => {
       expect(error).toMatchObject({ option, problem, message: `iprisk: invalid option \`${option}\`: ${problem}` })
       expect(String((error as Error).message)).not.toContain(SECRET)
     }
+  })
+})
+
+describe('one-line topologies: which failed command replaces the connection', () => {
+  class ErrorReply extends Error {}
+  it.each([
+    [new Error('Socket closed unexpectedly'), true],
+    [new Error('The client is closed'), true],
+    [new Error('connect ECONNREFUSED 127.0.0.1:7000'), true],
+    [new ErrorReply('READONLY You can\'t write against a read only replica.'), true],
+    [new ErrorReply('LOADING Redis is loading the dataset in memory'), true],
+    [new ErrorReply('MOVED 3999 127.0.0.1:7002'), false],
+    [new ErrorReply('CLUSTERDOWN The cluster is down'), false],
+    [new Error('ERR unknown command'), false],
+    [new Error('NOAUTH Authentication required.'), false],
+    [new Error('The queue is full'), false],
+  ])('%s: %s', (error, replace) => {
+    expect(needsNewGeneration(error)).toBe(replace)
   })
 })

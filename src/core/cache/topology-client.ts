@@ -74,8 +74,13 @@ function isReply(error: unknown): boolean {
   return name === 'ErrorReply' || name === 'SimpleError' || name === 'BlobError' || /^[A-Z][A-Z_-]+ /.test(error.message)
 }
 
-/** Whether a failed command means the generation should be replaced. */
+/**
+ * Whether a failed command means the generation should be replaced: a lost connection, or a master that is no longer
+ * one. Not a server's other replies, and not a full command queue (an overload, which a new connection would not
+ * cure).
+ */
 export function needsNewGeneration(error: unknown): boolean {
+  if (error instanceof Error && error.message === 'The queue is full') return false
   return !isReply(error) || /^(READONLY|MASTERDOWN|LOADING) /.test((error as Error).message)
 }
 
