@@ -7,8 +7,24 @@
  * @internal
  */
 import { dataOf, failedRisk, isFlagged, knownData, makeRisk, withIp } from './answers.js'
-import { blockCacheKey, encodeBlock, encodeRisk, riskCacheKey, type L1Entry, type MemoryTier, type SharedRead, type SharedTier } from './cache.js'
+import {
+  InvalidRecord,
+  MAX_BLOCK_SECONDS,
+  blockCacheKey,
+  deserializeEntry,
+  encodeBlock,
+  encodeRisk,
+  parseBlock,
+  parseRisk,
+  riskCacheKey,
+  type L1Entry,
+  type MemoryTier,
+  type RecordLimits,
+  type SharedRead,
+  type SharedTier,
+} from './cache.js'
 import type { Clock } from './clock.js'
+import type { LeaseRecord } from './fleet/lease.js'
 import type { Metrics } from './metrics.js'
 import type { IpKind, IpRisk, LookupError, RiskData } from './types.js'
 
@@ -17,6 +33,12 @@ export class CacheMiss {
   constructor(readonly stale: RiskData | undefined) {}
 }
 const NO_STALE = new CacheMiss(undefined)
+
+/**
+ * Where the lease holder's records go instead of the fire-and-forget L2 write: the answer, and the block when the
+ * answer is blocklisted. @internal
+ */
+export type Publish = (answer: LeaseRecord, block: LeaseRecord | undefined) => void
 
 /** The resolved options the answer cache needs. @internal */
 export interface AnswerCacheOptions {
@@ -90,8 +112,38 @@ export class AnswerCache {
     return this.l2?.read(riskCacheKey(prefix, providerName, key), blockCacheKey(prefix, key))
   }
 
-  /** What L1 (`before`, read when the flight started) and L2 (`read`, if any) give, or a miss with its stale data. */
-  combine(ip: string, key: string, kind: IpKind, t0: number, before: L1Entry | undefined, read: SharedRead | undefined): IpRisk | CacheMiss {
+  /** The L2 keys of `key`'s answer and block. */
+  sharedKeys(key: string): { answer: string; block: string } {
+    const { prefix, providerName } = this.options
+    return { answer: riskCacheKey(prefix, providerName, key), block: blockCacheKey(prefix, key) }
+  }
+
+  /**
+   * Texts read from Redis by the fleet lease (keyv entries), checked as strictly as the L2 tier checks its reads: a
+   * value that is not a record this resolver could have written is absent (the tier reports such values when it reads
+   * them). '' is absent.
+   */
+  parseShared(answer: string, block: string): SharedRead {
+    const { ttlMs, flaggedTtlMs } = this.options
+    const limits: RecordLimits = { now: this.clock.now(), maxFreshMs: Math.max(ttlMs, flaggedTtlMs), maxBlockMs: MAX_BLOCK_SECONDS * 1000 }
+    const risk = parseRisk(entryValue(answer), limits)
+    const stored = parseBlock(entryValue(block), limits)
+    return { risk: risk instanceof InvalidRecord ? undefined : risk, block: stored instanceof InvalidRecord ? undefined : stored }
+  }
+
+  /**
+   * What L1 (`before`, read when the flight started) and L2 (`read`, if any) give, or a miss with its stale data.
+   * `countMiss: false`: a miss is not counted yet (the fleet lease may still find the answer; see {@link missed}).
+   */
+  combine(
+    ip: string,
+    key: string,
+    kind: IpKind,
+    t0: number,
+    before: L1Entry | undefined,
+    read: SharedRead | undefined,
+    countMiss = true,
+  ): IpRisk | CacheMiss {
     const now = this.clock.now()
     // After an L2 read (an await) the entry may have changed; without L2, `before` is current.
     const entry = this.l2 === undefined ? before : (this.l1.prune(key, now) ?? before)
@@ -125,25 +177,39 @@ export class AnswerCache {
       this.metrics.cache('l1')
       return withIp(entry.risk, ip)
     }
-    this.metrics.cache('miss')
+    if (countMiss) this.metrics.cache('miss')
     return stale === undefined ? NO_STALE : new CacheMiss(stale)
   }
 
-  /** Keep the provider's answer (both tiers), blocklisting it when its score calls for that; the answer. */
-  scored(ip: string, key: string, kind: IpKind, t0: number, d: RiskData): IpRisk {
+  /** Count a miss that {@link combine} left uncounted: the provider is asked. */
+  missed(): void {
+    this.metrics.cache('miss')
+  }
+
+  /**
+   * Keep the provider's answer (both tiers), blocklisting it when its score calls for that; the answer. With `publish`
+   * (the fleet lease holder) the L2 records go there instead of the tier's fire-and-forget write.
+   */
+  scored(ip: string, key: string, kind: IpKind, t0: number, d: RiskData, publish?: Publish): IpRisk {
     const now = this.clock.now()
     const { prefix, providerName, staleMs, blocklist } = this.options
     const ttl = this.#ttlOf(d)
     const freshUntil = now + ttl
     const entry = this.l1.upsert(key)
     this.#installRisk(entry, ip, kind, d, freshUntil)
-    this.l2?.write(riskCacheKey(prefix, providerName, key), encodeRisk(d, freshUntil), ttl + staleMs)
+    const answer: LeaseRecord = { value: encodeRisk(d, freshUntil), ttlMs: ttl + staleMs }
+    let block: LeaseRecord | undefined
     let listed: IpRisk['listed'] = null
     if (blocklist !== undefined && d.score !== null && d.score >= blocklist.score) {
       const until = now + blocklist.ttlMs
       this.#installBlock(entry, ip, kind, d, until, now)
-      this.l2?.write(blockCacheKey(prefix, key), encodeBlock(until, d), blocklist.ttlMs)
+      block = { value: encodeBlock(until, d), ttlMs: blocklist.ttlMs }
       listed = 'blocklist'
+    }
+    if (publish !== undefined) publish(answer, block)
+    else if (this.l2 !== undefined) {
+      this.l2.write(riskCacheKey(prefix, providerName, key), answer.value, answer.ttlMs)
+      if (block !== undefined) this.l2.write(blockCacheKey(prefix, key), block.value, block.ttlMs)
     }
     return makeRisk(ip, kind, 'scored', null, listed, 'upstream', this.clock.monotonic() - t0, d)
   }
@@ -198,6 +264,12 @@ export class AnswerCache {
     entry.blockedUntil = this.l2 === undefined ? until : Math.min(until, now + this.options.ttlMs)
     return entry.blocked
   }
+}
+
+/** The record in a keyv entry's text (`{"value": …}`), an {@link InvalidRecord}, or `undefined` for ''. */
+function entryValue(text: string): unknown {
+  if (text === '') return undefined
+  return (deserializeEntry(text) as { value: unknown }).value
 }
 
 function clearBlock(entry: L1Entry): void {

@@ -35,10 +35,9 @@
  * @module
  * @internal
  */
-import { isIPv4 } from 'node:net'
 import { LRUCache } from 'lru-cache'
 import { cacheKeyForIp, v4Mask } from './cidr.js'
-import { ipv4ToUint32, uint32ToIpv4 } from './ip-address.js'
+import { ipv4ToUint32, isIPv4, uint32ToIpv4 } from './ip-address.js'
 
 /** How the budgets are shared (resolved `budget.perNetwork`). @internal */
 export interface NetworkShare {
@@ -173,6 +172,21 @@ export class ProviderBudget {
     const held = (this.held.get(network) ?? 1) - 1
     if (held <= 0) this.held.delete(network)
     else this.held.set(network, held)
+  }
+
+  /**
+   * Give back the per-minute token `acquire` took for `network` (a call refused later, by the fleet budget). Refills
+   * first, so a token is never returned above the buckets' caps.
+   */
+  refund(network: string, now: number): void {
+    if (this.maxPerMinute === 0) return
+    this.tokens = Math.min(this.maxPerMinute, this.tokens + Math.max(0, now - this.tokensAt) * this.tokensPerMs + 1)
+    this.tokensAt = now
+    const bucket = this.buckets?.get(network)
+    if (bucket === undefined) return
+    const cap = this.minuteCap
+    bucket.tokens = Math.min(cap, bucket.tokens + (Math.max(0, now - bucket.at) * cap) / MINUTE_MS + 1)
+    bucket.at = now
   }
 
   private takeToken(network: string, now: number): boolean {

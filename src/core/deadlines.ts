@@ -7,9 +7,22 @@
  * @module
  * @internal
  */
-import { setMaxListeners } from 'node:events'
 import type { Clock, TimerHandle } from './clock.js'
+import { nodeBuiltin } from './node-builtin.js'
 import { DEADLINE } from './provider-contract.js'
+
+/** Node's `events.setMaxListeners`, looked up on first use; `null` where the runtime has none (nothing warns there). */
+let setMaxListeners: ((n: number, target: EventTarget) => void) | null | undefined
+
+/** Lift Node's listener-count warning on a shared signal: every call of the window may listen to it. */
+function unlimitedListeners(signal: AbortSignal): void {
+  setMaxListeners ??= nodeBuiltin<typeof import('node:events')>('node:events')?.setMaxListeners ?? null
+  try {
+    setMaxListeners?.(0, signal)
+  } catch {
+    setMaxListeners = null // an emulation that does not take an AbortSignal: only a warning is lost
+  }
+}
 
 /** Calls whose deadlines fall in one window share an AbortController and a timer. @internal */
 export interface DeadlineWindow {
@@ -40,7 +53,7 @@ export class Deadlines {
     let w = this.#windows.get(index)
     if (w === undefined) {
       const controller = new AbortController()
-      setMaxListeners(0, controller.signal) // every call of the window may listen to it
+      unlimitedListeners(controller.signal)
       const window: DeadlineWindow = { index, controller, waiters: [], users: 0, timer: undefined }
       window.timer = this.clock.setTimeout(() => this.#fire(window), Math.max(0, index * windowMs - this.clock.monotonic()))
       this.#windows.set(index, window)

@@ -36,6 +36,9 @@ export { platforms } from './platforms.js'
 export { createClientIpReader, type TrustProxy } from './ip.js'
 export type { ClientIp, RequestLike } from './types.js'
 
+// The shared cache where redis:// cannot work (Cloudflare Workers): a Workers KV namespace.
+export { workersKvStore } from './cache/kv-store.js'
+
 // Observability: events, logs, metrics, health.
 export type { SecurityEvent, Logger } from './events.js'
 export type { DegradedEvent, ResolverStatus } from './self-check.js'

@@ -6,7 +6,57 @@
  * @module
  * @internal
  */
-import { isIP } from 'node:net'
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Address syntax: `net.isIP`, without `node:net`
+// ---------------------------------------------------------------------------------------------------------------------
+
+// Node's own patterns (lib/internal/net.js; identical in Node 20 and 22), so that these accept exactly the strings
+// `net.isIP` accepts, including an embedded dotted IPv4 tail and a `%zone` suffix, at the same speed (Node's functions
+// are these regular expressions too). Copied, not imported, so that the core needs no `node:net`: edge runtimes and
+// Workers have none. test/build/ip-syntax.test.ts checks them against `node:net` on random input.
+const V4_SEG = '(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])'
+const V4 = `(?:${V4_SEG}\\.){3}${V4_SEG}`
+const V6_SEG = '(?:[0-9a-fA-F]{1,4})'
+const IPV4 = new RegExp(`^${V4}$`)
+const IPV6 = new RegExp(
+  '^(?:' +
+    `(?:${V6_SEG}:){7}(?:${V6_SEG}|:)|` +
+    `(?:${V6_SEG}:){6}(?:${V4}|:${V6_SEG}|:)|` +
+    `(?:${V6_SEG}:){5}(?::${V4}|(?::${V6_SEG}){1,2}|:)|` +
+    `(?:${V6_SEG}:){4}(?:(?::${V6_SEG}){0,1}:${V4}|(?::${V6_SEG}){1,3}|:)|` +
+    `(?:${V6_SEG}:){3}(?:(?::${V6_SEG}){0,2}:${V4}|(?::${V6_SEG}){1,4}|:)|` +
+    `(?:${V6_SEG}:){2}(?:(?::${V6_SEG}){0,3}:${V4}|(?::${V6_SEG}){1,5}|:)|` +
+    `(?:${V6_SEG}:){1}(?:(?::${V6_SEG}){0,4}:${V4}|(?::${V6_SEG}){1,6}|:)|` +
+    `(?::(?:(?::${V6_SEG}){0,5}:${V4}|(?::${V6_SEG}){1,7}|:))` +
+    ')(?:%[0-9a-zA-Z-.:]{1,})?$',
+)
+
+/** True when `s` is a dotted IPv4 address as Node's `net.isIPv4` accepts it (no leading zeros). @internal */
+export function isIPv4(s: string): boolean {
+  return IPV4.test(s)
+}
+
+/** True when `s` is an IPv6 address as Node's `net.isIPv6` accepts it (a `%zone` suffix included). @internal */
+export function isIPv6(s: string): boolean {
+  return IPV6.test(s)
+}
+
+/**
+ * `4`, `6` or `0`, as Node's `net.isIP`: the address check of the client-IP, CIDR and provider modules.
+ *
+ * @example
+ * ```ts
+ * isIP('203.0.113.7') // 4
+ * isIP('2001:db8::1') // 6
+ * isIP('203.0.113.07') // 0
+ * ```
+ * @internal
+ */
+export function isIP(s: string): 0 | 4 | 6 {
+  if (IPV4.test(s)) return 4
+  return IPV6.test(s) ? 6 : 0
+}
 
 /**
  * The 32-bit value of a dotted IPv4 address that `net.isIP` accepted (so: four decimal octets, no leading zeros).

@@ -6,7 +6,7 @@
  * @module
  * @internal
  */
-import { isIPv4 } from 'node:net'
+import { isIPv4 } from './ip-address.js'
 import { LRUCache } from 'lru-cache'
 import { makeRisk } from './answers.js'
 import { locateClient } from './cidr.js'

@@ -7,7 +7,10 @@
  * 4. a non-global address → `skipped` (never looked up);
  * 5. (`wait: false`: answer now — stale data or `pending` — and go on in the background;)
  * 6. one flight per IP key (single-flight.ts): L2 (answer and blocklist in one read, within `cache.l2TimeoutMs`),
- *    then the provider through its gate (provider-gate.ts); on failure, stale data if any.
+ *    then (on an L2 miss, with a fleet lease: fleet/lease.ts) one lease attempt that either finds the answer another
+ *    instance just wrote, takes the lease, or waits for the holder's answer; then the provider through its gate
+ *    (provider-gate.ts); on failure, stale data if any. A holder publishes its answer and releases its lease in one
+ *    awaited script before it answers.
  *
  * Steps 1–4 are synchronous, allocation-free on a warm hit, and are all `peek` does. Every value a step needs is
  * passed to it: no step leaves results for another in shared variables.
@@ -16,9 +19,10 @@
  * @internal
  */
 import { NO_IP, makeRisk, withIp } from './answers.js'
-import { CacheMiss, type AnswerCache } from './answer-cache.js'
-import type { SharedRead } from './cache.js'
+import { CacheMiss, type AnswerCache, type Publish } from './answer-cache.js'
+import type { L1Entry, SharedRead } from './cache.js'
 import type { Clock } from './clock.js'
+import type { FleetLease, LeaseKeys, LeaseOutcome, LeaseRecord } from './fleet/lease.js'
 import { classifyIp } from './ip.js'
 import { ipOf, keyOf, type ClientLists } from './lists.js'
 import { GateFailure, type GateOutcome, type ProviderGate } from './provider-gate.js'
@@ -36,8 +40,14 @@ export class Lookups {
     private readonly cache: AnswerCache,
     private readonly gate: ProviderGate,
     private readonly clock: Clock,
+    private readonly lease?: FleetLease,
   ) {
     this.#hasLists = lists.hasLists
+  }
+
+  /** Stop waiting for other instances (closing the resolver): waits end now. */
+  close(): void {
+    this.lease?.close()
   }
 
   /** Steps 1–4: an answer now, or `undefined` when the address must be looked up. */
@@ -100,17 +110,102 @@ export class Lookups {
 
   /** L2, then the provider. Returns a promise only when it has to wait (L2, provider). */
   #fly(ip: string, key: string, kind: IpKind, t0: number): IpRisk | Promise<IpRisk> {
-    if (this.gate.closed) return makeRisk(ip, kind, 'unavailable', 'network', null, 'none', 0, null)
+    if (this.gate.closed) return this.#closedAnswer(ip, kind)
     const before = this.cache.flightStart(key)
     const reading = this.cache.readL2(key)
     if (reading === undefined) return this.#afterCaches(ip, key, kind, t0, this.cache.combine(ip, key, kind, t0, before, undefined))
     return reading.then((read: SharedRead | undefined) => {
       try {
-        return this.#afterCaches(ip, key, kind, t0, this.cache.combine(ip, key, kind, t0, before, read))
+        // A lease only after L2 answered (a miss): when L2 could not be read, Redis is not asked a second time.
+        const lease = read === undefined ? undefined : this.lease
+        const found = this.cache.combine(ip, key, kind, t0, before, read, lease === undefined)
+        if (lease === undefined || !(found instanceof CacheMiss)) return this.#afterCaches(ip, key, kind, t0, found)
+        return this.#leased(ip, key, kind, t0, before, found, lease)
       } catch {
         return this.#broken(ip, kind, t0)
       }
     })
+  }
+
+  /** An L2 miss with a fleet lease: the answer another instance wrote, or the provider (as holder or on our own). */
+  #leased(ip: string, key: string, kind: IpKind, t0: number, before: L1Entry | undefined, miss: CacheMiss, lease: FleetLease): Promise<IpRisk> {
+    const keys: LeaseKeys = { ...this.cache.sharedKeys(key), lease: lease.leaseKey(key) }
+    return this.#takeOrWait(lease, keys, t0, '')
+      .then((o) => {
+        if (o.state !== 'found') return this.#afterLease(ip, key, kind, t0, before, miss, keys, lease, o)
+        const found = this.cache.combine(ip, key, kind, t0, before, this.cache.parseShared(o.answer, o.block), false)
+        if (!(found instanceof CacheMiss)) return found
+        // What looked fresh is not a record this resolver writes: the lease is taken (or waited for) as on a miss,
+        // and a wait ends when different values land.
+        return this.#takeOrWait(lease, keys, t0, o.digest).then((again) => this.#afterLease(ip, key, kind, t0, before, miss, keys, lease, again))
+      })
+      .catch(() => this.#broken(ip, kind, t0))
+  }
+
+  /** A lease attempt, then a wait if another instance holds it; `past`: see {@link FleetLease.take}. */
+  #takeOrWait(lease: FleetLease, keys: LeaseKeys, t0: number, past: string): Promise<LeaseOutcome> {
+    return lease.take(keys, past).then((o) => (o.state === 'taken' ? lease.wait(keys, t0, past) : o))
+  }
+
+  #afterLease(
+    ip: string,
+    key: string,
+    kind: IpKind,
+    t0: number,
+    before: L1Entry | undefined,
+    miss: CacheMiss,
+    keys: LeaseKeys,
+    lease: FleetLease,
+    o: LeaseOutcome,
+  ): IpRisk | Promise<IpRisk> {
+    if (o.state === 'found') {
+      // (the miss, if it is one, is counted by combine)
+      const found = this.cache.combine(ip, key, kind, t0, before, this.cache.parseShared(o.answer, o.block))
+      // Still not a record (a second look): the provider is asked, without a lease.
+      return found instanceof CacheMiss ? this.#afterCaches(ip, key, kind, t0, miss) : found
+    }
+    this.cache.missed()
+    if (o.state !== 'held') {
+      // A wait ended by close(): the resolver is closed, the provider is not asked.
+      return this.gate.closed ? this.#closedAnswer(ip, kind) : this.#afterCaches(ip, key, kind, t0, miss)
+    }
+    return this.#hold(ip, key, kind, t0, miss.stale, keys, lease, o.token)
+  }
+
+  /**
+   * The holder: its lease kept alive while it asks the provider, its records given to the release script (written,
+   * then the lease deleted), awaited (within `cache.l2TimeoutMs`) before it answers.
+   */
+  #hold(ip: string, key: string, kind: IpKind, t0: number, stale: RiskData | undefined, keys: LeaseKeys, lease: FleetLease, token: string): Promise<IpRisk> {
+    let answer: LeaseRecord | undefined
+    let block: LeaseRecord | undefined
+    const publish: Publish = (a, b) => {
+      answer = a
+      block = b
+    }
+    const stopRenewing = lease.keepAlive(keys, token)
+    const settle = (outcome: GateOutcome): Promise<IpRisk> => {
+      stopRenewing()
+      let risk: IpRisk
+      try {
+        risk = this.#answer(ip, key, kind, t0, outcome, stale, publish)
+      } catch {
+        risk = this.#broken(ip, kind, t0)
+      }
+      return lease.release(keys, token, answer, block).then(() => risk)
+    }
+    // Defensive: the gate never throws nor rejects; if it did, the lease would still be let go.
+    const abandon = (): Promise<IpRisk> => {
+      stopRenewing()
+      return lease.release(keys, token).then(() => this.#broken(ip, kind, t0))
+    }
+    let outcome: GateOutcome | Promise<GateOutcome>
+    try {
+      outcome = this.gate.call(ip, key, t0)
+    } catch {
+      return abandon()
+    }
+    return outcome instanceof Promise ? outcome.then(settle, abandon) : settle(outcome)
   }
 
   /** An answer from the caches, or the provider step for a miss. */
@@ -129,10 +224,15 @@ export class Lookups {
   }
 
   /** The provider step's answer, kept in the caches. */
-  #answer(ip: string, key: string, kind: IpKind, t0: number, outcome: GateOutcome, stale: RiskData | undefined): IpRisk {
-    if (!(outcome instanceof GateFailure)) return this.cache.scored(ip, key, kind, t0, outcome)
+  #answer(ip: string, key: string, kind: IpKind, t0: number, outcome: GateOutcome, stale: RiskData | undefined, publish?: Publish): IpRisk {
+    if (!(outcome instanceof GateFailure)) return this.cache.scored(ip, key, kind, t0, outcome, publish)
     const remember = outcome.remember && !this.gate.closed
     return this.cache.failed(ip, key, kind, t0, outcome.error, stale, remember)
+  }
+
+  /** The answer of a closed resolver. */
+  #closedAnswer(ip: string, kind: IpKind): IpRisk {
+    return makeRisk(ip, kind, 'unavailable', 'network', null, 'none', 0, null)
   }
 
   /** Defensive: a step threw (nothing is expected to); a lookup never rejects. */

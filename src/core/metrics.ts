@@ -162,7 +162,7 @@ const OUTCOMES = [
 const BREAKER_STATES = ['closed', 'open', 'half_open'] as const satisfies readonly BreakerState[]
 const BUDGETS = ['in_flight', 'per_minute'] as const
 const HOOKS = ['onDecision', 'onBlock', 'onHighRisk', 'onDegraded'] as const satisfies readonly HookName[]
-const DEGRADED = ['untrusted_proxy', 'no_client_ip', 'no_verdict', 'provider_failing'] as const satisfies readonly DegradedKind[]
+const DEGRADED = ['untrusted_proxy', 'no_client_ip', 'no_verdict', 'provider_failing', 'fleet_budget_fallback', 'fleet_budget_exhausted'] as const satisfies readonly DegradedKind[]
 
 /** `{ [value]: Object.freeze({ [key]: value }) }`, built once so that recording reuses the same attribute objects. */
 function attributeTable<V extends string>(key: string, values: readonly V[]): Record<V, Attributes> {

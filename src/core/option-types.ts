@@ -8,6 +8,7 @@ import type { KeyvLike } from './cache.js'
 import type { Clock } from './clock.js'
 import type { ObservabilityOptions } from './events.js'
 import type { ClientIpOptions, TrustProxy } from './ip.js'
+import type { FleetBudgetOptions } from './fleet/budget-options.js'
 import type { FailMode, Provider } from './types.js'
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -78,6 +79,22 @@ export interface CacheOptions {
   l2TimeoutMs?: number
   /** First segment of L2 keys (`<prefix>:2:{<ip>}:<provider>`), to separate applications or environments sharing one Redis. @default 'iprisk' */
   prefix?: string
+  /**
+   * Fleet-wide single flight, with a Redis L2: of the instances that miss L1 and L2 for one IP at the same time, one
+   * takes a lease of this many ms in Redis and asks the provider; the others wait (at most half of
+   * `budget.timeoutMs`) for its answer instead of asking too, and take over if it dies (its lease expires). Costs one
+   * Redis round trip per L2 miss (never on a hit), plus a few short polls for an instance that waits. Set it a little
+   * above the provider's usual latency (a holder slower than its lease lets a second instance call). `false` turns it
+   * off (each instance asks on its own, as with L1 only). Redis failing or slow never fails a lookup: it then runs
+   * without a lease. 10–60000.
+   * @default a third of `budget.timeoutMs` (500) with a `redis://` L2; off without L2
+   *
+   * @example
+   * ```ts
+   * createRiskResolver({ provider, cache: { l2: 'redis://10.0.0.5:6379', leaseMs: 300 } })
+   * ```
+   */
+  leaseMs?: number | false
 }
 
 /**
@@ -111,6 +128,12 @@ export interface BudgetOptions {
    * @default { share: 0.25, reserve: 0.25, ipv4Prefix: 24, ipv6Prefix: 48 }
    */
   perNetwork?: NetworkShareOptions | false
+  /**
+   * A per-minute budget shared by every instance through the Redis shared cache, on top of the per-process budgets
+   * above. See {@link FleetBudgetOptions}.
+   * @default undefined (budgets are per process)
+   */
+  fleet?: FleetBudgetOptions
 }
 
 /**

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { z } from 'zod'
+import * as z from 'zod'
 import { compileClientList, compileNat64Prefixes } from './cidr.js'
 import { IpRiskConfigError, quoteForError } from './errors.js'
 import { readEnv } from './env.js'
@@ -17,6 +17,8 @@ import type { FailMode, Provider } from './types.js'
 import type { NetworkShare } from './budget.js'
 import { NOT_A_CLOCK, isClock, systemClock, type Clock } from './clock.js'
 import { resolverDefaults, type CacheOptions, type RiskResolverOptions } from './option-types.js'
+import { parseFleetBudget } from './fleet/budget-options.js'
+import type { FleetBudgetSettings } from './fleet/budget.js'
 
 // The option types stay importable from here (their home is option-types.ts).
 export type * from './option-types.js'
@@ -47,6 +49,8 @@ export interface ResolvedOptions {
   failureTtlMs: number
   ipv6Prefix: number
   l2TimeoutMs: number
+  /** `cache.leaseMs`, 0 when off (its default: a third of `timeoutMs` with a Redis URL L2, else off). */
+  leaseMs: number
   prefix: string
   timeoutMs: number
   maxInFlight: number
@@ -54,6 +58,8 @@ export interface ResolvedOptions {
   maxPerMinute: number
   /** `undefined`: the budgets are one pool (`budget.perNetwork: false`). */
   perNetwork: NetworkShare | undefined
+  /** `budget.fleet`: `undefined` when budgets are per process. */
+  fleetBudget: FleetBudgetSettings | undefined
   breaker: { failures: number; halfOpenAfterMs: number } | undefined
   allow: ((ip: string) => boolean) | undefined
   deny: ((ip: string) => boolean) | undefined
@@ -127,6 +133,11 @@ const cacheSchema = objectOf({
   failureTtlSeconds: num(0, 3_600, { unit: 'seconds' }).optional(),
   ipv6Prefix: num(32, 128, { int: true }).optional(),
   l2TimeoutMs: num(1, 10_000, { unit: 'milliseconds' }).optional(),
+  leaseMs: z
+    .custom<number | false>((v) => v === false || (typeof v === 'number' && Number.isInteger(v) && v >= 10 && v <= 60_000), {
+      error: (issue) => `must be an integer from 10 to 60000 (milliseconds) or false, got ${describe(issue.input)}`,
+    })
+    .optional(),
   prefix: z
     .string({ error: (issue) => `must be a string, got ${describe(issue.input)}` })
     .regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'must be 1–32 characters of [A-Za-z0-9_.-]' })
@@ -164,6 +175,7 @@ const optionsSchema = objectOf({
     maxInFlight: num(1, 100_000, { int: true }).optional(),
     maxPerMinute: num(1, 10_000_000, { int: true }).optional(),
     perNetwork: z.unknown().optional(), // `false` or networkShareSchema, checked in parseResolverOptions
+    fleet: z.unknown().optional(), // checked by parseFleetBudget
   }).optional(),
   breaker: objectOf(
     {
@@ -268,7 +280,9 @@ export function parseResolverOptions(options: unknown): ResolvedOptions {
     ipv6Prefix: cache.ipv6Prefix ?? resolverDefaults.ipv6Prefix,
     l2TimeoutMs: cache.l2TimeoutMs ?? resolverDefaults.l2TimeoutMs,
     prefix: cache.prefix ?? resolverDefaults.prefix,
+    leaseMs: parseLease(cache.leaseMs, l2, budget.timeoutMs),
     ...budget,
+    fleetBudget: parseFleetBudget(o.budget?.fleet, l2 !== undefined),
     breaker: parseBreaker(o.breaker),
     allow,
     deny,
@@ -277,6 +291,14 @@ export function parseResolverOptions(options: unknown): ResolvedOptions {
     observability: observabilityOf(o),
     clock: o.clock ?? systemClock,
   }
+}
+
+/** `cache.leaseMs` in ms, 0 when off: on by default with a Redis URL (the lease speaks Redis), refused without L2. */
+function parseLease(given: number | false | undefined, l2: L2Source | undefined, timeoutMs: number): number {
+  if (given === false) return 0
+  if (given === undefined) return l2?.kind === 'url' ? Math.max(10, Math.floor(timeoutMs / 3)) : 0
+  if (l2 === undefined) throw new IpRiskConfigError('cache.leaseMs', 'needs a shared cache (`cache.l2`: a redis:// URL): the lease lives in Redis')
+  return given
 }
 
 /** `cache`: a URL or a Keyv alone is shorthand for `{ l2 }`; the shared store it names, checked. */

@@ -24,7 +24,7 @@
  * @module
  */
 
-import { z } from 'zod'
+import * as z from 'zod'
 import { IpRiskConfigError, quoteForError } from './errors.js'
 import type { Decision, DecisionReason, FailMode, IpRisk, Policy } from './types.js'
 

@@ -6,8 +6,8 @@
  * @module
  * @internal
  */
-import { types as utilTypes } from 'node:util'
 import { IpRiskError, kindOf, providerErrorKind } from './errors.js'
+import { nodeBuiltin } from './node-builtin.js'
 import { normalizeData } from './risk-data.js'
 import type { LookupError, Provider } from './types.js'
 
@@ -24,9 +24,17 @@ export const BAD_RESPONSE = new IpRiskError('iprisk: the provider returned data 
 /** `Promise.prototype.then`, captured once: a promise's own `then` property (the provider's object) is never called. */
 const promiseThen = Promise.prototype.then
 
+/** Recognises an `Error` of another realm: `Error.isError` (ES2026), else Node's `util.types`, else the brand tag. */
+let isForeignError: ((value: unknown) => boolean) | undefined
+
 /** An `Error` (any realm), as a provider must reject with. */
 function isError(value: unknown): boolean {
-  return value instanceof Error || utilTypes.isNativeError(value)
+  if (value instanceof Error) return true
+  isForeignError ??=
+    (Error as { isError?: (value: unknown) => boolean }).isError ??
+    nodeBuiltin<typeof import('node:util')>('node:util')?.types.isNativeError ??
+    ((v: unknown) => Object.prototype.toString.call(v) === '[object Error]')
+  return isForeignError(value)
 }
 
 

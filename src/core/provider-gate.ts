@@ -5,6 +5,8 @@
  * 2. the circuit breaker (see breaker.ts) → `breaker_open`;
  * 3. what is left of the lookup's time budget → `timeout`;
  * 4. the budgets (`maxInFlight`, `maxPerMinute`, shared between networks: see budget.ts) → `budget_exceeded`;
+ * 5. with `budget.fleet`, the fleet's per-minute budget in Redis (fleet/budget.ts: one round trip, or its local
+ *    fallback) → `budget_exceeded`; the only step that may wait, and only on this miss path;
  *
  * then the call, under one deadline (`budget.timeoutMs` from the lookup's start, see deadlines.ts). The call settles
  * when the provider answers or the deadline fires, whichever comes first: the provider must honour the signal, but one
@@ -23,6 +25,9 @@ import { retryAfterOf } from './provider-schema.js'
 import { REMEMBERED } from './answers.js'
 import { normalizeData } from './risk-data.js'
 import type { LookupError, Provider, ProviderErrorKind, RiskData } from './types.js'
+import { FleetBudget, type FleetBudgetSettings } from './fleet/budget.js'
+import type { RedisLink } from './fleet/link.js'
+import type { DegradedEvent } from './self-check/vocabulary.js'
 
 /** A call that gave no data: the answer's error, and whether it is remembered for `cache.failureTtlSeconds`. @internal */
 export class GateFailure {
@@ -50,6 +55,10 @@ export interface GateHost {
   configError(option: string, message: string): void
   /** The outcome of one provider call, for the self-check (`null`: it answered). */
   providerCall(error: LookupError | null): void
+  /** With `budget.fleet`: the Redis link once connected (`undefined`: none, the fleet budget falls back loudly). */
+  fleetLink?(): RedisLink | undefined
+  /** With `budget.fleet`: raise a `degraded` event. */
+  degraded?(event: DegradedEvent): void
 }
 
 /** The resolved options the gate needs. @internal */
@@ -61,11 +70,17 @@ export interface GateOptions {
   readonly maxPerMinute: number
   readonly perNetwork: NetworkShare | undefined
   readonly breaker: { failures: number; halfOpenAfterMs: number } | undefined
+  /** `budget.fleet` (needs `prefix`). */
+  readonly fleetBudget?: FleetBudgetSettings | undefined
+  /** `cache.prefix`, the first segment of the fleet budget's keys. */
+  readonly prefix?: string
 }
 
 /** The gate of one resolver. @internal */
 export class ProviderGate {
   readonly budget: ProviderBudget
+  /** `budget.fleet`, when set. */
+  readonly fleet: FleetBudget | undefined
   readonly #breaker: ConsecutiveBreaker | undefined
   readonly #deadlines: Deadlines
   readonly #provider: Provider
@@ -82,6 +97,7 @@ export class ProviderGate {
     this.#clock = clock
     this.budget = new ProviderBudget(options.maxInFlight, options.maxPerMinute, options.perNetwork, clock.now())
     this.#deadlines = new Deadlines(options.timeoutMs, clock)
+    this.fleet = options.fleetBudget === undefined ? undefined : fleetBudgetOf(options, options.fleetBudget, host)
     this.#breaker =
       breaker === undefined
         ? undefined
@@ -110,8 +126,37 @@ export class ProviderGate {
       this.host.metrics.upstream(0, 'budget_exceeded')
       return OVER_BUDGET
     }
+    if (this.fleet === undefined) {
+      this.#breaker?.begin()
+      return this.#start(ip, network, t0)
+    }
+    const granted = this.fleet.take(network, t0 + this.options.timeoutMs - this.#clock.monotonic())
+    if (granted === true) {
+      this.#breaker?.begin()
+      return this.#start(ip, network, t0)
+    }
+    if (granted === false) return this.#fleetRefused(network)
+    return granted.then((ok) => (ok ? this.#afterFleet(ip, network, t0) : this.#fleetRefused(network)))
+  }
+
+  /** The fleet budget said yes after a round trip: the gate may have closed, the breaker half-opened meanwhile. */
+  #afterFleet(ip: string, network: string, t0: number): GateOutcome | Promise<GateOutcome> {
+    const refused = this.#closed ? failureOf('network') : this.#breaker !== undefined && !this.#breaker.permits() ? BREAKER_OPEN : undefined
+    if (refused !== undefined) {
+      this.budget.release(network)
+      return refused
+    }
     this.#breaker?.begin()
     return this.#start(ip, network, t0)
+  }
+
+  /** The fleet budget refused: the local slot and token taken for the call are given back. */
+  #fleetRefused(network: string): GateFailure {
+    this.budget.release(network)
+    this.budget.refund(network, this.#clock.now())
+    this.host.metrics.budgetRejected('per_minute')
+    this.host.metrics.upstream(0, 'budget_exceeded')
+    return OVER_BUDGET
   }
 
   /** Fire every deadline: calls in flight are answered now. Later outcomes are `network` and not remembered. */
@@ -212,4 +257,13 @@ export class ProviderGate {
     this.host.providerCall(lookupError)
     return failureOf(lookupError)
   }
+}
+
+/** The fleet budget of a gate, reporting through the gate's host. */
+function fleetBudgetOf(options: GateOptions, settings: FleetBudgetSettings, host: GateHost): FleetBudget {
+  return new FleetBudget(settings, options.perNetwork, options.prefix ?? 'iprisk', options.provider.name, options.clock, {
+    link: () => host.fleetLink?.(),
+    degraded: (event) => host.degraded?.(event),
+    invalid: (message) => host.configError('budget.fleet', message),
+  })
 }

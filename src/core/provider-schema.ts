@@ -6,9 +6,9 @@
  * @module
  * @internal
  */
-import { isIP, isIPv4 } from 'node:net'
+import { isIP, isIPv4 } from './ip-address.js'
 import ipaddr from 'ipaddr.js'
-import { z } from 'zod'
+import * as z from 'zod'
 import type { RiskData } from './types.js'
 import { quoteForError } from './errors.js'
 

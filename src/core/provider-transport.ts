@@ -1,16 +1,22 @@
 /**
  * How the IPASIS provider sends one request: undici's `Pool` on Node, the web-standard `fetch` elsewhere (Bun, Deno,
- * workers). Both give the provider the same small {@link TransportResponse}, so status mapping, `Retry-After`, the body
- * cap and the schema are read by one code path in `provider.ts`. Not part of the public API.
+ * Cloudflare Workers, Vercel Edge). Both give the provider the same small {@link TransportResponse}, so status mapping,
+ * `Retry-After`, the body cap and the schema are read by one code path in `provider.ts`. Not part of the public API.
  *
  * Why not undici everywhere: Bun ships its own `undici` module whose `Pool.request` resolves to `undefined`, so every
- * lookup would end `network` and a fail-open resolver would silently allow everything. The runtime is read once, when
+ * lookup would end `network` and a fail-open resolver would silently allow everything; and edge runtimes have none of
+ * the `node:*` modules undici needs. So undici is never imported statically: on Node it is loaded when `ipasis()` is
+ * first called, by `require` from `process.getBuiltinModule('node:module')` and a specifier held in a variable, which
+ * no bundler follows (an edge bundle contains no undici). Synchronous, as a static import was: the first lookup never
+ * waits for a module load. Where it cannot be loaded (a bundle shipped without node_modules) the runtime's `fetch` is
+ * used: Node's fetch is undici inside, only without a keep-alive pool of our own. The runtime is read once, when
  * `ipasis()` is called; a runtime with neither transport is refused then, never at request time.
  *
  * @module
  */
-import { Pool, type Dispatcher } from 'undici'
+import type { Dispatcher, Pool } from 'undici'
 import { IpRiskConfigError, ProviderError } from './errors.js'
+import { nodeBuiltin } from './node-builtin.js'
 
 /** Largest body read from the API. A real answer is ~300 bytes; anything near this is not an IPASIS answer. */
 export const MAX_BODY_BYTES = 64 * 1024
@@ -42,15 +48,23 @@ export interface Transport {
 export interface RuntimeFacts {
   /** A name for messages, e.g. `Node 22.15.0`, `Bun 1.1.30`, `Deno 2.0.0`, `an unknown runtime`. */
   readonly name: string
-  /** True only on real Node, where the bundled undici `Pool` is the real one. */
+  /** True only on real Node, where undici's `Pool` is the real one (loaded when `ipasis()` is first called). */
   readonly nodeUndici: boolean
   /** The runtime's `fetch`, when it has one (with `AbortController`). */
   readonly fetch: typeof fetch | undefined
 }
 
-/** Read the runtime: Bun and Deno also define `process.versions.node`, so they are recognised first. @internal */
+/**
+ * Read the runtime. Bun, Deno and Workers with `nodejs_compat` also define `process.versions.node`, so they are
+ * recognised first; so is the Vercel Edge runtime (`EdgeRuntime`). @internal
+ */
 export function readRuntime(): RuntimeFacts {
-  const g = globalThis as { process?: { versions?: Record<string, unknown> }; Deno?: { version?: { deno?: unknown } } }
+  const g = globalThis as {
+    process?: { versions?: Record<string, unknown> }
+    Deno?: { version?: { deno?: unknown } }
+    EdgeRuntime?: unknown
+    navigator?: { userAgent?: unknown }
+  }
   const versions = g.process?.versions ?? {}
   const fetchFn =
     typeof globalThis.fetch === 'function' && typeof globalThis.AbortController === 'function' ? globalThis.fetch : undefined
@@ -58,16 +72,52 @@ export function readRuntime(): RuntimeFacts {
   let node = false
   if (typeof versions.bun === 'string') name = `Bun ${versions.bun}`
   else if (g.Deno !== undefined) name = `Deno ${String(g.Deno.version?.deno ?? '')}`.trim()
+  else if (g.navigator?.userAgent === 'Cloudflare-Workers') name = 'Cloudflare Workers'
+  else if (typeof g.EdgeRuntime === 'string') name = `the ${g.EdgeRuntime} runtime`
   else if (typeof versions.node === 'string') {
     name = `Node ${versions.node}`
     node = true
   }
-  const poolUsable = typeof Pool === 'function' && typeof (Pool.prototype as { request?: unknown }).request === 'function'
-  return { name, nodeUndici: node && poolUsable, fetch: fetchFn }
+  return { name, nodeUndici: node, fetch: fetchFn }
+}
+
+/** The part of undici the transport uses. @internal */
+export interface UndiciModule {
+  readonly Pool: typeof Pool
+}
+
+/** Loads undici, or `undefined` where it cannot be; tests inject one that fails, as a bundle without it would. @internal */
+export type LoadUndici = () => UndiciModule | undefined
+
+/**
+ * Held in a variable on purpose: a bundler resolves `require()` / `import()` of a string literal at build time and
+ * would put undici (and the ~100 `node:*` modules it imports) into every bundle, an edge one included.
+ */
+const UNDICI: string = 'undici'
+
+let undici: UndiciModule | null | undefined
+
+/**
+ * undici, required from this module's location (undici is CommonJS: the same instance an `import 'undici'` of the
+ * application gets), once per process; `undefined` where this module has no file URL to resolve from (a CommonJS
+ * bundle empties `import.meta`) or undici is not installed next to it.
+ */
+const requireUndici: LoadUndici = () => {
+  if (undici === undefined) {
+    undici = null
+    const createRequire = nodeBuiltin<typeof import('node:module')>('node:module')?.createRequire
+    try {
+      if (createRequire !== undefined) undici = createRequire(import.meta.url)(UNDICI) as UndiciModule
+    } catch {
+      // not installed, or no file URL to resolve from: fetch it is
+    }
+  }
+  return undici ?? undefined
 }
 
 /**
- * Pick and build the transport: undici (the given dispatcher, else a new `Pool`) on Node, `fetch` elsewhere.
+ * Pick and build the transport: on Node undici (the given dispatcher, else a new `Pool`; `fetch` where undici cannot
+ * be loaded), `fetch` elsewhere.
  * @throws {@link IpRiskConfigError} when a `dispatcher` is given where undici is not Node's, or when the runtime has
  * neither transport.
  * @internal
@@ -77,9 +127,16 @@ export function createTransport(
   origin: string,
   connections: number,
   dispatcher: Dispatcher | undefined,
+  loadUndici: LoadUndici = requireUndici,
 ): Transport {
-  if (facts.nodeUndici) return undiciTransport(origin, dispatcher ?? new Pool(origin, { connections, pipelining: 1 }), !dispatcher)
-  if (dispatcher !== undefined) {
+  if (facts.nodeUndici) {
+    // A dispatcher is undici already: nothing to load.
+    if (dispatcher !== undefined) return undiciTransport(origin, dispatcher, false)
+    const PoolClass = loadUndici()?.Pool
+    if (typeof PoolClass === 'function' && typeof (PoolClass.prototype as { request?: unknown }).request === 'function') {
+      return undiciTransport(origin, new PoolClass(origin, { connections, pipelining: 1 }), true)
+    }
+  } else if (dispatcher !== undefined) {
     throw new IpRiskConfigError(
       'dispatcher',
       `needs Node's undici, and this is ${facts.name}; remove it (ipasis() then uses the runtime's fetch)`,

@@ -63,7 +63,8 @@ export interface IpasisOptions {
   auth?: 'bearer' | 'x-api-key'
   /**
    * Maximum number of keep-alive connections to the API (integer, 1–1024). Node only: elsewhere the runtime's `fetch`
-   * manages its own connections.
+   * manages its own connections, as it does on Node when undici cannot be loaded (a bundle deployed without
+   * node_modules: undici is loaded at run time, never bundled).
    * @default 16
    */
   connections?: number

@@ -7,6 +7,7 @@
  * @internal
  */
 import { CACHE_KEY_VERSION, MAX_BLOCK_SECONDS, SharedTier, assertRedisAdapterInstalled, connectRedisKeyv } from './cache.js'
+import { assertRedisRuntime } from './cache/kv-runtime.js'
 import type { Clock } from './clock.js'
 import { IpRiskConfigError, IpRiskError } from './errors.js'
 import type { Reporter } from './events.js'
@@ -77,6 +78,7 @@ export function createSharedTier(opts: ResolvedOptions, reporter: Reporter, cloc
     clock,
   }
   if (opts.l2.kind === 'keyv') return new SharedTier(opts.l2.keyv, tierOptions)
+  assertRedisRuntime(opts.l2Option)
   assertRedisAdapterInstalled(opts.l2Option)
   const redis = connectRedisKeyv(opts.l2.url, () => undefined, { option: opts.l2Option })
   return new SharedTier(redis.keyv, { ...tierOptions, dispose: redis.destroy, link: redis.link })

@@ -20,9 +20,12 @@
 import { MemoryTier, type SharedTier } from './cache.js'
 import { AnswerCache } from './answer-cache.js'
 import type { ProviderBudget } from './budget.js'
+import type { FleetBudget } from './fleet/budget.js'
+import type { FleetLease } from './fleet/lease.js'
 import { systemClock } from './clock.js'
 import { IpRiskError } from './errors.js'
 import { createReporter } from './events.js'
+import { createResolverLease } from './fleet/lease-link.js'
 import { classifyIp } from './ip.js'
 import { ClientLists, ipOf, keyOf } from './lists.js'
 import { Lookups } from './lookup.js'
@@ -31,6 +34,7 @@ import { compilePolicy } from './policy.js'
 import { ProviderGate } from './provider-gate.js'
 import { PolicyChecker, blockMs, createIpReader, createSharedTier, probeReady, watchedIpReader } from './resolver-parts.js'
 import { SelfCheck } from './self-check.js'
+import { fleetLinkOf } from './fleet/budget-link.js'
 import type { RiskResolver } from './types.js'
 
 export type {
@@ -60,6 +64,10 @@ export interface ResolverInternals {
   inFlight(): number
   /** The provider budgets (in flight, per minute, per network). */
   readonly budget: ProviderBudget
+  /** `budget.fleet`, when set. */
+  readonly fleetBudget: FleetBudget | undefined
+  /** The fleet lease, when on (`cache.leaseMs`). */
+  readonly lease: FleetLease | undefined
 }
 
 const internals = new WeakMap<RiskResolver, ResolverInternals>()
@@ -124,9 +132,12 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     metrics,
     configError: (option, message) => reporter.configError(option, message),
     providerCall: (error) => selfCheck.providerCall(error),
+    fleetLink: fleetLinkOf(opts.l2), // the lead: the resolver's one RedisLink (topo) replaces this
+    degraded: (event) => reporter.degraded(event),
   })
   const lists = new ClientLists(opts)
-  const lookups = new Lookups(lists, cache, gate, clock)
+  const fleetLease = createResolverLease(opts, reporter, clock)
+  const lookups = new Lookups(lists, cache, gate, clock, fleetLease?.lease)
   const checker = new PolicyChecker(opts.failMode)
 
   /** The client `block()` / `unblock()` act on (an embedded IPv4 client, else the address itself). */
@@ -169,7 +180,9 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     async close() {
       if (gate.closed) return
       gate.close() // answers the calls in flight now
+      lookups.close() // ends waits for other instances' answers
       await lookups.flights.drain()
+      fleetLease?.close()
       l2?.close()
       selfCheck.stop()
       try {
@@ -181,6 +194,6 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     },
   }
   const { l1 } = cache
-  internals.set(resolver, { l1, l2, flights: () => lookups.flights.size, inFlight: () => gate.budget.inFlight, budget: gate.budget })
+  internals.set(resolver, { l1, l2, flights: () => lookups.flights.size, inFlight: () => gate.budget.inFlight, budget: gate.budget, fleetBudget: gate.fleet, lease: fleetLease?.lease })
   return resolver
 }

@@ -99,6 +99,8 @@ export class SelfCheck {
     no_client_ip: false,
     no_verdict: false,
     provider_failing: false,
+    fleet_budget_fallback: false, // raised by the fleet budget (fleet/budget.ts), not here
+    fleet_budget_exhausted: false,
   }
   readonly #raisedAt: Record<'no_verdict' | 'provider_failing', number> = { no_verdict: -Infinity, provider_failing: -Infinity }
   #lastError: LookupError | null = null

@@ -15,9 +15,9 @@
  * @module
  */
 
-import { createRequire } from 'node:module'
 import { IpRiskConfigError, IpRiskError } from '../errors.js'
 import type { RedisLink } from '../fleet/link.js'
+import { nodeBuiltin } from '../node-builtin.js'
 import type { KeyvLike } from './l2-store.js'
 import { TopologyConnection, connectionLink, linkStore } from './topology-connection.js'
 import { parseRedisTarget, type RedisTarget } from './topology.js'
@@ -46,10 +46,14 @@ const DEFAULT_OPTION = 'cache.l2'
 type Resolve = (specifier: string) => string
 
 /**
- * Node's resolution from this module. Where this module has no file URL to resolve from (a CommonJS bundle empties
- * `import.meta`), nothing can be said at start-up: it answers as found and the import decides (with the same error).
+ * Node's resolution from this module. Where nothing can be said at start-up, it answers as found and the import
+ * decides (with the same error): a runtime without `node:module` (an edge bundle: `process.getBuiltinModule` is read,
+ * never a static import, so the core bundles without Node built-ins), or a module with no file URL to resolve from (a
+ * CommonJS bundle empties `import.meta`).
  */
 const defaultResolve: Resolve = (specifier) => {
+  const createRequire = nodeBuiltin<typeof import('node:module')>('node:module')?.createRequire
+  if (createRequire === undefined) return specifier
   let require: NodeJS.Require
   try {
     require = createRequire(import.meta.url)

@@ -4,12 +4,12 @@
  *
  * @module
  */
-import { isIP } from 'node:net'
 import { IpRiskConfigError } from '../errors.js'
 import {
   embeddedClientIpv4,
   embeddedIpv4,
   groupsToIpv6,
+  isIP,
   isMappedGroups,
   parseValidIpv6,
   uint32ToIpv4,

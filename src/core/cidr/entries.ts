@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { isIP } from 'node:net'
 import ipaddr from 'ipaddr.js'
 import { IpRiskConfigError, quoteForError } from '../errors.js'
 import {
@@ -14,6 +13,7 @@ import {
   hasPrefix,
   ipv4ToUint32,
   ipv6Groups,
+  isIP,
   isMappedGroups,
   type Ipv4Embedding,
 } from '../ip-address.js'

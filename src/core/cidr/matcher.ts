@@ -5,8 +5,7 @@
  *
  * @module
  */
-import { isIP } from 'node:net'
-import { embeddedIpv4, ipv4ToUint32, isMappedGroups, parseValidIpv6, type Ipv4Embedding } from '../ip-address.js'
+import { embeddedIpv4, ipv4ToUint32, isIP, isMappedGroups, parseValidIpv6, type Ipv4Embedding } from '../ip-address.js'
 import { forEachListEntry, parseEntry, type V4Range, type V6Range } from './entries.js'
 
 const NEVER = (): boolean => false

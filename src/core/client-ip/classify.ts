@@ -4,9 +4,8 @@
  *
  * @module
  */
-import { isIP } from 'node:net'
 import type { ClientIp, IpKind, IpSource } from '../types.js'
-import { embeddedClientIpv4, embeddedIpv4, ipv4ToUint32, isMappedGroups, parseValidIpv6 } from '../ip-address.js'
+import { embeddedClientIpv4, embeddedIpv4, ipv4ToUint32, isIP, isMappedGroups, parseValidIpv6 } from '../ip-address.js'
 import { parseIp } from './parse.js'
 
 /** IANA IPv4 special-purpose registry, reduced to the kinds iprisk acts on. */

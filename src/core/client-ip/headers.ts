@@ -5,8 +5,7 @@
  *
  * @module
  */
-import { isIP } from 'node:net'
-import { ipv4ToUint32 } from '../ip-address.js'
+import { ipv4ToUint32, isIP } from '../ip-address.js'
 import type { RequestLike } from '../types.js'
 import { MAX_ADDRESS_CHARS, isPort, parseIp } from './parse.js'
 import type { PlatformHeader } from './types.js'

@@ -5,8 +5,7 @@
  *
  * @module
  */
-import { isIP } from 'node:net'
-import { embeddedIpv4, groupsToIpv6, isMappedGroups, parseValidIpv6, uint32ToIpv4 } from '../ip-address.js'
+import { embeddedIpv4, groupsToIpv6, isIP, isMappedGroups, parseValidIpv6, uint32ToIpv4 } from '../ip-address.js'
 
 /** Longest address text read: an X-Forwarded-For entry, an X-Real-IP value, a `for=` node, `parseIp` input. @internal */
 export const MAX_ADDRESS_CHARS = 64

@@ -6,7 +6,7 @@
  */
 
 import type { MeterProvider } from '@opentelemetry/api'
-import { z } from 'zod'
+import * as z from 'zod'
 import { isClock, systemClock, type Clock } from '../clock.js'
 import { IpRiskConfigError } from '../errors.js'
 import { createMetrics, type Metrics } from '../metrics.js'

@@ -40,9 +40,16 @@ export interface Pending {
   event: SecurityEvent | undefined
 }
 
-/** Run `fn` after the current synchronous work and its pending promise jobs: the request's own code goes first. @internal */
+/**
+ * Run `fn` after the current synchronous work and its pending promise jobs: the request's own code goes first. Not
+ * `setImmediate` on Cloudflare Workers (workerd defines it with nodejs_compat): there a callback a request scheduled
+ * with it or `setTimeout` is dropped once the response is sent, so `onDegraded` and the other hooks never ran.
+ * @internal
+ */
 export const later: (fn: () => void) => void =
-  typeof setImmediate === 'function' ? (fn) => void setImmediate(fn) : (fn) => queueMicrotask(fn)
+  typeof setImmediate === 'function' && (globalThis as { navigator?: { userAgent?: unknown } }).navigator?.userAgent !== 'Cloudflare-Workers'
+    ? (fn) => void setImmediate(fn)
+    : (fn) => queueMicrotask(fn)
 
 /**
  * The pending events of the current turn, in the order of their first decision, and the ones still open to more

@@ -18,14 +18,23 @@ import type { IpKind, LookupError } from '../types.js'
  * - `no_verdict`: over the last minute, more than {@link NO_VERDICT_SHARE} of at least
  *   {@link NO_VERDICT_MIN_DECISIONS} gated decisions were made without a verdict (no IP, a non-global IP, the
  *   provider unavailable, a background lookup pending);
- * - `provider_failing`: every provider call of the last minute failed (at least {@link PROVIDER_FAILING_MIN_CALLS}).
+ * - `provider_failing`: every provider call of the last minute failed (at least {@link PROVIDER_FAILING_MIN_CALLS});
+ * - `fleet_budget_fallback`: the fleet budget (`budget.fleet`) cannot be read from Redis (error, timeout, no
+ *   connection): this instance spends from its local fallback budget until Redis answers again;
+ * - `fleet_budget_exhausted`: the fleet budget is spent: new lookups answer `unavailable` until it refills.
  *
  * @example
  * ```ts
  * const kind: DegradedKind = 'untrusted_proxy'
  * ```
  */
-export type DegradedKind = 'untrusted_proxy' | 'no_client_ip' | 'no_verdict' | 'provider_failing'
+export type DegradedKind =
+  | 'untrusted_proxy'
+  | 'no_client_ip'
+  | 'no_verdict'
+  | 'provider_failing'
+  | 'fleet_budget_fallback'
+  | 'fleet_budget_exhausted'
 
 /**
  * A `degraded` event: protection is not effective and why, with the fix. Logged as

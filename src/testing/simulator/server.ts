@@ -4,9 +4,23 @@
  *
  * @module
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
+import { IpRiskError } from '../../core/errors.js'
+import { nodeBuiltin } from '../../core/node-builtin.js'
 import type { Scheduler } from './faults.js'
+
+/**
+ * `node:http`, read when a simulator starts, never imported statically: `iprisk/testing` also serves code on runtimes
+ * without it (the memory provider and the test clock work everywhere), and must bundle there.
+ */
+function createServer(onRequest: (req: IncomingMessage, res: ServerResponse) => void): Server {
+  const http = nodeBuiltin<typeof import('node:http')>('node:http')
+  if (http === undefined) {
+    throw new IpRiskError('iprisk: startIpasisSimulator() needs node:http (Node, Bun or Deno); this runtime has none')
+  }
+  return http.createServer(onRequest)
+}
 
 /** Real-time timers that `stop()` clears all at once; nothing is scheduled once stopped. @internal */
 export class SimulatorTimers implements Scheduler {
