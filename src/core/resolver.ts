@@ -132,11 +132,12 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     metrics,
     configError: (option, message) => reporter.configError(option, message),
     providerCall: (error) => selfCheck.providerCall(error),
-    fleetLink: fleetLinkOf(opts.l2), // the lead: the resolver's one RedisLink (topo) replaces this
+    // A URL's L2: the one link on its connection (any topology); a Keyv on @keyv/redis: its client.
+    fleetLink: l2?.link !== undefined ? () => l2.connectedLink() : fleetLinkOf(opts.l2),
     degraded: (event) => reporter.degraded(event),
   })
   const lists = new ClientLists(opts)
-  const fleetLease = createResolverLease(opts, reporter, clock)
+  const fleetLease = createResolverLease(opts, reporter, clock, l2?.link !== undefined ? () => l2.connectedLink() : undefined)
   const lookups = new Lookups(lists, cache, gate, clock, fleetLease?.lease)
   const checker = new PolicyChecker(opts.failMode)
 

@@ -83,6 +83,20 @@ describe.skipIf(serversMissing('cluster') !== undefined)('Redis Cluster in one l
     expect(await link.command(key, ['GET', key], true)).toBe('me') // closing the dedicated link left this one open
   })
 
+  it('the fleet features get the same link: 5 instances receiving one new IP at once make 1 upstream call (the lease, on the cluster)', async () => {
+    const f = newFleet()
+    const rs = await Promise.all([0, 1, 2, 3, 4].map(() => f.connected({ cache: { l2: cluster.url, prefix: `topo-c${n}`, l2TimeoutMs: 2_000 } })))
+    for (const r of rs) expect(l2Of(r).connectedLink()).toBe(linkOf(r)) // the getter the lease and the fleet budget take
+    sim.setLatency(150)
+    try {
+      const answers = await Promise.all(rs.map((r) => r.lookup('198.51.100.50')))
+      expect(answers.map((a) => a.status)).toEqual(['scored', 'scored', 'scored', 'scored', 'scored'])
+      expect(sim.callsFor('198.51.100.50')).toBe(1)
+    } finally {
+      sim.setLatency(0)
+    }
+  })
+
   it('a master killed during traffic: no lookup fails, and after the failover the instance uses the cluster again', async () => {
     const f = newFleet()
     const options = { cache: { l2: cluster.url, prefix: `topo-c${n}`, l2TimeoutMs: L2_TIMEOUT_MS } }

@@ -79,6 +79,8 @@ export interface SharedTierOptions {
    * {@link SharedTier.link}). @default undefined
    */
   link?: RedisLink
+  /** {@link SharedTier.link} when connected now (see {@link SharedTier.connectedLink}). @default undefined */
+  connectedLink?: () => RedisLink | undefined
   /**
    * Where time is read and timers are set: the read budget, the write and operator timeouts, the breaker's cool-down
    * and the time records are checked against. @default systemClock
@@ -169,6 +171,15 @@ export class SharedTier {
     this.#keyv = keyv
     // keyv re-emits every store / client error as an 'error' event; without a listener some emitters throw.
     keyv.on('error', (error: unknown) => this.#errors.record(error))
+  }
+
+  /**
+   * {@link SharedTier.link} when its connection is up now, else `undefined` (a connection attempt is then started, not
+   * awaited): the getter the fleet modules take (`fleetLink`, the lease's link), so that a request never waits for
+   * Redis to connect. Always `undefined` after `close()` and for a Keyv the application passed.
+   */
+  connectedLink(): RedisLink | undefined {
+    return this.#closed ? undefined : this.#options.connectedLink?.()
   }
 
   /** The breaker state now. */

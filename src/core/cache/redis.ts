@@ -158,6 +158,11 @@ export interface RedisKeyv {
    * offline). Closed by `destroy`, not by its own `close()`.
    */
   link: RedisLink
+  /**
+   * `link` when connected now, else `undefined` (and a connection attempt is started, not awaited): for the fleet
+   * features, which fall back to their local behaviour rather than wait for Redis on a request.
+   */
+  connectedLink: () => RedisLink | undefined
   /** Close the connections; after this, nothing connects again. */
   destroy: () => void
 }
@@ -194,6 +199,7 @@ export function connectRedisKeyv(url: string, onError: (error: unknown) => void,
   return {
     keyv,
     link,
+    connectedLink: () => (!destroyed && connection.connectedNow() ? link : undefined),
     destroy: () => {
       destroyed = true
       connection.destroy()

@@ -74,6 +74,18 @@ export class TopologyConnection {
     }
   }
 
+  /**
+   * Whether a usable generation is there now. When not, one connection attempt is started (unless one is under way),
+   * without waiting for it. Never connects after `destroy()`.
+   */
+  connectedNow(): boolean {
+    if (this.#destroyed) return false
+    const current = this.#generation
+    if (current !== undefined && current.usable()) return true
+    Promise.resolve(this.generation()).catch(noop)
+    return false
+  }
+
   /** Send one command on a usable generation; a lost connection marks it for replacement. */
   async send(key: string, args: readonly string[], readonly?: boolean): Promise<unknown> {
     const got = this.generation()
