@@ -27,9 +27,7 @@ import type { FailMode, Provider } from './types.js'
  * })
  * // shorthand for { l2: ... }:
  * createRiskResolver({ provider, cache: 'redis://10.0.0.5:6379' })
- * // a Redis Cluster, a Sentinel set:
- * createRiskResolver({ provider, cache: 'redis+cluster://10.0.0.5:7000,10.0.0.6:7000,10.0.0.7:7000' })
- * createRiskResolver({ provider, cache: 'redis+sentinel://10.0.0.8:26379,10.0.0.9:26379/mymaster' })
+ * createRiskResolver({ provider, cache: 'redis+cluster://10.0.0.5:7000,10.0.0.6:7000' }) // or redis+sentinel://…/mymaster
  * ```
  */
 export interface CacheOptions {
@@ -40,12 +38,9 @@ export interface CacheOptions {
    */
   l1?: { max?: number } | false
   /**
-   * Shared store: a URL (needs the optional package `@keyv/redis`), or any Keyv instance (not one on keyv's default
-   * in-memory `Map`, which is unbounded). URLs: `redis://[user:password@]host[:port][/db]` (`rediss://` for TLS),
-   * `valkey://…` (the same, for Valkey), `redis+cluster://host:port,host:port` (a Redis Cluster, discovered from any
-   * of the nodes listed) and `redis+sentinel://host:26379,host:26379/mymaster[/db]` (a Sentinel set: its sentinels
-   * and the master's name); `rediss+` / `valkey+` work for both. Every form gets the same safe client settings, and
-   * one lookup's L2 read is one round trip on every topology.
+   * Shared store: a URL (needs the optional package `@keyv/redis`): `redis://[user:password@]host[:port][/db]`,
+   * `valkey://…`, `redis+cluster://host:port,host:port` or `redis+sentinel://host:26379,host:26379/mymaster[/db]`
+   * (`rediss`, `valkeys` for TLS; one round trip per read on each), or any Keyv (not on keyv's unbounded `Map`).
    * @default undefined (L1 only)
    */
   l2?: string | KeyvLike

@@ -132,8 +132,7 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     metrics,
     configError: (option, message) => reporter.configError(option, message),
     providerCall: (error) => selfCheck.providerCall(error),
-    // A URL's L2: the one link on its connection (any topology); a Keyv on @keyv/redis: its client.
-    fleetLink: l2?.link !== undefined ? () => l2.connectedLink() : fleetLinkOf(opts.l2),
+    fleetLink: l2?.link !== undefined ? () => l2.connectedLink() : fleetLinkOf(opts.l2), // URL: the L2's own link
     degraded: (event) => reporter.degraded(event),
   })
   const lists = new ClientLists(opts)
