@@ -27,6 +27,7 @@ import type { FailMode, Provider } from './types.js'
  * })
  * // shorthand for { l2: ... }:
  * createRiskResolver({ provider, cache: 'redis://10.0.0.5:6379' })
+ * createRiskResolver({ provider, cache: 'redis+cluster://10.0.0.5:7000,10.0.0.6:7000' }) // or redis+sentinel://…/mymaster
  * ```
  */
 export interface CacheOptions {
@@ -37,8 +38,9 @@ export interface CacheOptions {
    */
   l1?: { max?: number } | false
   /**
-   * Shared store: a `redis://` / `rediss://` URL (needs the optional package `@keyv/redis`), or any Keyv instance
-   * (not one on keyv's default in-memory `Map`, which is unbounded).
+   * Shared store: a URL (needs the optional package `@keyv/redis`): `redis://[user:password@]host[:port][/db]`,
+   * `valkey://…`, `redis+cluster://host:port,host:port` or `redis+sentinel://host:26379,host:26379/mymaster[/db]`
+   * (`rediss`, `valkeys` for TLS; one round trip per read on each), or any Keyv (not on keyv's unbounded `Map`).
    * @default undefined (L1 only)
    */
   l2?: string | KeyvLike
@@ -70,7 +72,7 @@ export interface CacheOptions {
   ipv6Prefix?: number
   /** Time budget of one L2 read, in ms. Past it the read counts as a miss (and as a failure for the L2 breaker). @default 50 */
   l2TimeoutMs?: number
-  /** First segment of L2 keys (`<prefix>:1:<provider>:<ip>`), to separate applications or environments sharing one Redis. @default 'iprisk' */
+  /** First segment of L2 keys (`<prefix>:2:{<ip>}:<provider>`), to separate applications or environments sharing one Redis. @default 'iprisk' */
   prefix?: string
   /**
    * Fleet-wide single flight, with a Redis L2: of the instances that miss L1 and L2 for one IP at the same time, one

@@ -81,7 +81,7 @@ export function createSharedTier(opts: ResolvedOptions, reporter: Reporter, cloc
   assertRedisRuntime(opts.l2Option)
   assertRedisAdapterInstalled(opts.l2Option)
   const redis = connectRedisKeyv(opts.l2.url, () => undefined, { option: opts.l2Option })
-  return new SharedTier(redis.keyv, { ...tierOptions, dispose: redis.destroy })
+  return new SharedTier(redis.keyv, { ...tierOptions, dispose: redis.destroy, link: redis.link, connectedLink: redis.connectedLink })
 }
 
 /**

@@ -135,11 +135,11 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
     metrics,
     configError: (option, message) => reporter.configError(option, message),
     providerCall: (error) => selfCheck.providerCall(error),
-    fleetLink: fleetLinkOf(opts.l2), // the lead: the resolver's one RedisLink (topo) replaces this
+    fleetLink: l2?.link !== undefined ? () => l2.connectedLink() : fleetLinkOf(opts.l2), // URL: the L2's own link
     degraded: (event) => reporter.degraded(event),
   })
   const lists = new ClientLists(opts)
-  const fleetLease = createResolverLease(opts, reporter, clock)
+  const fleetLease = createResolverLease(opts, reporter, clock, l2?.link !== undefined ? () => l2.connectedLink() : undefined)
   const lookups = new Lookups(lists, cache, gate, clock, fleetLease?.lease)
   const propagation = startPropagation(opts, options.cache, cache, lists, reporter, clock)
   const checker = new PolicyChecker(opts.failMode)

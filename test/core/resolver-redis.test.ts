@@ -148,7 +148,7 @@ describe('a shared L2 between instances', () => {
   it('a second instance gets the answer from L2 with no upstream call', async () => {
     const { a, b, pa, pb, prefix } = await fleet({}, { '203.0.113.45': 'vpn' })
     expect((await a.lookup('203.0.113.45')).source).toBe('upstream')
-    await writesSettled([`${prefix}:1:fleet:203.0.113.45`])
+    await writesSettled([`${prefix}:2:{203.0.113.45}:fleet`])
     expect(await b.lookup('203.0.113.45')).toMatchObject({ source: 'l2', status: 'scored', isVpn: true, score: 45 })
     expect(b.peek('203.0.113.45')).toMatchObject({ source: 'l1', isVpn: true })
     expect(pa.calls).toBe(1)
@@ -161,10 +161,10 @@ describe('a shared L2 between instances', () => {
     await connected(r)
     await r.lookup('203.0.113.7')
     await r.lookup('2001:db8:7:8::1234')
-    await writesSettled([`${prefix}:1:keys:203.0.113.7`, `${prefix}:1:keys:2001:db8:7:8::/64`])
+    await writesSettled([`${prefix}:2:{203.0.113.7}:keys`, `${prefix}:2:{2001:db8:7:8::/64}:keys`])
     const client = createClient({ url: SHARED })
     await client.connect()
-    const ttl = await client.pTTL(`${prefix}:1:keys:203.0.113.7`)
+    const ttl = await client.pTTL(`${prefix}:2:{203.0.113.7}:keys`)
     await client.close()
     expect(ttl).toBeGreaterThan(110_000)
     expect(ttl).toBeLessThanOrEqual(120_000)
@@ -173,7 +173,7 @@ describe('a shared L2 between instances', () => {
   it('a second instance sees the automatic blocklist, without a lookup', async () => {
     const { a, b, pb, prefix } = await fleet({}, { '203.0.113.99': 'high-risk' })
     expect((await a.lookup('203.0.113.99')).listed).toBe('blocklist')
-    await writesSettled([`${prefix}:1:block:203.0.113.99`])
+    await writesSettled([`${prefix}:2:{203.0.113.99}:block`])
     expect(await b.lookup('203.0.113.99')).toMatchObject({ listed: 'blocklist', source: 'l2', score: 97 })
     expect(pb.calls).toBe(0)
   })
@@ -206,7 +206,7 @@ describe('a shared L2 between instances', () => {
     const a = instance({ clock, provider: createMemoryProvider({ '203.0.113.60': 'proxy' }, { name: 'st' }), cache: { l2: SHARED, prefix } })
     await connected(a)
     await a.lookup('203.0.113.60')
-    await writesSettled([`${prefix}:1:st:203.0.113.60`])
+    await writesSettled([`${prefix}:2:{203.0.113.60}:st`])
     clock.advance(400_000) // past the freshness, within the stale window
     const down = createMemoryProvider(
       () => {
@@ -223,7 +223,7 @@ describe('a shared L2 between instances', () => {
   it('wait: false answers at once and fills L1 from L2 in the background, without an upstream call', async () => {
     const { a, b, pb, prefix } = await fleet()
     await a.lookup('203.0.113.31')
-    await writesSettled([`${prefix}:1:fleet:203.0.113.31`])
+    await writesSettled([`${prefix}:2:{203.0.113.31}:fleet`])
     expect((await b.lookup('203.0.113.31', { wait: false })).status).toBe('pending')
     await vi.waitUntil(() => b.peek('203.0.113.31') !== undefined)
     expect(pb.calls).toBe(0)
@@ -238,7 +238,7 @@ describe('a shared L2 between instances', () => {
     await connected(a)
     await connected(b)
     await a.lookup('203.0.113.32')
-    await writesSettled([`${p1}:1:pre:203.0.113.32`])
+    await writesSettled([`${p1}:2:{203.0.113.32}:pre`])
     expect((await b.lookup('203.0.113.32')).source).toBe('upstream')
     expect(pb.calls).toBe(1)
   })
@@ -254,7 +254,7 @@ describe('a shared L2 between instances', () => {
     const b = createRiskResolver({ provider: pb, scoreDocumentationRanges: true, cache: { l2: keyv, prefix } })
     const aPrefixed = createRiskResolver({ provider: pa, scoreDocumentationRanges: true, cache: { l2: keyv, prefix } })
     await aPrefixed.lookup('203.0.113.33')
-    await vi.waitUntil(async () => (await keyv.get(`${prefix}:1:own:203.0.113.33`)) !== undefined, { timeout: 5_000 })
+    await vi.waitUntil(async () => (await keyv.get(`${prefix}:2:{203.0.113.33}:own`)) !== undefined, { timeout: 5_000 })
     expect((await b.lookup('203.0.113.33')).source).toBe('l2')
     expect(pb.calls).toBe(0)
     await b.close()
@@ -318,7 +318,7 @@ describe('Redis is a cache, not a dependency', () => {
       for (let round = 0; round < 40 && source !== 'l2'; round++) {
         const ip = `198.51.100.${150 + round}`
         await other.lookup(ip)
-        await vi.waitUntil(async () => (await raw.exists(`iprisk:1:kill:${ip}`)) === 1, { timeout: 5_000 })
+        await vi.waitUntil(async () => (await raw.exists(`iprisk:2:{${ip}}:kill`)) === 1, { timeout: 5_000 })
         clock.advance(6_000)
         source = (await r.lookup(ip)).source
         if (source !== 'l2') await new Promise((resolve) => setTimeout(resolve, 100)) // give the client time to reconnect

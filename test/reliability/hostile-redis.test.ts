@@ -161,7 +161,7 @@ describe('the issue\'s attack through HTTP (example servers, ipasis() on the sim
 
   it('a "clean until 9e15" record under the Tor exit\'s key: the exit is scored upstream and refused, and the record is replaced', async () => {
     const prefix = uniquePrefix()
-    const key = `${prefix}:1:ipasis:${TOR_IP}`
+    const key = `${prefix}:2:{${TOR_IP}}:ipasis`
     const stack = await startStack({ simUrl: sim.url, evidence, resolver: { cache: { l2: SHARED, prefix } } })
     try {
       await connected(stack.resolver)
@@ -194,7 +194,7 @@ describe('hostile values under the keys a resolver reads', () => {
   it('the issue\'s record is a miss: the Tor exit is scored and blocked; once its TTL passes nothing of the record remains', async () => {
     const advance = fakeClock()
     const prefix = uniquePrefix()
-    const key = `${prefix}:1:ipasis:${TOR_IP}`
+    const key = `${prefix}:2:{${TOR_IP}}:ipasis`
     const provider = createMemoryProvider({ [TOR_IP]: 'tor' }, { name: 'ipasis' })
     const r = instance({ provider, cache: { l2: SHARED, prefix } })
     await connected(r)
@@ -221,9 +221,9 @@ describe('hostile values under the keys a resolver reads', () => {
     const provider = createMemoryProvider({}, { name: 'ipasis', defaultProfile: 'tor' })
     const r = instance({ provider, logger: log, meterProvider: new MeterProvider({ readers: [reader] }), cache: { l2: SHARED, prefix } })
     await connected(r)
-    await raw.set(`${prefix}:1:ipasis:${TOR_IP}`, ISSUE_RECORD)
-    await raw.set(`${prefix}:1:ipasis:203.0.113.5`, 'not JSON')
-    await raw.set(`${prefix}:1:block:203.0.113.6`, entry({ u: 9e15, d: null }))
+    await raw.set(`${prefix}:2:{${TOR_IP}}:ipasis`, ISSUE_RECORD)
+    await raw.set(`${prefix}:2:{203.0.113.5}:ipasis`, 'not JSON')
+    await raw.set(`${prefix}:2:{203.0.113.6}:block`, entry({ u: 9e15, d: null }))
     for (const ip of [TOR_IP, '203.0.113.5', '203.0.113.6']) expect((await r.lookup(ip)).source).toBe('upstream')
 
     expect(await l2Errors(reader)).toStrictEqual({ 'kind=invalid': 3 })
@@ -231,7 +231,7 @@ describe('hostile values under the keys a resolver reads', () => {
     expect(log.warn.mock.calls).toStrictEqual([
       [
         { event: 'config_error', option: 'cache.prefix' },
-        `iprisk: configuration problem with \`cache.prefix\`: the shared cache (L2) holds a value under \`${prefix}:1:\` that is not a record iprisk writes with this configuration (${prefix}:1:ipasis:${TOR_IP}: fresh for longer than the configured TTL); it is read as a miss (the provider is asked, and its answer replaces a stored answer). Another program, instances configured differently, or someone with write access to the store writes under this prefix`,
+        `iprisk: configuration problem with \`cache.prefix\`: the shared cache (L2) holds a value under \`${prefix}:2:\` that is not a record iprisk writes with this configuration (${prefix}:2:{${TOR_IP}}:ipasis: fresh for longer than the configured TTL); it is read as a miss (the provider is asked, and its answer replaces a stored answer). Another program, instances configured differently, or someone with write access to the store writes under this prefix`,
       ],
     ])
   })
@@ -243,7 +243,7 @@ describe('hostile values under the keys a resolver reads', () => {
     const r = instance({ provider, cache: { l2: SHARED, prefix } })
     await connected(r)
     const clean = [5, false, false, false, false, 'US', 7922, 'Comcast']
-    await raw.set(`${prefix}:1:ipasis:203.0.113.7`, entry({ f: NOW + TTL_MS + 30_000, d: clean }))
+    await raw.set(`${prefix}:2:{203.0.113.7}:ipasis`, entry({ f: NOW + TTL_MS + 30_000, d: clean }))
     expect(await r.lookup('203.0.113.7')).toMatchObject({ source: 'l2', ...tupleToData(clean) })
     advance(TTL_MS + 1)
     expect(r.peek('203.0.113.7')).toBeUndefined()
@@ -277,7 +277,7 @@ describe('hostile values under the keys a resolver reads', () => {
         await connected(b)
       }
       const junk = ['not JSON', '{"value":', '\u0000\u0001binary', 'undefined']
-      for (const [i, text] of junk.entries()) await raw.set(`${prefix}:1:fleet:198.51.100.${i + 1}`, text)
+      for (const [i, text] of junk.entries()) await raw.set(`${prefix}:2:{198.51.100.${i + 1}}:fleet`, text)
       for (let i = 0; i < junk.length; i++) {
         expect(await b.lookup(`198.51.100.${i + 1}`)).toMatchObject({ status: 'scored', source: 'upstream' })
       }
@@ -325,7 +325,7 @@ describe('hostile values under the keys a resolver reads', () => {
     fakeClock()
     const prefix = uniquePrefix()
     const ip = '203.0.113.66'
-    const key = where === 'risk' ? `${prefix}:1:ipasis:${ip}` : `${prefix}:1:block:${ip}`
+    const key = where === 'risk' ? `${prefix}:2:{${ip}}:ipasis` : `${prefix}:2:{${ip}}:block`
     const provider = createMemoryProvider({}, { name: 'ipasis', defaultProfile: 'tor' })
     // A generous read budget: this table is about values, not time (the 10 MB value takes a while to transfer).
     const r = instance({ provider, cache: { l2: SHARED, prefix, l2TimeoutMs: 5_000 }, budget: { timeoutMs: 10_000 } })
@@ -358,8 +358,8 @@ describe('hostile values under the keys a resolver reads', () => {
       fc.asyncProperty(stored(hostileRecord('f', limits)), stored(hostileRecord('u', limits)), async (risk, block) => {
         const ip = globalIp(++n)
         for (const [key, s] of [
-          [`${prefix}:1:prop:${ip}`, risk],
-          [`${prefix}:1:block:${ip}`, block],
+          [`${prefix}:2:{${ip}}:prop`, risk],
+          [`${prefix}:2:{${ip}}:block`, block],
         ] as const) {
           if (s.kind === 'value') await raw.set(key, entry(s.value))
           else if (s.kind === 'text') await raw.set(key, s.text)

@@ -13,6 +13,7 @@
 
 import { systemClock, type Clock } from '../clock.js'
 import { IpRiskError } from '../errors.js'
+import type { RedisLink } from '../fleet/link.js'
 import { L2Breaker, type SharedTierState } from './l2-breaker.js'
 import {
   InvalidRecord,
@@ -74,6 +75,13 @@ export interface SharedTierOptions {
   /** Release what the tier owns (a Redis client it created). Not called for a user's Keyv. */
   dispose?: () => void
   /**
+   * Raw Redis commands on the same connections as the store, when the tier was made from a URL (see
+   * {@link SharedTier.link}). @default undefined
+   */
+  link?: RedisLink
+  /** {@link SharedTier.link} when connected now (see {@link SharedTier.connectedLink}). @default undefined */
+  connectedLink?: () => RedisLink | undefined
+  /**
    * Where time is read and timers are set: the read budget, the write and operator timeouts, the breaker's cool-down
    * and the time records are checked against. @default systemClock
    */
@@ -123,6 +131,12 @@ export class SharedTier {
   readonly #maxBlockMs: number
   #waitingWrites = 0
   #closed = false
+  /**
+   * Raw Redis commands (leases, shared budgets, block propagation) on the same connections L2 reads and writes
+   * through, for every topology; `undefined` for a Keyv the application passed (iprisk does not reach into it).
+   * Closed with the tier. The fleet modules take it from here: `resolverInternals(resolver).l2?.link`.
+   */
+  readonly link: RedisLink | undefined
 
   /**
    * @param source A Keyv instance, or a promise of one (a Redis adapter still loading). Until the promise resolves,
@@ -130,6 +144,7 @@ export class SharedTier {
    */
   constructor(source: KeyvLike | Promise<KeyvLike>, options: SharedTierOptions) {
     this.#options = options
+    this.link = options.link
     this.#clock = options.clock ?? systemClock
     this.#breaker = new L2Breaker(this.#clock)
     this.#maxFreshMs = options.maxFreshMs ?? L2_DEFAULT_MAX_FRESH_MS
@@ -156,6 +171,15 @@ export class SharedTier {
     this.#keyv = keyv
     // keyv re-emits every store / client error as an 'error' event; without a listener some emitters throw.
     keyv.on('error', (error: unknown) => this.#errors.record(error))
+  }
+
+  /**
+   * {@link SharedTier.link} when its connection is up now, else `undefined` (a connection attempt is then started, not
+   * awaited): the getter the fleet modules take (`fleetLink`, the lease's link), so that a request never waits for
+   * Redis to connect. Always `undefined` after `close()` and for a Keyv the application passed.
+   */
+  connectedLink(): RedisLink | undefined {
+    return this.#closed ? undefined : this.#options.connectedLink?.()
   }
 
   /** The breaker state now. */

@@ -1,6 +1,7 @@
 /**
- * Redis from a `redis://` URL: the start-up checks of the URL and of the optional `@keyv/redis` package, and the
- * connection ({@link connectRedisKeyv}) that L2 reads and writes through.
+ * Redis from a one-line URL (`redis://`, `valkey://`, `redis+cluster://`, `redis+sentinel://`: cache/topology.ts):
+ * the start-up checks of the URL and of the optional `@keyv/redis` package, and the connection
+ * ({@link connectRedisKeyv}) that L2 reads and writes through and the fleet modules send commands on.
  *
  * `@keyv/redis` is an optional peer dependency: applications without a shared cache never install it, and a bundler
  * (esbuild `--bundle`, wrangler, Next.js) must be able to build iprisk without it. So it is never imported statically:
@@ -15,28 +16,21 @@
  */
 
 import { IpRiskConfigError, IpRiskError } from '../errors.js'
+import type { RedisLink } from '../fleet/link.js'
 import { nodeBuiltin } from '../node-builtin.js'
-import { deserializeEntry, serializeEntry } from './l2-codec.js'
 import type { KeyvLike } from './l2-store.js'
+import { TopologyConnection, connectionLink, linkStore } from './topology-connection.js'
+import { parseRedisTarget, type RedisTarget } from './topology.js'
+
+export { REDIS_CONNECT_TIMEOUT_MS, REDIS_MAX_QUEUE } from './topology-client.js'
 
 /**
- * Check a `redis://` / `rediss://` URL at start-up. Returns an error message (never containing the URL, which may
- * hold a password), or `undefined` when it is fine. @internal
+ * Check a shared-cache URL at start-up (every form cache/topology.ts reads). Returns an error message (never
+ * containing the URL, which may hold a password), or `undefined` when it is fine. @internal
  */
 export function redisUrlProblem(url: string): string | undefined {
-  let parsed: URL
-  try {
-    parsed = new URL(url)
-  } catch {
-    return 'is not a valid URL (expected redis://[user:password@]host[:port][/db] or rediss://...)'
-  }
-  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    return `must use the redis: or rediss: scheme, got ${JSON.stringify(parsed.protocol.slice(0, 20))}`
-  }
-  if (parsed.hostname === '') return 'has no host (expected redis://host:port)'
-  const db = parsed.pathname.replace(/^\//, '')
-  if (db !== '' && !/^\d{1,5}$/.test(db)) return 'has a database path that is not a number (expected redis://host:port/0)'
-  return undefined
+  const target = parseRedisTarget(url)
+  return 'problem' in target ? target.problem : undefined
 }
 
 /**
@@ -96,6 +90,8 @@ export function assertRedisAdapterInstalled(option: string, resolve: Resolve = d
 export interface RedisAdapterModule {
   /** node-redis's `createClient`, re-exported. */
   createClient(options: object): unknown
+  /** node-redis's `createCluster`, re-exported (@keyv/redis 5). */
+  createCluster?: (options: never) => unknown
   /** `KeyvRedis`, the store. */
   default: new (client: never, options: object) => unknown
   /** `Keyv`, re-exported. */
@@ -138,20 +134,6 @@ export async function loadRedisAdapter(
   return mod
 }
 
-/** Connect timeout of a Redis client built from a URL. */
-export const REDIS_CONNECT_TIMEOUT_MS = 2_000
-/** Commands allowed to wait for a reply on the Redis connection; beyond, new commands fail at once. */
-export const REDIS_MAX_QUEUE = 10_000
-
-/** The part of a node-redis client used here. */
-interface RedisClientLike {
-  readonly isOpen: boolean
-  readonly isReady: boolean
-  connect(): Promise<unknown>
-  destroy(): void
-  on(event: 'error', listener: (error: unknown) => void): unknown
-}
-
 const noop = (): void => undefined
 
 /** Options of {@link connectRedisKeyv}. @internal */
@@ -162,145 +144,65 @@ export interface RedisConnectOptions {
   option?: string
 }
 
-/** A Keyv on Redis and the way to close it, as {@link connectRedisKeyv} returns them. @internal */
+/** The L2 store, the link and the way to close them, as {@link connectRedisKeyv} returns them. @internal */
 export interface RedisKeyv {
   /**
    * Resolves once the adapter is loaded and the first connection attempt is over (successful or not); rejects with an
-   * {@link IpRiskConfigError} when `@keyv/redis` is missing, or an {@link IpRiskError} when closed before that.
+   * {@link IpRiskConfigError} when `@keyv/redis` is missing (or the URL is not one iprisk reads), or an
+   * {@link IpRiskError} when closed before that.
    */
   keyv: Promise<KeyvLike>
-  /** Close the client; after this, nothing connects again. */
+  /**
+   * Raw commands on the same connections as `keyv` (for leases, budgets and propagation), usable at once: a command
+   * sent before the connection is up waits for one connection attempt, and rejects when it fails (never queued while
+   * offline). Closed by `destroy`, not by its own `close()`.
+   */
+  link: RedisLink
+  /**
+   * `link` when connected now, else `undefined` (and a connection attempt is started, not awaited): for the fleet
+   * features, which fall back to their local behaviour rather than wait for Redis on a request.
+   */
+  connectedLink: () => RedisLink | undefined
+  /** Close the connections; after this, nothing connects again. */
   destroy: () => void
 }
 
 /**
- * A Keyv backed by Redis at `url`, with settings that keep Redis from ever stalling a request or the process: a
- * connect timeout, no offline queue (while disconnected, commands fail at once instead of piling up), a bounded
- * command queue, plain JSON (de)serialization, no key namespace (keys are already prefixed and versioned), and errors
- * thrown (so the L2 breaker counts them) as well as emitted (and listened to: never an unhandled `error`).
+ * The shared cache at `url` (any form of cache/topology.ts: one server, Valkey, a Cluster, a Sentinel set), with the
+ * settings that keep Redis from ever stalling a request or the process (topology-client.ts): a connect timeout, no
+ * offline queue, a bounded command queue, no node-redis reconnect loop, errors listened to (and passed to `onError`).
  *
- * Reconnection is ours, not node-redis's: its reconnect loop keeps timers alive (a closed resolver would keep the
- * process running, or reconnect after close). With `reconnectStrategy: false` a lost connection just closes the
- * client, and the next read the L2 breaker lets through (the probe) connects again, one attempt at a time. After
- * `destroy()`, nothing connects again. The connect timeout is node-redis's own socket timer (the OS is its subject),
- * not the injected clock.
+ * Reconnection is ours: a lost connection is replaced by the next command that needs it (for L2 reads, the probe the
+ * L2 breaker lets through), one attempt at a time. After `destroy()`, nothing connects again. The connect timeout is
+ * node-redis's own socket timer (the OS is its subject), not the injected clock.
+ *
+ * L2 reads and writes are raw commands on the link ({@link linkStore}): one lookup's read is one `MGET`.
  *
  * @internal
  */
 export function connectRedisKeyv(url: string, onError: (error: unknown) => void, options: RedisConnectOptions = {}): RedisKeyv {
-  const connection = new RedisConnection(url, onError)
-  const keyv = connection.open(options.importer ?? importRedisAdapter, options.option ?? DEFAULT_OPTION)
+  const option = options.option ?? DEFAULT_OPTION
+  const parsed = parseRedisTarget(url)
+  const factories = loadRedisAdapter(options.importer ?? importRedisAdapter, option)
+  const target: RedisTarget = 'problem' in parsed ? { topology: 'single', url: 'redis://invalid', valkey: false } : parsed
+  const ready = 'problem' in parsed ? Promise.reject(new IpRiskConfigError(option, parsed.problem)) : factories
+  const connection = new TopologyConnection(target, ready, onError)
+  const link = connectionLink(connection, false)
+  const store = linkStore(link)
+  let destroyed = false
+  const keyv = connection.firstAttempt().then(() => {
+    if (destroyed) throw new IpRiskError('the shared cache is closed')
+    return store
+  })
   // The promise is consumed by SharedTier; this guard keeps an early failure from being reported as unhandled.
   keyv.catch(noop)
-  return { keyv, destroy: () => connection.destroy() }
-}
-
-/** One Redis client from a URL, connected on demand (one attempt at a time) until destroyed. */
-class RedisConnection {
-  readonly #url: string
-  readonly #onError: (error: unknown) => void
-  #destroyed = false
-  #client: RedisClientLike | undefined
-  /** The connection attempt under way, if any. */
-  #connecting: Promise<void> | undefined
-
-  constructor(url: string, onError: (error: unknown) => void) {
-    this.#url = url
-    this.#onError = onError
-  }
-
-  /** Load the adapter, create the client and the Keyv on it, and make the first connection attempt. */
-  async open(importer: RedisAdapterImporter, option: string): Promise<KeyvLike> {
-    const mod = await loadRedisAdapter(importer, option)
-    if (this.#destroyed) throw closedError()
-    const client = mod.createClient({
-      url: this.#url,
-      disableOfflineQueue: true,
-      commandsQueueMaxLength: REDIS_MAX_QUEUE,
-      socket: { connectTimeout: REDIS_CONNECT_TIMEOUT_MS, reconnectStrategy: false },
-    }) as RedisClientLike
-    client.on('error', this.#onError)
-    this.#client = client
-    const store = new mod.default(client as never, { throwOnConnectError: true, throwOnErrors: true })
-    const instance = new mod.Keyv({
-      store,
-      namespace: undefined,
-      useKeyPrefix: false,
-      serialize: serializeEntry,
-      deserialize: deserializeEntry,
-      throwOnErrors: true,
-    })
-    instance.on('error', this.#onError)
-    await this.#startConnect(client).catch(noop)
-    if (this.#destroyed) throw closedError()
-    return connectingKeyv(instance, () => this.#ensure())
-  }
-
-  #startConnect(client: RedisClientLike): Promise<void> {
-    const attempt: Promise<void> = client.connect().then(
-      () => {
-        if (this.#connecting === attempt) this.#connecting = undefined
-      },
-      (error: unknown) => {
-        if (this.#connecting === attempt) this.#connecting = undefined
-        throw error
-      },
-    )
-    attempt.catch(noop) // callers may time out and stop listening
-    this.#connecting = attempt
-    return attempt
-  }
-
-  /** `undefined` when connected (no promise on the common path), else a promise of the connection. */
-  #ensure(): Promise<void> | undefined {
-    const client = this.#client
-    if (this.#destroyed || client === undefined) return Promise.reject(closedError())
-    if (client.isReady) return undefined
-    if (this.#connecting !== undefined) return this.#connecting
-    if (client.isOpen) return Promise.reject(new IpRiskError('the Redis connection is not ready'))
-    return this.#startConnect(client)
-  }
-
-  destroy(): void {
-    this.#destroyed = true
-    const client = this.#client
-    try {
-      if (client !== undefined && client.isOpen) client.destroy()
-    } catch {
-      // already closed
-    }
-  }
-}
-
-const closedError = (): IpRiskError => new IpRiskError('the shared cache is closed')
-
-/**
- * `instance` with every call connecting first if needed (`ensure`): @keyv/redis would otherwise connect by itself,
- * adding listeners each time.
- */
-function connectingKeyv(instance: Required<KeyvLike>, ensure: () => Promise<void> | undefined): KeyvLike {
-  const wrapped: KeyvLike = {
-    async get(key) {
-      await ensure()
-      return instance.get(key)
-    },
-    async set(key, value, ttl) {
-      await ensure()
-      return instance.set(key, value, ttl)
-    },
-    async delete(key) {
-      await ensure()
-      return instance.delete(key)
-    },
-    async getMany(keys) {
-      const waiting = ensure()
-      if (waiting !== undefined) await waiting
-      return instance.getMany(keys)
-    },
-    on(event, listener) {
-      instance.on(event, listener)
-      return wrapped
+  return {
+    keyv,
+    link,
+    connectedLink: () => (!destroyed && connection.connectedNow() ? link : undefined),
+    destroy: () => {
+      destroyed = true
+      connection.destroy()
     },
   }
-  return wrapped
 }

@@ -3,9 +3,18 @@
  * server, a Sentinel set, Valkey and a Redis Cluster. L2 answers go through Keyv; the fleet features need commands
  * Keyv does not have (`SET … NX PX`, `EVAL`, `XADD` / `XREAD BLOCK`), so they speak through a {@link RedisLink}.
  *
- * A link wraps a node-redis client, cluster or sentinel (the clients `@keyv/redis` re-exports), recognised by the
- * shape of its `sendCommand`. Every command names the key that routes it on a cluster: every key one command touches
- * must share that key's hash slot (iprisk's keys are hash-tagged for this).
+ * **The resolver's link.** A resolver whose `cache` is a URL (`redis://`, `valkey://`, `redis+cluster://`,
+ * `redis+sentinel://`) has ONE link on the same connections its L2 uses, whatever the topology:
+ * `resolverInternals(resolver).l2?.link` (`SharedTier.link`, made by `connectRedisKeyv` in cache/redis.ts, on a
+ * `TopologyConnection`: cache/topology-connection.ts). It is usable at once (a command sent before the connection is
+ * up waits for one connection attempt), reconnects on demand after a failover (a new cluster map, the master the
+ * sentinels name now), and is closed with the resolver. A resolver given a Keyv has no link (`undefined`): fleet
+ * features then stay per process, and say so.
+ *
+ * {@link redisLinkFrom} wraps a node-redis client, cluster or sentinel an application or a test made itself (the
+ * clients `@keyv/redis` re-exports), recognised by the shape of its `sendCommand`. Every command names the key that
+ * routes it on a cluster: every key one command touches must share that key's hash slot (iprisk's keys are
+ * hash-tagged for this: `<prefix>:2:{<ip key>}:<kind>`, `<prefix>:2:{fleet}:<name>`).
  *
  * @internal
  * @module
