@@ -141,7 +141,7 @@ export function createRiskResolver(options: RiskResolverOptions): RiskResolver {
   const lists = new ClientLists(opts)
   const fleetLease = createResolverLease(opts, reporter, clock, l2?.link !== undefined ? () => l2.connectedLink() : undefined)
   const lookups = new Lookups(lists, cache, gate, clock, fleetLease?.lease)
-  const propagation = startPropagation(opts, options.cache, cache, lists, reporter, clock)
+  const propagation = startPropagation(opts, options.cache, cache, lists, reporter, clock, l2?.link)
   const checker = new PolicyChecker(opts.failMode)
 
   /** The client `block()` / `unblock()` act on (an embedded IPv4 client, else the address itself). */

@@ -1,8 +1,8 @@
 /**
- * Where the fleet budget finds Redis until the resolver builds one {@link RedisLink} for every fleet feature (the
- * `topo` work, issue #19): the node-redis client inside a Keyv on `@keyv/redis` passed as `cache.l2`. A `redis://`
- * URL's client is not reachable from here yet, nor is any other store: then there is no link, and the fleet budget
- * spends from its local fallback, loudly (a `degraded` event, cause `no_link`).
+ * The link of a Keyv the application passes as `cache.l2`: the node-redis client inside a Keyv on `@keyv/redis`.
+ * (A Redis URL gives the resolver a link of its own, `SharedTier.link`, used first.) Any other store has none: then
+ * the fleet budget spends from its local fallback, loudly (a `degraded` event, cause `no_link`), and block
+ * propagation is off (reported when asked for).
  *
  * @internal
  * @module

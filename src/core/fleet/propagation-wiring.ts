@@ -19,7 +19,6 @@ import type { DegradedEvent } from '../self-check.js'
 import type { RedisLink } from './link.js'
 import { BlockPropagation, type PropagationGap, type PropagationHost } from './propagation.js'
 import { fleetLinkOf } from './budget-link.js'
-import { propagationLinkFromUrl } from './propagation-link.js'
 
 /** Where the fix of a propagation problem is documented. */
 const DOCS = 'docs/fleet.md'
@@ -96,13 +95,13 @@ function propagateBlocksOf(cache: RiskResolverOptions['cache']): boolean | undef
 }
 
 /**
- * The link block propagation uses. Until the resolver exposes one on its L2 connection, a `redis://` URL gets a link
- * of its own ({@link propagationLinkFromUrl}), and a Keyv on `@keyv/redis` passed by the application the link on its
- * client ({@link fleetLinkOf}, as the fleet budget does); any other store gets none.
+ * The link block propagation uses: the resolver's own (`SharedTier.link`, on the connection its L2 reads through,
+ * for a Redis URL of any topology; the reader takes connections of its own from `dedicated()`), else, for a Keyv on
+ * `@keyv/redis` passed by the application, the link on its client ({@link fleetLinkOf}, as the fleet budget does);
+ * any other store gets none. Neither is closed by propagation: the resolver closes its L2, the application its client.
  */
-function linkOf(opts: ResolvedOptions): Promise<RedisLink | undefined> | undefined {
-  if (opts.l2?.kind === 'url') return propagationLinkFromUrl(opts.l2.url, opts.l2Option)
-  const link = fleetLinkOf(opts.l2)()
+function linkOf(opts: ResolvedOptions, l2Link: RedisLink | undefined): Promise<RedisLink | undefined> | undefined {
+  const link = l2Link ?? fleetLinkOf(opts.l2)()
   return link === undefined ? undefined : Promise.resolve(link)
 }
 
@@ -118,13 +117,14 @@ export function startPropagation(
   lists: ClientLists,
   reporter: Reporter,
   clock: Clock,
+  l2Link: RedisLink | undefined,
 ): BlockPropagation | undefined {
   const asked = propagateBlocksOf(given)
   if (asked === true && opts.l2 === undefined) {
     throw new IpRiskConfigError('cache.propagateBlocks', 'needs Redis as the shared cache: set `cache.l2` to a redis:// URL')
   }
   if (asked === false) return undefined
-  const link = linkOf(opts)
+  const link = linkOf(opts, l2Link)
   if (link === undefined) {
     if (asked === true) {
       reporter.configError(
@@ -135,7 +135,7 @@ export function startPropagation(
     return undefined
   }
   const origin = globalThis.crypto.randomUUID()
-  const propagation = new BlockPropagation(link, opts.prefix, hostOf(cache, lists, reporter, clock, opts.prefix), clock, origin, true)
+  const propagation = new BlockPropagation(link, opts.prefix, hostOf(cache, lists, reporter, clock, opts.prefix), clock, origin)
   cache.onAutoBlock = (ip, until, data) => void propagation.publish({ op: 'block', ip, until, data })
   return propagation
 }
