@@ -5,6 +5,7 @@
  * fails no lookup, after which the instance keeps using the cluster.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import type { RiskResolver } from '../../src/core/index.js'
 import { startIpasisSimulator, type IpasisSimulator } from '../../src/testing/index.js'
 import { cli, info, serversMissing, startRedisCluster, waitUntil, type RedisClusterFixture } from '../support/redis-servers.js'
 import { Fleet, checkSharing, expectAllPassed, expectUsedAgain, l2Of, linkOf, traffic } from './topologies-shared.js'
@@ -99,10 +100,10 @@ describe.skipIf(serversMissing('cluster') !== undefined)('Redis Cluster in one l
 
   it('block propagation on the cluster: a block and an unblock on A reach the L1 of B and C (the block stream, read on dedicated connections)', async () => {
     const f = newFleet()
-    const [a, b, c] = await Promise.all([0, 1, 2].map(() => f.connected({ cache: { l2: cluster.url, prefix: `topo-c${n}`, l2TimeoutMs: 2_000 } })))
+    const [a, b, c] = (await Promise.all([0, 1, 2].map(() => f.connected({ cache: { l2: cluster.url, prefix: `topo-c${n}`, l2TimeoutMs: 2_000 } })))) as [RiskResolver, RiskResolver, RiskResolver]
     const ip = '198.51.100.60'
     for (const r of [b, c]) expect((await r.lookup(ip)).listed).toBeNull() // a clean answer in B's and C's L1
-    const inL1Blocked = (r: typeof a): boolean => r.peek(ip)?.listed === 'blocklist'
+    const inL1Blocked = (r: RiskResolver): boolean => r.peek(ip)?.listed === 'blocklist'
     await a.block(ip, 600)
     // Without propagation, B and C would keep their clean L1 copy for ttlSeconds (300 s by default).
     await waitUntil(() => inL1Blocked(b) && inL1Blocked(c), 'the block to reach B and C', 5_000)
