@@ -1,6 +1,6 @@
 /**
  * One instance of a fleet partitioned from Redis while traffic goes on. Instance A reaches a private `redis-server`
- * through a TCP proxy of this file (on 127.0.0.1:7790) that the test cuts and heals; instance B reaches the same
+ * through a TCP proxy of this file (on a free port of 127.0.0.1) that the test cuts and heals; instance B reaches the same
  * Redis directly. A real partition drops packets (no reset): the proxy holds every byte it receives while cut, in
  * both directions, and on heal either delivers them in order (a partition short enough for TCP to recover) or resets
  * every connection it held (one that outlasted TCP's retries).
@@ -10,7 +10,7 @@
  * partition is loud (`status().l2` leaves `closed`), and once it heals A rejoins: L2 hits again, and a block B wrote
  * during the partition is enforced by A. The shared Redis on 6379 is never used here.
  */
-import { connect, createServer, type Server, type Socket } from 'node:net'
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { riskCacheKey } from '../../src/core/cache.js'
 import { createRiskResolver, ipasis, type IpRisk, type RiskResolver } from '../../src/core/index.js'
@@ -18,8 +18,6 @@ import { startIpasisSimulator, type IpasisSimulator } from '../../src/testing/in
 import { createRedisProcess, redisCommand, type RedisProcess } from '../reliability/helpers/redis.js'
 import { eventually, globalIp } from '../reliability/helpers/stack.js'
 
-/** The proxy's port (the fleet benchmark's range, 7700–7799). */
-const PROXY_PORT = 7790
 const API_KEY = 'partition-test-key'
 const PREFIX = 'iprisk-partition'
 /** `cache.l2TimeoutMs` of both instances. */
@@ -44,7 +42,7 @@ interface Proxy {
   close(): Promise<void>
 }
 
-async function startProxy(port: number, targetPort: number): Promise<Proxy> {
+async function startProxy(targetPort: number): Promise<Proxy> {
   let cut = false
   const sockets = new Set<Socket>()
   /** Held bytes, per direction, in arrival order, and the connections that saw the cut. */
@@ -72,8 +70,9 @@ async function startProxy(port: number, targetPort: number): Promise<Proxy> {
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(port, '127.0.0.1', () => resolve())
+    server.listen(0, '127.0.0.1', () => resolve())
   })
+  const port = (server.address() as AddressInfo).port
   return {
     url: `redis://127.0.0.1:${port}`,
     cut() {
@@ -148,7 +147,7 @@ async function inRedis(ips: string[]): Promise<boolean> {
 beforeAll(async () => {
   redis = await createRedisProcess()
   await redis.start()
-  proxy = await startProxy(PROXY_PORT, redis.port)
+  proxy = await startProxy(redis.port)
   sim = await startIpasisSimulator({ apiKey: API_KEY, latency: UPSTREAM_MS })
 })
 
