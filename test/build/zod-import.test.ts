@@ -17,8 +17,9 @@ function sources(dir: string): string[] {
 
 /** The files importing a value from zod other than as a namespace (type-only imports are erased). */
 export function namedZodImports(files: ReadonlyArray<{ path: string; text: string }>): string[] {
+  const imports = /^import\s+(type\s+)?(\{[^}]*\}|\*\s+as\s+\w+|\w+(?:\s*,\s*\{[^}]*\})?)\s+from\s+['"]zod['"]/gm
   return files
-    .filter(({ text }) => /^import\s+(?!type\b)(?!\*\s+as\s)[^;]*from\s+['"]zod['"]/m.test(text))
+    .filter(({ text }) => [...text.matchAll(imports)].some((m) => m[1] === undefined && !(m[2] as string).startsWith('*')))
     .map(({ path }) => path)
 }
 
@@ -35,6 +36,8 @@ describe('zod stays tree-shakable', () => {
     ["import z from 'zod'", true],
     ["import * as z from 'zod'", false],
     ["import type { z } from 'zod'", false],
+    ["import {\n  z,\n} from 'zod'", true],
+    ["import { x } from './x.js'\nimport * as z from 'zod'", false],
   ] as const)('%s is caught: %s', (line, caught) => {
     expect(namedZodImports([{ path: 'x.ts', text: `${line}\n` }])).toStrictEqual(caught ? ['x.ts'] : [])
   })
