@@ -1,5 +1,6 @@
 /** Command-line options of `npm run bench:fleet`. */
 import { parseArgs } from 'node:util'
+import { positiveNumber } from '../lib/args.js'
 import type { FeatureName } from './features.js'
 
 export type Scenario = 'a' | 'b' | 'c' | 'd'
@@ -57,10 +58,7 @@ export const usage = `Usage: npm run bench:fleet -- [options]
 `
 
 function positive(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined) return fallback
-  const value = Number(raw)
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} must be a positive integer, got "${raw}"`)
-  return value
+  return positiveNumber(name, raw, fallback, true)
 }
 
 export function parseFleetArgs(argv: string[]): FleetOptions | 'help' {

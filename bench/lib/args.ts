@@ -40,7 +40,8 @@ export const usage = `Usage: npm run bench -- [options]
   --help
 `
 
-function positiveNumber(name: string, raw: string | undefined, fallback: number, integer: boolean): number {
+/** `--name`'s value as a positive number (`integer`: a positive integer), `fallback` when not given; throws on anything else. */
+export function positiveNumber(name: string, raw: string | undefined, fallback: number, integer: boolean): number {
   if (raw === undefined) return fallback
   const value = Number(raw)
   if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
