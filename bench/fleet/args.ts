@@ -1,6 +1,6 @@
 /** Command-line options of `npm run bench:fleet`. */
 import { parseArgs } from 'node:util'
-import { positiveNumber } from '../lib/args.js'
+import { SHARED_OPTIONS, positiveNumber } from '../lib/args.js'
 import type { FeatureName } from './features.js'
 
 export type Scenario = 'a' | 'b' | 'c' | 'd'
@@ -67,12 +67,11 @@ export function parseFleetArgs(argv: string[]): FleetOptions | 'help' {
     strict: true,
     allowPositionals: false,
     options: {
-      quick: { type: 'boolean', default: false },
+      ...SHARED_OPTIONS,
       only: { type: 'string' },
       sizes: { type: 'string' },
       ips: { type: 'string' },
       batch: { type: 'string' },
-      latency: { type: 'string' },
       'l2-timeout': { type: 'string' },
       quota: { type: 'string' },
       blocks: { type: 'string' },
@@ -84,9 +83,6 @@ export function parseFleetArgs(argv: string[]): FleetOptions | 'help' {
       'redis-url': { type: 'string' },
       'port-base': { type: 'string' },
       from: { type: 'string' },
-      out: { type: 'string' },
-      'no-write': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
     },
   })
   if (values.help) return 'help'
