@@ -3,7 +3,9 @@
  * replicas), a Sentinel set (1 master, 1 replica, 3 sentinels) and a Valkey server. Every server runs on a port the
  * caller chooses (each test file its own range), in a temp dir of its own, without persistence, and is killed by its
  * own pid on `stop()` (and, as a backstop, when the test process exits, also after a failed test). The shared Redis on
- * 6379 is never touched.
+ * 6379 is never touched. {@link plainServer} is also the one implementation behind the other suites' private servers
+ * (test/reliability/helpers/redis.ts `createRedisProcess`, test/fleet/propagation-redis.ts, test/fleet/budget-helpers.ts
+ * `PrivateRedis`).
  *
  * Without `redis-server` (or `redis-cli`, or Valkey for the Valkey suite) the suites skip with {@link serversMissing}'s
  * message, unless `IPRISK_REQUIRE_REDIS=1` (CI: scripts/ci-redis-servers.sh installs them), where they fail.
@@ -144,14 +146,22 @@ export interface ServerProcess {
  */
 function serverProcess(binary: string, port: number, args: (dir: string) => string[], ready: () => Promise<boolean> = async () => (await cli(port, 'PING')) === 'PONG'): ServerProcess {
   installExitHook()
-  const home = mkdtempSync(join(tmpdir(), `iprisk-redis-${port}-`))
-  dirs.add(home)
+  // The dir is made on first use (a server never started leaves none behind) and made again if `stop()` removed it.
+  let home: string | undefined
+  const ensureDir = (): string => {
+    if (home === undefined) home = mkdtempSync(join(tmpdir(), `iprisk-redis-${port}-`))
+    else mkdirSync(home, { recursive: true })
+    dirs.add(home)
+    return home
+  }
   let child: ChildProcess | null = null
   let exited: Promise<void> = Promise.resolve()
   const server: ServerProcess = {
     port,
     url: `redis://${HOST}:${port}`,
-    dir: home,
+    get dir() {
+      return ensureDir()
+    },
     get running() {
       return child !== null
     },
@@ -160,10 +170,8 @@ function serverProcess(binary: string, port: number, args: (dir: string) => stri
     },
     async start() {
       if (child !== null) throw new Error(`server on ${port} already running`)
-      // Its dir again if `stop()` removed it.
-      mkdirSync(home, { recursive: true })
-      dirs.add(home)
-      const proc = spawn(binary, args(home), { cwd: home, stdio: ['ignore', 'ignore', 'pipe'] })
+      const cwd = ensureDir()
+      const proc = spawn(binary, args(cwd), { cwd, stdio: ['ignore', 'ignore', 'pipe'] })
       child = proc
       running.add(proc)
       let stderr = ''
@@ -196,6 +204,13 @@ function serverProcess(binary: string, port: number, args: (dir: string) => stri
     },
   }
   return server
+}
+
+/** Remove a stopped server's dir (`start()` makes it again). */
+function removeDir(server: ServerProcess): void {
+  const dir = server.dir
+  rmSync(dir, { recursive: true, force: true })
+  dirs.delete(dir)
 }
 
 const COMMON = ['--bind', HOST, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning', '--protected-mode', 'no']
@@ -234,8 +249,7 @@ export function plainServer(port: number, options: PlainServerOptions = {}): Pla
     async stop() {
       server.resume()
       await server.kill()
-      rmSync(server.dir, { recursive: true, force: true })
-      dirs.delete(server.dir)
+      removeDir(server)
     },
   })
 }
@@ -301,8 +315,7 @@ export async function startRedisCluster(basePort: number): Promise<RedisClusterF
   const stop = async (): Promise<void> => {
     await Promise.all(nodes.map((n) => n.kill()))
     for (const n of nodes) {
-      rmSync(n.dir, { recursive: true, force: true })
-      dirs.delete(n.dir)
+      removeDir(n)
     }
   }
   try {
@@ -448,8 +461,7 @@ export async function startSentinelSet(dataPort: number, sentinelPort: number): 
   const stop = async (): Promise<void> => {
     await Promise.all(all.map((n) => n.kill()))
     for (const n of all) {
-      rmSync(n.dir, { recursive: true, force: true })
-      dirs.delete(n.dir)
+      removeDir(n)
     }
   }
   /** The master's port, once every running sentinel names the same one (they disagree for a moment in a failover). */
