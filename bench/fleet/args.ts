@@ -1,5 +1,6 @@
 /** Command-line options of `npm run bench:fleet`. */
 import { parseArgs } from 'node:util'
+import { SHARED_OPTIONS, positiveNumber } from '../lib/args.js'
 import type { FeatureName } from './features.js'
 
 export type Scenario = 'a' | 'b' | 'c' | 'd'
@@ -57,10 +58,7 @@ export const usage = `Usage: npm run bench:fleet -- [options]
 `
 
 function positive(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined) return fallback
-  const value = Number(raw)
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} must be a positive integer, got "${raw}"`)
-  return value
+  return positiveNumber(name, raw, fallback, true)
 }
 
 export function parseFleetArgs(argv: string[]): FleetOptions | 'help' {
@@ -69,12 +67,11 @@ export function parseFleetArgs(argv: string[]): FleetOptions | 'help' {
     strict: true,
     allowPositionals: false,
     options: {
-      quick: { type: 'boolean', default: false },
+      ...SHARED_OPTIONS,
       only: { type: 'string' },
       sizes: { type: 'string' },
       ips: { type: 'string' },
       batch: { type: 'string' },
-      latency: { type: 'string' },
       'l2-timeout': { type: 'string' },
       quota: { type: 'string' },
       blocks: { type: 'string' },
@@ -86,9 +83,6 @@ export function parseFleetArgs(argv: string[]): FleetOptions | 'help' {
       'redis-url': { type: 'string' },
       'port-base': { type: 'string' },
       from: { type: 'string' },
-      out: { type: 'string' },
-      'no-write': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
     },
   })
   if (values.help) return 'help'

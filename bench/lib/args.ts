@@ -40,7 +40,17 @@ export const usage = `Usage: npm run bench -- [options]
   --help
 `
 
-function positiveNumber(name: string, raw: string | undefined, fallback: number, integer: boolean): number {
+/** The options every benchmark takes (`--quick`, `--latency`, `--out`, `--no-write`, `--help`), for `parseArgs`. */
+export const SHARED_OPTIONS = {
+  quick: { type: 'boolean', default: false },
+  latency: { type: 'string' },
+  out: { type: 'string' },
+  'no-write': { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const
+
+/** `--name`'s value as a positive number (`integer`: a positive integer), `fallback` when not given; throws on anything else. */
+export function positiveNumber(name: string, raw: string | undefined, fallback: number, integer: boolean): number {
   if (raw === undefined) return fallback
   const value = Number(raw)
   if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
@@ -56,15 +66,11 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     strict: true,
     allowPositionals: false,
     options: {
-      quick: { type: 'boolean', default: false },
+      ...SHARED_OPTIONS,
       only: { type: 'string', multiple: true },
       rounds: { type: 'string' },
       duration: { type: 'string' },
       connections: { type: 'string' },
-      latency: { type: 'string' },
-      out: { type: 'string' },
-      'no-write': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
     },
   })
   if (values.help) return 'help'

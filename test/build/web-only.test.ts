@@ -147,6 +147,14 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} }
 const viaLoopback = (ip: string) => ({ headers: { 'x-forwarded-for': ip }, socket: { remoteAddress: '127.0.0.1' } })
+/** A resolver of the bundle that knows TOR_IP as a Tor exit, behind a proxy on loopback. */
+const torResolver = (): Loose =>
+  lib.core.createRiskResolver({
+    provider: lib.testing.createMemoryProvider({ [TOR_IP]: 'tor' }),
+    trustProxy: 'loopback',
+    scoreDocumentationRanges: true,
+    logger: quiet,
+  })
 
 describe('on a runtime with only web-standard APIs', () => {
   it('all four entries evaluate without timers, AbortController, random values or fetch at global scope', () => {
@@ -198,12 +206,7 @@ describe('on a runtime with only web-standard APIs', () => {
   })
 
   it('a tRPC gate blocks a Tor caller and lets a clean one through', async () => {
-    const risk = lib.core.createRiskResolver({
-      provider: lib.testing.createMemoryProvider({ [TOR_IP]: 'tor' }),
-      trustProxy: 'loopback',
-      scoreDocumentationRanges: true,
-      logger: quiet,
-    })
+    const risk = torResolver()
     try {
       const t = lib.initTRPC.context().create()
       const { riskGate } = lib.trpc.createTrpcRisk(risk)
@@ -217,12 +220,7 @@ describe('on a runtime with only web-standard APIs', () => {
   })
 
   it('an Envelop directive blocks a Tor caller and lets a clean one through', async () => {
-    const risk = lib.core.createRiskResolver({
-      provider: lib.testing.createMemoryProvider({ [TOR_IP]: 'tor' }),
-      trustProxy: 'loopback',
-      scoreDocumentationRanges: true,
-      logger: quiet,
-    })
+    const risk = torResolver()
     try {
       const { graphql } = lib
       const schema = graphql.buildSchema(

@@ -5,12 +5,12 @@
  *
  * Without Redis the suites skip, saying so; with IPRISK_REQUIRE_REDIS=1 (CI) they fail instead.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import KeyvRedis, { createClient, Keyv } from '@keyv/redis'
 import { createRiskResolver, type RiskResolverOptions } from '../../src/core/resolver.js'
 import type { DegradedEvent } from '../../src/core/self-check/vocabulary.js'
 import type { RiskResolver } from '../../src/core/types.js'
 import { redisPing, redisServerPath } from '../reliability/helpers/redis.js'
+import { plainServer, type PlainServer } from '../support/redis-servers.js'
 
 export const SHARED_PORT = 6379
 export const REQUIRED = process.env.IPRISK_REQUIRE_REDIS === '1'
@@ -108,37 +108,27 @@ export async function until(condition: () => boolean | Promise<boolean>, what: s
 
 /** A private redis-server on a fixed port of the budget helper's range, started and killed by the test. */
 export class PrivateRedis {
-  #child: ChildProcess | undefined
-  #exited: Promise<void> = Promise.resolve()
+  readonly #server: PlainServer
 
-  constructor(readonly port: number) {}
+  constructor(readonly port: number) {
+    this.#server = plainServer(port, { binary: redisServerPath() ?? 'redis-server', ready: () => redisPing(port) })
+  }
 
-  async start(): Promise<void> {
-    const binary = redisServerPath()
-    if (binary === null) throw new Error('redis-server is not installed')
-    const child = spawn(binary, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
-      stdio: 'ignore',
-    })
-    this.#child = child
-    this.#exited = new Promise((resolve) => child.once('exit', () => resolve()))
-    process.once('exit', () => child.kill('SIGKILL'))
-    await until(() => redisPing(this.port), `redis-server on port ${this.port}`)
+  /** Start (again); resolves once it answers PING. */
+  start(): Promise<void> {
+    return this.#server.start()
   }
 
   pause(): void {
-    this.#child?.kill('SIGSTOP')
+    this.#server.pause()
   }
 
   resume(): void {
-    this.#child?.kill('SIGCONT')
+    this.#server.resume()
   }
 
-  async kill(): Promise<void> {
-    const child = this.#child
-    if (child === undefined) return
-    this.#child = undefined
-    child.kill('SIGCONT')
-    child.kill('SIGKILL')
-    await this.#exited
+  /** Kill (also when paused) and remove its dir; `start()` may follow. */
+  kill(): Promise<void> {
+    return this.#server.stop()
   }
 }

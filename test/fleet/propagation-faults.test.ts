@@ -72,6 +72,17 @@ async function reading(m: Member): Promise<void> {
   await until(() => resolverInternals(m.risk).propagation?.state() === 'reading', 'the reader reads')
 }
 
+/** A (real clock) and B (on a test clock of its own) on one new prefix, both reading the block stream; B's propagation. */
+async function readingPair() {
+  const prefix = nextPrefix()
+  const a = member(redis.url, prefix)
+  const clock = createTestClock(Date.now())
+  const b = member(redis.url, prefix, clock)
+  await reading(a)
+  await reading(b)
+  return { prefix, a, b, clock, propagation: resolverInternals(b.risk).propagation! }
+}
+
 const blocked = (a: IpRisk | undefined): boolean => a?.listed === 'blocklist'
 const nextPrefix = (): string => `propf${process.pid}-${run++}`
 
@@ -99,15 +110,9 @@ async function killReaders(url: string): Promise<void> {
 
 describe.skipIf(service.skip)('block propagation when Redis fails (real Redis)', () => {
   it('Redis restarted empty: B reports the stream lost, keeps the blocks its L1 holds, and reads the new stream', async () => {
-    const prefix = nextPrefix()
-    const a = member(redis.url, prefix)
-    const clock = createTestClock(Date.now())
-    const b = member(redis.url, prefix, clock)
-    await reading(a)
-    await reading(b)
+    const { prefix, a, b, clock, propagation } = await readingPair()
     await a.risk.block('203.0.113.40', 600)
     await until(() => blocked(b.risk.peek('203.0.113.40')), 'the block to arrive')
-    const propagation = resolverInternals(b.risk).propagation!
 
     await redis.kill()
     await redis.start() // empty: the stream and the L2 blocklist are gone
@@ -124,15 +129,9 @@ describe.skipIf(service.skip)('block propagation when Redis fails (real Redis)',
   }, 60_000)
 
   it('the stream trimmed past what B read while away: B drops its L1 (reported) and finds the block made meanwhile in L2', async () => {
-    const prefix = nextPrefix()
-    const a = member(redis.url, prefix)
-    const clock = createTestClock(Date.now())
-    const b = member(redis.url, prefix, clock)
-    await reading(a)
-    await reading(b)
+    const { prefix, a, b, clock, propagation } = await readingPair()
     const ip = '203.0.113.50'
     expect((await b.risk.lookup(ip)).listed).toBeNull()
-    const propagation = resolverInternals(b.risk).propagation!
     const readBefore = propagation.stats.read
 
     await killReaders(redis.url) // B's reader fails; its reconnection waits on its clock
@@ -172,15 +171,9 @@ describe.skipIf(service.skip)('block propagation when Redis fails (real Redis)',
   }, 60_000)
 
   it('Redis paused (a read that gets no answer): B gives it up on its clock, reports itself down, and catches up once Redis answers', async () => {
-    const prefix = nextPrefix()
-    const a = member(redis.url, prefix)
-    const clock = createTestClock(Date.now())
-    const b = member(redis.url, prefix, clock)
-    await reading(a)
-    await reading(b)
+    const { a, b, clock, propagation } = await readingPair()
     const ip = '203.0.113.55'
     expect((await b.risk.lookup(ip)).listed).toBeNull()
-    const propagation = resolverInternals(b.risk).propagation!
     redis.pause()
     try {
       // Nothing fails by itself: the read waits on a socket that stays open. Only B's clock gives it up.

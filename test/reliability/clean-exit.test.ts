@@ -8,9 +8,9 @@
  * covers, has no child of its own): a live private Redis, and a Redis that is down (the client is still trying to
  * connect when the resolver closes).
  */
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
+import { runChildUntilExit, STDIO_RESOURCES, type ChildExit } from '../support/child-exit.js'
 import { SECRET_API_KEY } from './helpers/evidence.js'
 import { createRedisProcess, freePort, type RedisProcess } from './helpers/redis.js'
 import { redisService } from './helpers/services.js'
@@ -20,8 +20,6 @@ const FIXTURE = fileURLToPath(new URL('./fixtures/clean-exit.ts', import.meta.ur
 const EXIT_WITHIN_MS = 3_000
 /** Whole child budget (start-up through tsx on a loaded machine, traffic, close). */
 const CHILD_BUDGET_MS = 40_000
-/** Resources a process without work still has: its stdio. */
-const STDIO = new Set(['PipeWrap', 'TTYWrap', 'FSReqCallback'])
 
 const redisCheck = redisService()
 const redisProcesses: RedisProcess[] = []
@@ -30,65 +28,19 @@ afterAll(async () => {
   for (const r of redisProcesses) await r.stop()
 })
 
-interface ChildResult {
-  code: number | null
-  signal: NodeJS.Signals | null
-  stdout: string
-  stderr: string
-  /** ms from the child's "closed" report to its exit, or null when it never reported. */
-  exitAfterCloseMs: number | null
-  /** True when the test had to kill it. */
-  killed: boolean
+interface ChildResult extends ChildExit {
   summary: { statuses: Record<string, number>; requests: number } | undefined
   closed: { closed: number; resources: string[]; problems: string[] } | undefined
 }
 
 /** Run the fixture; kill it (by pid) if it outlives its budget or lingers after closing. */
-function runChild(env: Record<string, string>): Promise<ChildResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
-      env: { ...process.env, ...env, IPRISK_TEST_KEY: SECRET_API_KEY },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    let closedAt: number | null = null
-    let killed = false
-    const kill = (): void => {
-      killed = true
-      child.kill('SIGKILL')
-    }
-    const budget = setTimeout(kill, CHILD_BUDGET_MS)
-    let linger: NodeJS.Timeout | undefined
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString()
-      if (closedAt === null && stdout.includes('"closed"')) {
-        closedAt = Date.now()
-        linger = setTimeout(kill, EXIT_WITHIN_MS)
-      }
-    })
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString()
-    })
-    child.on('exit', (code, signal) => {
-      clearTimeout(budget)
-      clearTimeout(linger)
-      const lines = stdout
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>)
-      resolve({
-        code,
-        signal,
-        stdout,
-        stderr,
-        exitAfterCloseMs: closedAt === null ? null : Date.now() - closedAt,
-        killed,
-        summary: lines.find((l) => 'summary' in l)?.summary as ChildResult['summary'],
-        closed: lines.find((l) => 'closed' in l) as ChildResult['closed'],
-      })
-    })
-  })
+async function runChild(env: Record<string, string>): Promise<ChildResult> {
+  const result = await runChildUntilExit(FIXTURE, { ...env, IPRISK_TEST_KEY: SECRET_API_KEY }, { budgetMs: CHILD_BUDGET_MS, exitWithinMs: EXIT_WITHIN_MS })
+  return {
+    ...result,
+    summary: result.json.find((l) => 'summary' in l)?.summary as ChildResult['summary'],
+    closed: result.json.find((l) => 'closed' in l) as ChildResult['closed'],
+  }
 }
 
 describe('a process using iprisk exits by itself after close(), after faulty traffic', () => {
@@ -123,7 +75,7 @@ describe('a process using iprisk exits by itself after close(), after faulty tra
       expect(result.closed, diagnosis).toBeDefined()
       expect(result.closed?.problems, 'no unhandled rejection / uncaught exception in the child').toEqual([])
       expect(
-        (result.closed?.resources ?? []).filter((r) => !STDIO.has(r)),
+        (result.closed?.resources ?? []).filter((r) => !STDIO_RESOURCES.has(r)),
         'resources still active after close()',
       ).toEqual([])
       expect(result.killed, `the child had to be killed: it did not exit by itself (${diagnosis})`).toBe(false)

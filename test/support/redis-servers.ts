@@ -3,7 +3,9 @@
  * replicas), a Sentinel set (1 master, 1 replica, 3 sentinels) and a Valkey server. Every server runs on a port the
  * caller chooses (each test file its own range), in a temp dir of its own, without persistence, and is killed by its
  * own pid on `stop()` (and, as a backstop, when the test process exits, also after a failed test). The shared Redis on
- * 6379 is never touched.
+ * 6379 is never touched. {@link plainServer} is also the one implementation behind the other suites' private servers
+ * (test/reliability/helpers/redis.ts `createRedisProcess`, test/fleet/propagation-redis.ts, test/fleet/budget-helpers.ts
+ * `PrivateRedis`).
  *
  * Without `redis-server` (or `redis-cli`, or Valkey for the Valkey suite) the suites skip with {@link serversMissing}'s
  * message, unless `IPRISK_REQUIRE_REDIS=1` (CI: scripts/ci-redis-servers.sh installs them), where they fail.
@@ -15,7 +17,7 @@
  * deadlines (a server restarting is the OS's business, not the injected clock's).
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -126,6 +128,8 @@ export interface ServerProcess {
   readonly dir: string
   /** Whether it is running now. */
   readonly running: boolean
+  /** pid of the running process, or `null` while it is down. */
+  readonly pid: number | null
   /** Start (again, same port, same dir); resolves once it answers PING. */
   start(): Promise<void>
   /** SIGKILL, and wait until the process is gone. */
@@ -136,22 +140,38 @@ export interface ServerProcess {
   resume(): void
 }
 
-function serverProcess(binary: string, port: number, args: (dir: string) => string[], dir?: string): ServerProcess {
+/**
+ * A server process on `port` in a temp dir of its own (its cwd), not started. `ready` says whether it answers
+ * (default: `redis-cli PING` says PONG).
+ */
+function serverProcess(binary: string, port: number, args: (dir: string) => string[], ready: () => Promise<boolean> = async () => (await cli(port, 'PING')) === 'PONG'): ServerProcess {
   installExitHook()
-  const home = dir ?? mkdtempSync(join(tmpdir(), `iprisk-redis-${port}-`))
-  dirs.add(home)
+  // The dir is made on first use (a server never started leaves none behind) and made again if `stop()` removed it.
+  let home: string | undefined
+  const ensureDir = (): string => {
+    if (home === undefined) home = mkdtempSync(join(tmpdir(), `iprisk-redis-${port}-`))
+    else mkdirSync(home, { recursive: true })
+    dirs.add(home)
+    return home
+  }
   let child: ChildProcess | null = null
   let exited: Promise<void> = Promise.resolve()
   const server: ServerProcess = {
     port,
     url: `redis://${HOST}:${port}`,
-    dir: home,
+    get dir() {
+      return ensureDir()
+    },
     get running() {
       return child !== null
     },
+    get pid() {
+      return child?.pid ?? null
+    },
     async start() {
       if (child !== null) throw new Error(`server on ${port} already running`)
-      const proc = spawn(binary, args(home), { cwd: home, stdio: ['ignore', 'ignore', 'pipe'] })
+      const cwd = ensureDir()
+      const proc = spawn(binary, args(cwd), { cwd, stdio: ['ignore', 'ignore', 'pipe'] })
       child = proc
       running.add(proc)
       let stderr = ''
@@ -167,7 +187,7 @@ function serverProcess(binary: string, port: number, args: (dir: string) => stri
       })
       await waitUntil(async () => {
         if (child !== proc) throw new Error(`exited: ${stderr.slice(0, 300)}`)
-        return (await cli(port, 'PING')) === 'PONG'
+        return ready()
       }, `the server on port ${port} to answer PING`, 15_000)
     },
     async kill() {
@@ -186,19 +206,59 @@ function serverProcess(binary: string, port: number, args: (dir: string) => stri
   return server
 }
 
+/** Remove a stopped server's dir (`start()` makes it again). */
+function removeDir(server: ServerProcess): void {
+  const dir = server.dir
+  rmSync(dir, { recursive: true, force: true })
+  dirs.delete(dir)
+}
+
 const COMMON = ['--bind', HOST, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning', '--protected-mode', 'no']
 
-/** A plain server (Redis, or Valkey with `binary`). */
-export async function startServer(port: number, binary = redisBinaries()?.server ?? 'redis-server'): Promise<ServerProcess & { stop(): Promise<void> }> {
-  const server = serverProcess(binary, port, () => ['--port', String(port), ...COMMON])
-  await server.start()
+/** A plain server of {@link plainServer}. */
+export interface PlainServer extends ServerProcess {
+  /** `requirepass`, when set. */
+  readonly password: string | undefined
+  /** Kill if running (also when paused) and remove its dir. Idempotent. */
+  stop(): Promise<void>
+}
+
+/** How {@link plainServer} runs its server. */
+export interface PlainServerOptions {
+  /** @default `redis-server` on PATH (Valkey: `valkeyServerPath()`) */
+  binary?: string
+  /** `--requirepass` (and in the url). @default none */
+  password?: string
+  /** Every write on disk before it is acknowledged (AOF, `appendfsync always`), so a restart keeps the data. @default false */
+  persist?: boolean
+  /** Whether it answers. @default `redis-cli PING` says PONG (give your own with a password) */
+  ready?: () => Promise<boolean>
+}
+
+/** A plain server (Redis, or Valkey with `binary`) on `port`, not started: `start()` it (again after `kill()`). */
+export function plainServer(port: number, options: PlainServerOptions = {}): PlainServer {
+  const { binary = redisBinaries()?.server ?? 'redis-server', password, persist = false, ready } = options
+  const args = [
+    '--port', String(port), '--bind', HOST, '--save', '', '--appendonly', persist ? 'yes' : 'no', ...(persist ? ['--appendfsync', 'always'] : []),
+    '--daemonize', 'no', '--loglevel', 'warning', '--protected-mode', 'no', ...(password === undefined ? [] : ['--requirepass', password]),
+  ]
+  const server = serverProcess(binary, port, () => args, ready)
   return Object.assign(server, {
+    password,
+    url: password === undefined ? server.url : `redis://:${encodeURIComponent(password)}@${HOST}:${port}`,
     async stop() {
+      server.resume()
       await server.kill()
-      rmSync(server.dir, { recursive: true, force: true })
-      dirs.delete(server.dir)
+      removeDir(server)
     },
   })
+}
+
+/** A plain server (Redis, or Valkey with `binary`), started. */
+export async function startServer(port: number, binary = redisBinaries()?.server ?? 'redis-server'): Promise<PlainServer> {
+  const server = plainServer(port, { binary })
+  await server.start()
+  return server
 }
 
 /** A running Redis Cluster. */
@@ -255,8 +315,7 @@ export async function startRedisCluster(basePort: number): Promise<RedisClusterF
   const stop = async (): Promise<void> => {
     await Promise.all(nodes.map((n) => n.kill()))
     for (const n of nodes) {
-      rmSync(n.dir, { recursive: true, force: true })
-      dirs.delete(n.dir)
+      removeDir(n)
     }
   }
   try {
@@ -402,8 +461,7 @@ export async function startSentinelSet(dataPort: number, sentinelPort: number): 
   const stop = async (): Promise<void> => {
     await Promise.all(all.map((n) => n.kill()))
     for (const n of all) {
-      rmSync(n.dir, { recursive: true, force: true })
-      dirs.delete(n.dir)
+      removeDir(n)
     }
   }
   /** The master's port, once every running sentinel names the same one (they disagree for a moment in a failover). */

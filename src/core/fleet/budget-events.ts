@@ -7,6 +7,7 @@
  * @module
  */
 import type { DegradedEvent, DegradedKind } from '../self-check/vocabulary.js'
+import { degradedEvent } from '../self-check/warnings.js'
 
 /** Why Redis could not answer: `timeout`, `no_link` (no Redis connection), `bad_reply`, `error:<code>`. @internal */
 export type FallbackCause = 'timeout' | 'no_link' | 'bad_reply' | `error:${string}`
@@ -14,20 +15,7 @@ export type FallbackCause = 'timeout' | 'no_link' | 'bad_reply' | `error:${strin
 const DOCS = 'docs/fleet.md'
 
 function event(kind: DegradedKind, t: number, message: string): DegradedEvent {
-  return Object.freeze<DegradedEvent>({
-    timestamp: new Date(t).toISOString(),
-    event: 'degraded',
-    kind,
-    option: 'budget.fleet',
-    docs: DOCS,
-    message: `iprisk: protection degraded (${kind}): ${message}`,
-    peer_kind: null,
-    header: null,
-    adapter: null,
-    share: null,
-    sample: null,
-    error: null,
-  })
+  return degradedEvent(kind, t, { option: 'budget.fleet', docs: DOCS, message })
 }
 
 const CAUSES: Record<string, string> = {

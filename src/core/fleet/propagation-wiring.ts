@@ -16,6 +16,7 @@ import { IpRiskConfigError } from '../errors.js'
 import type { CacheOptions, RiskResolverOptions } from '../option-types.js'
 import type { ResolvedOptions } from '../options.js'
 import type { DegradedEvent } from '../self-check.js'
+import { degradedEvent } from '../self-check/warnings.js'
 import type { RedisLink } from './link.js'
 import { BlockPropagation, type PropagationGap, type PropagationHost } from './propagation.js'
 import { fleetLinkOf } from './budget-link.js'
@@ -33,19 +34,10 @@ const GAP_TEXT: Record<PropagationGap, string> = {
 
 /** The `degraded` event of a reader that cannot reach Redis. */
 function downEvent(t: number, reason: string): DegradedEvent {
-  return Object.freeze<DegradedEvent>({
-    timestamp: new Date(t).toISOString(),
-    event: 'degraded',
-    kind: KIND,
+  return degradedEvent(KIND, t, {
     option: 'cache.l2',
     docs: DOCS,
-    message: `iprisk: protection degraded (${KIND}): the block stream cannot be read (${reason}); blocks and unblocks made on other instances reach this one only when its L1 copies expire (up to cache.ttlSeconds), and the automatic blocklist still works through L2. Fix: check that Redis is reachable from this instance; it reconnects by itself and catches up`,
-    peer_kind: null,
-    header: null,
-    adapter: null,
-    share: null,
-    sample: null,
-    error: null,
+    message: `the block stream cannot be read (${reason}); blocks and unblocks made on other instances reach this one only when its L1 copies expire (up to cache.ttlSeconds), and the automatic blocklist still works through L2. Fix: check that Redis is reachable from this instance; it reconnects by itself and catches up`,
   })
 }
 

@@ -80,15 +80,15 @@ const FAILING_HINTS: Partial<Record<LookupError, string>> = {
   provider_error: "the provider answers data iprisk cannot read: check that `baseUrl` points at the provider's API",
 }
 
-/** What every warning says: the option to change, where the fix is documented, and the message. */
-interface WarningText {
+/** What every warning says: the option to change, where the fix is documented, and the message. @internal */
+export interface WarningText {
   option: string
   docs: string
   message: string
 }
 
-/** The fields of a warning that only some kinds have. */
-type Details = Partial<Pick<DegradedEvent, 'peer_kind' | 'header' | 'adapter' | 'share' | 'sample' | 'error'>>
+/** The fields of a warning that only some kinds have. @internal */
+export type Details = Partial<Pick<DegradedEvent, 'peer_kind' | 'header' | 'adapter' | 'share' | 'sample' | 'error'>>
 
 /** The details of a warning that does not have them (and their order in the event). */
 const NO_DETAILS: Required<Details> = Object.freeze({
@@ -100,8 +100,13 @@ const NO_DETAILS: Required<Details> = Object.freeze({
   error: null,
 })
 
-/** A frozen `degraded` event of `kind` at `t` (epoch ms); the details not given are `null`. */
-function degradedEvent(kind: DegradedKind, t: number, text: WarningText, details: Details): DegradedEvent {
+/**
+ * A frozen `degraded` event of `kind` at `t` (epoch ms); the details not given are `null`. The one builder of every
+ * `degraded` event (the self-check's here, the fleet's in fleet/budget-events.ts and fleet/propagation-wiring.ts).
+ *
+ * @internal
+ */
+export function degradedEvent(kind: DegradedKind, t: number, text: WarningText, details: Details = {}): DegradedEvent {
   return Object.freeze<DegradedEvent>({
     timestamp: new Date(t).toISOString(),
     event: 'degraded',

@@ -3,9 +3,10 @@
  * started and stopped by the test. The shared Redis on 6379 is never touched. Only processes started here are ever
  * signalled, by their own pid.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
+import { plainServer, type PlainServer } from '../../support/redis-servers.js'
 
 const CANDIDATES = ['/usr/bin/redis-server', '/usr/local/bin/redis-server', '/usr/sbin/redis-server']
 
@@ -108,98 +109,17 @@ export function redisConnectedClients(port: number, password?: string, timeoutMs
   })
 }
 
-/** A private redis-server. */
-export interface RedisProcess {
-  readonly port: number
-  /** `requirepass`, when set. */
-  readonly password: string | undefined
-  readonly url: string
-  /** pid of the running server, or `null` while it is down. */
-  readonly pid: number | null
-  /** Start (or start again, empty) on the same port; resolves once it answers PING. */
-  start(): Promise<void>
-  /** SIGKILL and wait for the process to be gone. */
-  kill(): Promise<void>
-  /** SIGSTOP: the port still accepts connections, nothing answers. */
-  pause(): void
-  /** SIGCONT. */
-  resume(): void
-  /** Kill if running (also when paused). Idempotent. */
-  stop(): Promise<void>
-}
-
-const running = new Set<ChildProcess>()
-let exitHookInstalled = false
+/** A private redis-server (a {@link PlainServer} of test/support/redis-servers.ts on a random free port). */
+export type RedisProcess = PlainServer
 
 /**
  * A private redis-server on a random free port. Not started: call `start()` (a suite testing "Redis down at start"
- * creates its resolver first).
+ * creates its resolver first). `start()` again after `kill()` starts it empty on the same port.
  */
 export async function createRedisProcess(options: { password?: string } = {}): Promise<RedisProcess> {
   const { password } = options
   const binary = redisServerPath()
   if (binary === null) throw new Error('redis-server is not installed')
-  if (!exitHookInstalled) {
-    exitHookInstalled = true
-    // Never leave a private server behind, whatever happens to the test process.
-    process.once('exit', () => {
-      for (const child of running) child.kill('SIGKILL')
-    })
-  }
   const port = await freePort()
-  let child: ChildProcess | null = null
-  let exited: Promise<void> = Promise.resolve()
-
-  const redis: RedisProcess = {
-    port,
-    password,
-    url: password === undefined ? `redis://127.0.0.1:${port}` : `redis://:${encodeURIComponent(password)}@127.0.0.1:${port}`,
-    get pid() {
-      return child?.pid ?? null
-    },
-    async start() {
-      if (child !== null) throw new Error('redis already running')
-      const proc = spawn(
-        binary,
-        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning', ...(password === undefined ? [] : ['--requirepass', password])],
-        { stdio: ['ignore', 'ignore', 'pipe'] },
-      )
-      child = proc
-      running.add(proc)
-      let stderr = ''
-      proc.stderr?.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString()
-      })
-      exited = new Promise<void>((resolve) => {
-        proc.once('exit', () => {
-          running.delete(proc)
-          if (child === proc) child = null
-          resolve()
-        })
-      })
-      const deadline = Date.now() + 15_000 // start-up on a loaded 2-core machine: a condition with a generous deadline
-      while (Date.now() < deadline) {
-        if (await redisPing(port, password)) return
-        if (child !== proc) break
-        await new Promise((r) => setTimeout(r, 25))
-      }
-      throw new Error(`redis-server did not start on port ${port}: ${stderr.slice(0, 500)}`)
-    },
-    async kill() {
-      const proc = child
-      if (proc === null) return
-      proc.kill('SIGKILL')
-      await exited
-    },
-    pause() {
-      child?.kill('SIGSTOP')
-    },
-    resume() {
-      child?.kill('SIGCONT')
-    },
-    async stop() {
-      await redis.kill()
-    },
-  }
-  return redis
+  return plainServer(port, { binary, password, ready: () => redisPing(port, password) })
 }
