@@ -9,17 +9,13 @@
 import { dataOf, failedRisk, isFlagged, knownData, makeRisk, withIp } from './answers.js'
 import {
   InvalidRecord,
-  MAX_BLOCK_SECONDS,
   blockCacheKey,
-  deserializeEntry,
   encodeBlock,
   encodeRisk,
-  parseBlock,
-  parseRisk,
   riskCacheKey,
+  storedValue,
   type L1Entry,
   type MemoryTier,
-  type RecordLimits,
   type SharedRead,
   type SharedTier,
 } from './cache.js'
@@ -111,8 +107,9 @@ export class AnswerCache {
 
   /** Read `key`'s answer and block from L2 in one read (`undefined`: no L2, or it could not be read). */
   readL2(key: string): Promise<SharedRead | undefined> | undefined {
-    const { prefix, providerName } = this.options
-    return this.l2?.read(riskCacheKey(prefix, providerName, key), blockCacheKey(prefix, key))
+    if (this.l2 === undefined) return undefined
+    const { answer, block } = this.sharedKeys(key)
+    return this.l2.read(answer, block)
   }
 
   /** The L2 keys of `key`'s answer and block. */
@@ -122,16 +119,17 @@ export class AnswerCache {
   }
 
   /**
-   * Texts read from Redis by the fleet lease (keyv entries), checked as strictly as the L2 tier checks its reads: a
+   * Texts read from Redis by the fleet lease (keyv entries), checked by the L2 tier's own {@link SharedTier.parse}: a
    * value that is not a record this resolver could have written is absent (the tier reports such values when it reads
-   * them). '' is absent.
+   * them). '' is absent. The lease exists only with an L2.
    */
   parseShared(answer: string, block: string): SharedRead {
-    const { ttlMs, flaggedTtlMs } = this.options
-    const limits: RecordLimits = { now: this.clock.now(), maxFreshMs: Math.max(ttlMs, flaggedTtlMs), maxBlockMs: MAX_BLOCK_SECONDS * 1000 }
-    const risk = parseRisk(entryValue(answer), limits)
-    const stored = parseBlock(entryValue(block), limits)
-    return { risk: risk instanceof InvalidRecord ? undefined : risk, block: stored instanceof InvalidRecord ? undefined : stored }
+    if (this.l2 === undefined) return { risk: undefined, block: undefined }
+    const read = this.l2.parse(entryValue(answer), entryValue(block))
+    return {
+      risk: read.risk instanceof InvalidRecord ? undefined : read.risk,
+      block: read.block instanceof InvalidRecord ? undefined : read.block,
+    }
   }
 
   /**
@@ -290,8 +288,7 @@ export class AnswerCache {
 
 /** The record in a keyv entry's text (`{"value": …}`), an {@link InvalidRecord}, or `undefined` for ''. */
 function entryValue(text: string): unknown {
-  if (text === '') return undefined
-  return (deserializeEntry(text) as { value: unknown }).value
+  return text === '' ? undefined : storedValue(text)
 }
 
 function clearBlock(entry: L1Entry): void {

@@ -24,6 +24,7 @@ export {
   MAX_BLOCK_SECONDS,
   MAX_TTL_SECONDS,
   deserializeEntry,
+  storedValue,
   encodeBlock,
   encodeData,
   encodeRisk,

@@ -188,3 +188,13 @@ export function deserializeEntry(text: string): unknown {
   }
   return entry
 }
+
+/**
+ * The record a stored text holds (`{"value": …}` read by {@link deserializeEntry}: an {@link InvalidRecord} when it is
+ * not one), or `undefined` when there is no text (a missing key). Used wherever iprisk reads its own keys as raw
+ * Redis replies (the L2 reads of a URL connection, the fleet lease's scripts). @internal
+ */
+export function storedValue(text: unknown): unknown {
+  if (typeof text !== 'string') return undefined
+  return (deserializeEntry(text) as { value: unknown }).value
+}

@@ -78,9 +78,6 @@ export async function readPair(keyv: KeyvLike, riskKey: string, blockKey: string
 }
 
 /**
- * `promise`, or {@link TIMEOUT} once `ms` elapse. A rejection after the timeout is absorbed (the `then` below handles
- * it), so a late failure can never surface as an unhandled rejection.
-/**
  * `promise`, or {@link TIMEOUT} once `ms` elapse on `clock`. A rejection after the timeout is absorbed (the `then`
  * below handles it), so a late failure can never surface as an unhandled rejection.
  */

@@ -218,13 +218,21 @@ export class SharedTier {
     const values = await this.#fetchPair(keyv, riskKey, blockKey)
     if (values === undefined) return undefined
     this.#breaker.success()
-    const limits: RecordLimits = { now: this.#clock.now(), maxFreshMs: this.#maxFreshMs, maxBlockMs: this.#maxBlockMs }
-    let risk = parseRisk(values[0], limits)
-    let block = parseBlock(values[1], limits)
+    let { risk, block } = this.parse(values[0], values[1])
     if (risk instanceof InvalidRecord) risk = this.#invalid(risk, riskKey)
     if (block instanceof InvalidRecord) block = this.#invalid(block, blockKey)
     if (risk !== undefined || block !== undefined) this.stats.hits++
     return { risk, block }
+  }
+
+  /**
+   * An answer and a blocklist entry read from the store (by this tier, or by the fleet lease's scripts on the same
+   * keys), checked against this tier's record limits: each an {@link InvalidRecord} when it is not a record this
+   * resolver could have written, `undefined` when absent.
+   */
+  parse(riskValue: unknown, blockValue: unknown): { risk: StoredRisk | InvalidRecord | undefined; block: StoredBlock | InvalidRecord | undefined } {
+    const limits: RecordLimits = { now: this.#clock.now(), maxFreshMs: this.#maxFreshMs, maxBlockMs: this.#maxBlockMs }
+    return { risk: parseRisk(riskValue, limits), block: parseBlock(blockValue, limits) }
   }
 
   /** The two values read within the budget, or `undefined` after counting the failure. Never rejects. */

@@ -12,7 +12,7 @@
 
 import { IpRiskError } from '../errors.js'
 import type { RedisLink } from '../fleet/link.js'
-import { deserializeEntry, serializeEntry } from './l2-codec.js'
+import { serializeEntry, storedValue } from './l2-codec.js'
 import type { KeyvLike } from './l2-store.js'
 import { openGeneration, type ClientFactories, type Generation } from './topology-client.js'
 import type { RedisTarget } from './topology.js'
@@ -126,11 +126,6 @@ export function connectionLink(connection: TopologyConnection, owned: boolean): 
   }
 }
 
-/** A stored text as the value L2 reads (`{"value": …}`, checked by l2-codec), or `undefined` when absent. */
-function valueOf(text: unknown): unknown {
-  if (typeof text !== 'string') return undefined
-  return (deserializeEntry(text) as { value: unknown }).value
-}
 
 /**
  * The L2 store on a link: the few Keyv calls L2 makes, as raw commands, so that a lookup's read is ONE `MGET` of its
@@ -143,7 +138,7 @@ function valueOf(text: unknown): unknown {
  */
 export function linkStore(link: RedisLink): KeyvLike {
   const store: KeyvLike = {
-    get: async (key) => valueOf(await link.command(key, ['GET', key], true)),
+    get: async (key) => storedValue(await link.command(key, ['GET', key], true)),
     async set(key, value, ttl) {
       const args = ['SET', key, serializeEntry({ value })]
       if (ttl !== undefined) args.push('PX', String(Math.max(1, Math.ceil(ttl))))
@@ -162,7 +157,7 @@ export function linkStore(link: RedisLink): KeyvLike {
         throw error
       }
       if (!Array.isArray(reply) || reply.length !== keys.length) throw new IpRiskError('MGET answered something other than one value per key')
-      return reply.map(valueOf)
+      return reply.map(storedValue)
     },
     on: () => store,
   }

@@ -30,9 +30,8 @@ export function createResolverLease(
     )
     return undefined
   }
-  const get = link
   const options = { prefix: opts.prefix, providerName: opts.provider.name, leaseMs: opts.leaseMs, l2TimeoutMs: opts.l2TimeoutMs, waitMs: Math.floor(opts.timeoutMs / 2) }
-  const lease = new FleetLease(get, options, clock)
+  const lease = new FleetLease(link, options, clock)
   return {
     lease,
     close() {

@@ -134,17 +134,14 @@ export class BlockPropagation {
   #timer: TimerHandle | undefined
   #wake: (() => void) | undefined
   readonly #loop: Promise<void>
-  readonly #ownsLink: boolean
   /** Failures since the last read answered. */
   #failures = 0
 
   /**
    * @param link The resolver's link to Redis, once it has one (`undefined`: none, and nothing is done).
    * @param prefix `cache.prefix`, naming the stream.
-   * @param ownsLink Whether `close()` closes `link` too (a link made for propagation alone).
    */
-  constructor(link: Promise<RedisLink | undefined>, prefix: string, host: PropagationHost, clock: Clock, origin: string, ownsLink = false) {
-    this.#ownsLink = ownsLink
+  constructor(link: Promise<RedisLink | undefined>, prefix: string, host: PropagationHost, clock: Clock, origin: string) {
     this.#link = link.catch(() => undefined)
     this.#stream = blockStreamKey(prefix)
     this.#host = host
@@ -196,7 +193,6 @@ export class BlockPropagation {
     this.#wake?.()
     this.#dropReader()
     await this.#loop
-    if (this.#ownsLink) (await this.#link)?.close()
   }
 
   async #run(): Promise<void> {
